@@ -1,0 +1,36 @@
+"""Every path and setting the device code uses, in one object tests can point elsewhere.
+
+Defaults are the Debian locations. The environment can override each one (the service
+unit does not need to; tests and development do).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PACKAGE = "picohub"
+
+
+@dataclass(frozen=True)
+class Settings:
+    state_dir: Path = Path("/var/lib/picohub")
+    cache_dir: Path = Path("/var/cache/picohub")
+    dpkg_admin_dir: Path = Path("/var/lib/dpkg")
+    # Largest request body the API accepts; a heartbeat is a few hundred bytes.
+    max_request_bytes: int = 16 * 1024
+
+    @property
+    def database(self) -> Path:
+        return self.state_dir / "picohub.db"
+
+    @classmethod
+    def from_environment(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        defaults = cls()
+        return cls(
+            state_dir=Path(env.get("PICOHUB_STATE_DIR", defaults.state_dir)),
+            cache_dir=Path(env.get("PICOHUB_CACHE_DIR", defaults.cache_dir)),
+            dpkg_admin_dir=Path(env.get("PICOHUB_DPKG_ADMIN_DIR", defaults.dpkg_admin_dir)),
+        )

@@ -1,0 +1,76 @@
+"""The device registry: Pico boards report in, the frontend lists them."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from picohub.settings import Settings
+from picohub.web.database import get_db
+from picohub.web.errors import ApiError
+from picohub.web.heartbeat import HeartbeatError, check_device_id, parse_heartbeat
+
+blueprint = Blueprint("devices", __name__, url_prefix="/api/devices")
+
+
+def _utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _read_body() -> bytes:
+    """The request body, refused unless it is JSON of a declared, bounded length."""
+    if not request.is_json:
+        raise ApiError(415, "unsupported_media_type", "send the body as application/json")
+    settings: Settings = current_app.config["PICOHUB_SETTINGS"]
+    length = request.content_length
+    if length is None:
+        raise ApiError(411, "length_required", "send a Content-Length header")
+    if length > settings.max_request_bytes:
+        raise ApiError(
+            413,
+            "payload_too_large",
+            f"body of {length} bytes; at most {settings.max_request_bytes}",
+        )
+    return request.get_data(cache=False)
+
+
+@blueprint.post("/<device_id>/heartbeat")
+def heartbeat(device_id: str) -> tuple[Response, int]:
+    try:
+        check_device_id(device_id)
+        beat = parse_heartbeat(_read_body())
+    except HeartbeatError as exc:
+        raise ApiError(400, "bad_request", str(exc)) from exc
+    now = _utc_now()
+    get_db().execute(
+        """
+        INSERT INTO devices (id, firmware_version, uptime_s, readings, first_seen, last_seen)
+        VALUES (?, ?, ?, ?, ?, ?)
+        ON CONFLICT (id) DO UPDATE SET
+            firmware_version = excluded.firmware_version,
+            uptime_s = excluded.uptime_s,
+            readings = excluded.readings,
+            last_seen = excluded.last_seen
+        """,
+        (device_id, beat.firmware_version, beat.uptime_s, json.dumps(beat.readings), now, now),
+    )
+    return jsonify(id=device_id, last_seen=now), 200
+
+
+@blueprint.get("")
+def list_devices() -> tuple[Response, int]:
+    rows = get_db().execute("SELECT * FROM devices ORDER BY id").fetchall()
+    devices = [
+        {
+            "id": row["id"],
+            "firmware_version": row["firmware_version"],
+            "uptime_s": row["uptime_s"],
+            "readings": json.loads(row["readings"]),
+            "first_seen": row["first_seen"],
+            "last_seen": row["last_seen"],
+        }
+        for row in rows
+    ]
+    return jsonify(devices=devices), 200

@@ -1,0 +1,102 @@
+"""Build the Debian packages from a clean copy of the source tree with dpkg-buildpackage."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from picohub.errors import PicohubError
+from picohub.process import run
+from picohub_release.versions import (
+    changelog_version,
+    check_release_version,
+    python_version,
+    stamp_version,
+    upstream_part,
+)
+
+log = logging.getLogger(__name__)
+
+SYSTEM_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@dataclass(frozen=True)
+class Build:
+    version: str
+    debs: tuple[Path, ...]
+
+
+def source_files(source_dir: Path) -> list[str]:
+    """The files git tracks, and new ones it does not ignore (so a build sees local edits
+    but never caches, virtual environments or earlier build outputs)."""
+    result = run(
+        ["git", "-C", source_dir, "ls-files", "-z", "--cached", "--others", "--exclude-standard"]
+    )
+    return sorted({name for name in result.stdout.split("\0") if name})
+
+
+def stage(source_dir: Path, work_dir: Path) -> Path:
+    """Copy the source tree to ``work_dir/picohub``, replacing an earlier copy."""
+    staged = work_dir / "picohub"
+    if staged.exists():
+        shutil.rmtree(staged)
+    for name in source_files(source_dir):
+        origin = source_dir / name
+        if not origin.exists():  # deleted in the work tree, not yet in git
+            continue
+        target = staged / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(origin, target, follow_symlinks=False)
+    return staged
+
+
+def build_debs(
+    source_dir: Path,
+    dist_dir: Path,
+    work_dir: Path,
+    *,
+    version: str | None = None,
+    when: str = "Tue, 24 Nov 2026 12:00:00 +0000",
+) -> Build:
+    """Build every binary package into ``dist_dir``; ``version`` stamps a test release."""
+    staged = stage(source_dir, work_dir)
+    if version is not None:
+        stamp_version(staged, version, message=f"Test build of {version}.", when=when)
+    built_version = check_release_version(changelog_version(staged))
+    if upstream_part(built_version) != python_version(staged):
+        raise PicohubError(
+            f"debian/changelog says {built_version} but src/picohub/__init__.py says "
+            f"{python_version(staged)}",
+            hint="keep __version__ equal to the changelog's upstream version",
+        )
+    for old in work_dir.glob("picohub*_*"):
+        old.unlink()
+    log.info("building picohub %s in %s", built_version, staged)
+    # -b: binary packages only (all are Architecture: all); unsigned, the release signs
+    # the repository index instead. PATH is the system's: a Debian package is built with
+    # Debian's python3, never a virtual environment's or pyenv's.
+    result = run(
+        ["dpkg-buildpackage", "-b", "-us", "-uc", "--no-pre-clean"],
+        cwd=staged,
+        env={"PATH": SYSTEM_PATH},
+        timeout=1200,
+        check=False,
+    )
+    build_log = work_dir / "build.log"
+    build_log.write_text(result.stdout + result.stderr, encoding="utf-8")
+    if result.returncode != 0:
+        raise PicohubError(
+            f"dpkg-buildpackage failed for picohub {built_version}",
+            hint=f"the whole build output is in {build_log}",
+        )
+    dist_dir.mkdir(parents=True, exist_ok=True)
+    debs = []
+    for deb in sorted(work_dir.glob(f"*_{built_version}_*.deb")):
+        target = dist_dir / deb.name
+        shutil.move(deb, target)
+        debs.append(target)
+    if not debs:
+        raise PicohubError(f"dpkg-buildpackage produced no .deb for {built_version}")
+    return Build(version=built_version, debs=tuple(debs))

@@ -1,0 +1,209 @@
+"""A booted Debian system for the system tests: an overlay over the cached root, booted
+with systemd as PID 1 by ``systemd-nspawn``, commands run inside with ``nsenter``.
+
+Each container has a private network (loopback only), so containers run side by side
+without port clashes and nothing inside reaches the outside world.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from picohub.errors import CommandError, PicohubError
+from picohub.process import run
+
+CONTAINER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def wait_for(
+    condition: Callable[[], Any], *, timeout: float, interval: float = 0.1, what: str
+) -> Any:
+    """Poll ``condition`` until it returns something true; fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+class Container:
+    def __init__(self, lower: Path, scratch: Path) -> None:
+        self.lower = lower
+        self.scratch = scratch
+        self.name = f"picohub-{uuid.uuid4().hex[:8]}"
+        self.root = scratch / "merged"
+        self.leader: int | None = None
+        self._nspawn: subprocess.Popen[bytes] | None = None
+        self._console = scratch / "console.log"
+
+    # -- lifecycle -------------------------------------------------------------------
+    def start(self, boot_timeout: float = 60) -> None:
+        for part in ("upper", "work", "merged"):
+            (self.scratch / part).mkdir(parents=True, exist_ok=True)
+        options = (
+            f"lowerdir={self.lower},upperdir={self.scratch / 'upper'},"
+            f"workdir={self.scratch / 'work'}"
+        )
+        run(["mount", "-t", "overlay", "overlay", "-o", options, self.root])
+        with self._console.open("wb") as console:
+            self._nspawn = subprocess.Popen(
+                [
+                    "systemd-nspawn",
+                    "--register=no",
+                    "--keep-unit",
+                    "--private-network",
+                    f"--machine={self.name}",
+                    f"--directory={self.root}",
+                    "--boot",
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=console,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.leader = wait_for(self._find_leader, timeout=boot_timeout, what="the container's init")
+        state = wait_for(self._booted, timeout=boot_timeout, what="the container to boot")
+        if state not in ("running", "degraded"):
+            raise PicohubError(f"container {self.name} booted into state {state!r}")
+
+    def _find_leader(self) -> int | None:
+        assert self._nspawn is not None
+        if self._nspawn.poll() is not None:
+            log = self._console.read_text(errors="replace")[-2000:]
+            raise PicohubError(f"systemd-nspawn exited with {self._nspawn.returncode}:\n{log}")
+        children = Path(f"/proc/{self._nspawn.pid}/task/{self._nspawn.pid}/children")
+        for pid in children.read_text().split():
+            if Path(f"/proc/{pid}/comm").read_text().strip() == "systemd":
+                return int(pid)
+        return None
+
+    def _booted(self) -> str | None:
+        result = self.run(["systemctl", "is-system-running"], check=False)
+        state = result.stdout.strip()
+        return None if state in ("initializing", "starting", "") else state
+
+    def stop(self) -> None:
+        """Shut the container down cleanly, unmount and delete the overlay."""
+        if self._nspawn is not None and self._nspawn.poll() is None:
+            self._nspawn.send_signal(signal.SIGTERM)  # nspawn asks systemd to power off
+            try:
+                self._nspawn.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self._nspawn.pid, signal.SIGKILL)
+                self._nspawn.wait(timeout=10)
+        if os.path.ismount(self.root):
+            run(["umount", self.root])
+        for part in ("upper", "work", "merged"):
+            shutil.rmtree(self.scratch / part, ignore_errors=True)
+
+    # -- use -------------------------------------------------------------------------
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        check: bool = True,
+        timeout: float = 300,
+        input_text: str | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``argv`` inside the container, as root, in a clean environment."""
+        assert self.leader is not None, "container not started"
+        return run(
+            [
+                "nsenter",
+                f"--target={self.leader}",
+                "--all",
+                "--",
+                "env",
+                "-i",
+                f"PATH={CONTAINER_PATH}",
+                "LANG=C.UTF-8",
+                "DEBIAN_FRONTEND=noninteractive",
+                *argv,
+            ],
+            check=check,
+            timeout=timeout,
+            input_text=input_text,
+        )
+
+    def sh(self, script: str, *, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.run(["sh", "-ec", script], check=check)
+
+    def put(self, source: Path, directory: str) -> str:
+        """Copy a host file into the container; return its path inside."""
+        target = self.root / directory.lstrip("/")
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target / source.name)
+        return f"{directory.rstrip('/')}/{source.name}"
+
+    def http(
+        self, method: str, url: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
+        """An HTTP request made from inside the container; returns (status, JSON body)."""
+        request = json.dumps({"method": method, "url": url, "body": body, "headers": headers or {}})
+        result = self.run(["python3", "-c", _HTTP_CLIENT], input_text=request, check=False)
+        if result.returncode != 0:
+            raise CommandError(["http", method, url], f"HTTP client failed: {result.stderr}")
+        answer = json.loads(result.stdout)
+        return answer["status"], answer["body"]
+
+    def unit_property(self, unit: str, name: str) -> str:
+        return self.run(["systemctl", "show", f"--property={name}", "--value", unit]).stdout.strip()
+
+    def journal_cursor(self) -> str:
+        entries = self.run(["journalctl", "--lines=1", "--output=json", "--no-pager"]).stdout
+        cursor: str = json.loads(entries.splitlines()[-1])["__CURSOR"]
+        return cursor
+
+    def journal(self, after: str | None = None, **fields: str) -> list[dict[str, Any]]:
+        """Journal entries after the cursor whose fields equal ``fields``.
+
+        Filtered here, not with journalctl matches: with ``--after-cursor`` journalctl
+        seeks to the first *matching* entry and skips it as if it were the cursor's.
+        """
+        argv = ["journalctl", "--output=json", "--no-pager"]
+        if after is not None:
+            argv.append(f"--after-cursor={after}")
+        out = self.run(argv).stdout
+        entries = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+        return [e for e in entries if all(e.get(k) == v for k, v in fields.items())]
+
+    def journal_messages(self, after: str | None = None, **fields: str) -> list[str]:
+        return [str(entry.get("MESSAGE")) for entry in self.journal(after, **fields)]
+
+
+# Runs inside the container with its python3 (standard library only): one request, the
+# answer as JSON on stdout; a refused connection is status 0.
+_HTTP_CLIENT = r"""
+import json, sys, urllib.request, urllib.error
+spec = json.load(sys.stdin)
+data = None if spec["body"] is None else (
+    spec["body"].encode() if isinstance(spec["body"], str) else json.dumps(spec["body"]).encode())
+headers = dict(spec["headers"])
+if data is not None:
+    headers.setdefault("Content-Type", "application/json")
+request = urllib.request.Request(spec["url"], data=data, method=spec["method"], headers=headers)
+try:
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        status, raw = answer.status, answer.read()
+except urllib.error.HTTPError as error:
+    status, raw = error.code, error.read()
+except (ConnectionError, urllib.error.URLError):
+    status, raw = 0, b"null"
+try:
+    body = json.loads(raw)
+except ValueError:
+    body = raw.decode(errors="replace")
+json.dump({"status": status, "body": body}, sys.stdout)
+"""

@@ -1,0 +1,52 @@
+"""Steps the system tests share: install with apt, wait for health, read the registry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from picohub_release.build import Build
+from tests.system.container import Container, wait_for
+
+HEALTHZ = "http://127.0.0.1:8080/healthz"
+DEVICES = "http://127.0.0.1:8080/api/devices"
+
+
+def apt_install(container: Container, build: Build) -> None:
+    """``apt install ./picohub_*.deb``, the documented way, with no network at all."""
+    paths = [container.put(deb, f"/root/{build.version}") for deb in build.debs]
+    container.run(["apt-get", "install", "--yes", "--no-install-recommends", *paths], timeout=600)
+
+
+def healthy_version(container: Container, timeout: float = 30) -> str:
+    """Wait until /healthz answers 200; return the version it reports."""
+
+    def answer() -> str | None:
+        status, body = container.http("GET", HEALTHZ)
+        return body["version"] if status == 200 and body["status"] == "ok" else None
+
+    version: str = wait_for(answer, timeout=timeout, what="/healthz to answer 200")
+    return version
+
+
+def heartbeat(container: Container, device: str, firmware: str) -> tuple[int, Any]:
+    return container.http(
+        "POST",
+        f"{DEVICES}/{device}/heartbeat",
+        {"firmware_version": firmware, "uptime_s": 42, "readings": {"temperature_c": 21.5}},
+    )
+
+
+def device_ids(container: Container) -> list[str]:
+    status, body = container.http("GET", DEVICES)
+    assert status == 200, body
+    return [device["id"] for device in body["devices"]]
+
+
+def unit_starts(container: Container, unit: str, after: str) -> tuple[int, int]:
+    """How many times systemd stopped and started ``unit`` since the journal cursor."""
+    entries = container.journal(after, UNIT=unit, _PID="1")
+    stops = sum(1 for e in entries if e.get("JOB_TYPE") == "stop" and e.get("JOB_RESULT") == "done")
+    starts = sum(
+        1 for e in entries if e.get("JOB_TYPE") == "start" and e.get("JOB_RESULT") == "done"
+    )
+    return stops, starts

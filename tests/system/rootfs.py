@@ -1,0 +1,124 @@
+"""A cached Debian root file system for the system tests, built once with debootstrap.
+
+The mirror is the one the host's own apt sources name, never a hard-coded one. Besides
+the booted base, the root holds apt lists and the downloaded (not installed) .debs of
+everything picohub's packages depend on, so a container installs them with apt while
+having no network at all.
+
+Run ``python -m tests.system.rootfs`` to build it ahead of the tests.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import logging
+import shutil
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from debian.deb822 import Deb822
+
+from picohub.errors import PicohubError
+from picohub.process import run
+
+log = logging.getLogger(__name__)
+
+CACHE = Path(__file__).resolve().parents[2] / ".cache" / "rootfs"
+# Booted with systemd as PID 1; python3 runs the test clients inside.
+INCLUDE = ("systemd", "systemd-sysv", "dbus", "python3")
+# What picohub's packages pull in from the archive, downloaded ahead for offline installs.
+PRELOAD = ("gunicorn", "python3-flask")
+# Bump when the recipe below changes in a way the lists above do not show.
+RECIPE = 1
+
+
+def host_mirror(suite: str, sources_dir: Path = Path("/etc/apt")) -> str:
+    """The first URI in the host's apt sources that serves ``suite`` (or its base name)."""
+    base = suite.split("-", maxsplit=1)[0]
+    candidates: list[tuple[str, list[str]]] = []
+    for path in sorted((sources_dir / "sources.list.d").glob("*.sources")):
+        with path.open(encoding="utf-8") as handle:
+            for paragraph in Deb822.iter_paragraphs(handle):
+                if (
+                    "deb" in paragraph.get("Types", "").split()
+                    and paragraph.get("Enabled", "yes") != "no"
+                ):
+                    suites = paragraph.get("Suites", "").split()
+                    candidates += [(uri, suites) for uri in paragraph.get("URIs", "").split()]
+    one_line = [
+        sources_dir / "sources.list",
+        *sorted((sources_dir / "sources.list.d").glob("*.list")),
+    ]
+    for path in one_line:
+        if not path.is_file():
+            continue
+        for line in path.read_text(encoding="utf-8").splitlines():
+            words = line.split("#", 1)[0].split()
+            if len(words) >= 3 and words[0] == "deb":
+                words = [word for word in words if not word.startswith("[")]
+                candidates.append((words[1], [words[2]]))
+    for uri, suites in candidates:
+        if base in suites or suite in suites:
+            return uri
+    raise PicohubError(
+        f"no apt source on this machine serves Debian {base}",
+        hint="the system tests take their mirror from the host's /etc/apt sources",
+    )
+
+
+def root_path(suite: str) -> Path:
+    key = hashlib.sha256(repr((suite, INCLUDE, PRELOAD, RECIPE)).encode()).hexdigest()[:12]
+    return CACHE / f"{suite}-{key}"
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # one builder, however many test workers
+        yield
+
+
+def ensure_root(suite: str = "bookworm") -> Path:
+    """The cached root for ``suite``, built first if it is not there yet."""
+    root = root_path(suite)
+    with _locked(CACHE / f"{suite}.lock"):
+        if (root / ".complete").exists():
+            return root
+        for stale in CACHE.glob(f"{suite}-*"):
+            shutil.rmtree(stale)
+        partial = root.with_name(root.name + ".partial")
+        mirror = host_mirror(suite)
+        log.info("building the %s test root from %s (once; cached in %s)", suite, mirror, root)
+        run(
+            [
+                "debootstrap",
+                "--variant=minbase",
+                f"--include={','.join(INCLUDE)}",
+                suite,
+                partial,
+                mirror,
+            ],
+            timeout=1200,
+        )
+        (partial / "etc" / "hostname").write_text("picohub-test\n", encoding="utf-8")
+        run(["chroot", partial, "apt-get", "update", "-qq"], timeout=600)
+        run(
+            ["chroot", partial, "apt-get", "install", "--download-only", "-y", "-qq", *PRELOAD],
+            env={"DEBIAN_FRONTEND": "noninteractive"},
+            timeout=1200,
+        )
+        (partial / ".complete").write_text(f"{suite} from {mirror}\n", encoding="utf-8")
+        partial.rename(root)
+    return root
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        print(ensure_root(*sys.argv[1:2]))
+    except PicohubError as exc:
+        sys.exit(f"error: {exc}")
