@@ -42,11 +42,13 @@ def device_ids(container: Container) -> list[str]:
     return [device["id"] for device in body["devices"]]
 
 
-def unit_starts(container: Container, unit: str, after: str) -> tuple[int, int]:
+# systemd's catalogue ids of "Started UNIT" and "Stopped UNIT" (sd-messages.h).
+UNIT_STARTED = "39f53479d3a045ac8e11786248231fbf"
+UNIT_STOPPED = "9d1aaa27d60140bd96365438aad20286"
+
+
+def unit_stops_and_starts(container: Container, unit: str, after: str) -> tuple[int, int]:
     """How many times systemd stopped and started ``unit`` since the journal cursor."""
     entries = container.journal(after, UNIT=unit, _PID="1")
-    stops = sum(1 for e in entries if e.get("JOB_TYPE") == "stop" and e.get("JOB_RESULT") == "done")
-    starts = sum(
-        1 for e in entries if e.get("JOB_TYPE") == "start" and e.get("JOB_RESULT") == "done"
-    )
-    return stops, starts
+    ids = [entry.get("MESSAGE_ID") for entry in entries]
+    return ids.count(UNIT_STOPPED), ids.count(UNIT_STARTED)

@@ -1,0 +1,46 @@
+# picohub's commands. Each installs what it needs first (packaging/dev/bootstrap: apt
+# packages as root, a virtual environment in .venv); the system tests also build a cached
+# Debian root in .cache/rootfs on first use.
+
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+export PYTHONPATH := $(CURDIR)/src:$(CURDIR)
+
+.PHONY: all deps debs test checks pytest lint typecheck unit-debian rootfs clean
+
+all: debs
+
+deps:
+	@packaging/dev/bootstrap
+
+## Build the Debian packages into dist/.
+debs: deps
+	$(BIN)/python -m picohub_release build --dist dist --work build
+
+## Every test: lint and types, unit tests on Debian's Flask, then unit, integration and
+## system tests. The two lanes run side by side.
+test: deps
+	@$(MAKE) --no-print-directory -j2 --output-sync=target checks pytest
+
+checks: lint typecheck unit-debian
+
+lint:
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+typecheck:
+	$(BIN)/mypy
+
+# The device runs Debian's python3-flask 2.2, not PyPI's: the unit tests run on it too.
+unit-debian:
+	/usr/bin/python3 -m pytest -p no:cacheprovider -q tests/unit
+
+pytest: rootfs
+	$(BIN)/pytest -q tests
+
+rootfs:
+	$(BIN)/python -m tests.system.rootfs bookworm
+
+clean:
+	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache
