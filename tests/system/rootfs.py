@@ -13,6 +13,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import logging
+import os
 import shutil
 import sys
 from collections.abc import Iterator
@@ -36,7 +37,12 @@ RECIPE = 1
 
 
 def host_mirror(suite: str, sources_dir: Path = Path("/etc/apt")) -> str:
-    """The first URI in the host's apt sources that serves ``suite`` (or its base name)."""
+    """The first URI in the host's apt sources that serves ``suite`` (or its base name).
+
+    A host that is not Debian (a GitHub runner is Ubuntu) names one in PICOHUB_TEST_MIRROR.
+    """
+    if os.environ.get("PICOHUB_TEST_MIRROR"):
+        return os.environ["PICOHUB_TEST_MIRROR"]
     base = suite.split("-", maxsplit=1)[0]
     candidates: list[tuple[str, list[str]]] = []
     for path in sorted((sources_dir / "sources.list.d").glob("*.sources")):
@@ -65,7 +71,8 @@ def host_mirror(suite: str, sources_dir: Path = Path("/etc/apt")) -> str:
             return uri
     raise PicohubError(
         f"no apt source on this machine serves Debian {base}",
-        hint="the system tests take their mirror from the host's /etc/apt sources",
+        hint="the system tests take their mirror from the host's /etc/apt sources; "
+        "on a host that is not Debian, set PICOHUB_TEST_MIRROR to a Debian mirror's URL",
     )
 
 
