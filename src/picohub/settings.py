@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PACKAGE = "picohub"
+# The packages a release consists of; the system page shows each one's installed version.
+RELEASE_PACKAGES = ("picohub", "picohub-web", "picohub-firmware")
 
 
 @dataclass(frozen=True)
@@ -18,12 +20,18 @@ class Settings:
     state_dir: Path = Path("/var/lib/picohub")
     cache_dir: Path = Path("/var/cache/picohub")
     dpkg_admin_dir: Path = Path("/var/lib/dpkg")
+    # Installed by picohub-firmware: the image and its manifest, served to the boards.
+    firmware_dir: Path = Path("/usr/share/picohub/firmware")
     # Largest request body the API accepts; a heartbeat is a few hundred bytes.
     max_request_bytes: int = 16 * 1024
 
     @property
     def database(self) -> Path:
         return self.state_dir / "picohub.db"
+
+    @property
+    def firmware_manifest(self) -> Path:
+        return self.firmware_dir / "manifest.json"
 
     @classmethod
     def from_environment(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -33,4 +41,5 @@ class Settings:
             state_dir=Path(env.get("PICOHUB_STATE_DIR", defaults.state_dir)),
             cache_dir=Path(env.get("PICOHUB_CACHE_DIR", defaults.cache_dir)),
             dpkg_admin_dir=Path(env.get("PICOHUB_DPKG_ADMIN_DIR", defaults.dpkg_admin_dir)),
+            firmware_dir=Path(env.get("PICOHUB_FIRMWARE_DIR", defaults.firmware_dir)),
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,8 @@ from picohub_release.versions import (
 log = logging.getLogger(__name__)
 
 SYSTEM_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+# How a build is given a real firmware image (see debian/rules); passed through to it.
+FIRMWARE_SETTINGS = ("PICOHUB_FIRMWARE_UF2", "PICOHUB_FIRMWARE_VERSION", "PICOHUB_FIRMWARE_BOARD")
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,8 @@ def build_debs(
     result = run(
         ["dpkg-buildpackage", "-b", "-us", "-uc", "--no-pre-clean"],
         cwd=staged,
-        env={"PATH": SYSTEM_PATH},
+        env={"PATH": SYSTEM_PATH}
+        | {k: os.environ[k] for k in FIRMWARE_SETTINGS if k in os.environ},
         timeout=1200,
         check=False,
     )

@@ -7,6 +7,7 @@ without port clashes and nothing inside reaches the outside world.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -15,6 +16,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -147,16 +149,30 @@ class Container:
         shutil.copy2(source, target / source.name)
         return f"{directory.rstrip('/')}/{source.name}"
 
-    def http(
+    def request(
         self, method: str, url: str, body: Any = None, headers: dict[str, str] | None = None
-    ) -> tuple[int, Any]:
-        """An HTTP request made from inside the container; returns (status, JSON body)."""
-        request = json.dumps({"method": method, "url": url, "body": body, "headers": headers or {}})
-        result = self.run(["python3", "-c", _HTTP_CLIENT], input_text=request, check=False)
+    ) -> Answer:
+        """An HTTP request made from inside the container; a refused connection is 0."""
+        spec = json.dumps({"method": method, "url": url, "body": body, "headers": headers or {}})
+        result = self.run(["python3", "-c", _HTTP_CLIENT], input_text=spec, check=False)
         if result.returncode != 0:
             raise CommandError(["http", method, url], f"HTTP client failed: {result.stderr}")
         answer = json.loads(result.stdout)
-        return answer["status"], answer["body"]
+        return Answer(
+            status=answer["status"],
+            headers={name.lower(): value for name, value in answer["headers"]},
+            content=base64.b64decode(answer["content"]),
+        )
+
+    def http(
+        self, method: str, url: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
+        """An HTTP request from inside the container; returns (status, JSON body or text)."""
+        answer = self.request(method, url, body, headers)
+        try:
+            return answer.status, json.loads(answer.content)
+        except ValueError:
+            return answer.status, answer.content.decode(errors="replace")
 
     def unit_property(self, unit: str, name: str) -> str:
         return self.run(["systemctl", "show", f"--property={name}", "--value", unit]).stdout.strip()
@@ -183,10 +199,17 @@ class Container:
         return [str(entry.get("MESSAGE")) for entry in self.journal(after, **fields)]
 
 
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: dict[str, str]
+    content: bytes
+
+
 # Runs inside the container with its python3 (standard library only): one request, the
 # answer as JSON on stdout; a refused connection is status 0.
 _HTTP_CLIENT = r"""
-import json, sys, urllib.request, urllib.error
+import base64, json, sys, urllib.request, urllib.error
 spec = json.load(sys.stdin)
 data = None if spec["body"] is None else (
     spec["body"].encode() if isinstance(spec["body"], str) else json.dumps(spec["body"]).encode())
@@ -196,14 +219,11 @@ if data is not None:
 request = urllib.request.Request(spec["url"], data=data, method=spec["method"], headers=headers)
 try:
     with urllib.request.urlopen(request, timeout=10) as answer:
-        status, raw = answer.status, answer.read()
+        status, headers, raw = answer.status, answer.getheaders(), answer.read()
 except urllib.error.HTTPError as error:
-    status, raw = error.code, error.read()
+    status, headers, raw = error.code, error.headers.items(), error.read()
 except (ConnectionError, urllib.error.URLError):
-    status, raw = 0, b"null"
-try:
-    body = json.loads(raw)
-except ValueError:
-    body = raw.decode(errors="replace")
-json.dump({"status": status, "body": body}, sys.stdout)
+    status, headers, raw = 0, [], b"null"
+content = base64.b64encode(raw).decode()
+json.dump({"status": status, "headers": list(headers), "content": content}, sys.stdout)
 """

@@ -8,7 +8,7 @@ from flask import Flask
 
 from picohub.installed import installed_version
 from picohub.settings import PACKAGE, Settings
-from picohub.web import database, devices, errors, health
+from picohub.web import database, devices, errors, firmware, health, system
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     errors.init_app(app)
     app.register_blueprint(health.blueprint)
     app.register_blueprint(devices.blueprint)
+    app.register_blueprint(firmware.blueprint)
+    app.register_blueprint(system.blueprint)
     log.info(
         "picohub %s ready, state in %s",
         app.config["PICOHUB_VERSION"] or "(not installed by dpkg)",

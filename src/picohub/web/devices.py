@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+from debian.debian_support import Version
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from picohub.errors import PicohubError
 from picohub.settings import Settings
 from picohub.web.database import get_db
 from picohub.web.errors import ApiError
+from picohub.web.firmware import offered_manifest
 from picohub.web.heartbeat import HeartbeatError, check_device_id, parse_heartbeat
 
 blueprint = Blueprint("devices", __name__, url_prefix="/api/devices")
@@ -59,8 +62,24 @@ def heartbeat(device_id: str) -> tuple[Response, int]:
     return jsonify(id=device_id, last_seen=now), 200
 
 
+def _behind(running: str, offered: str | None) -> bool | None:
+    """Whether a board runs older firmware than the hub offers (None: nothing offered)."""
+    if offered is None:
+        return None
+    try:
+        return bool(Version(running) < Version(offered))
+    except ValueError:  # not comparable as versions: any difference means out of date
+        return running != offered
+
+
 @blueprint.get("")
 def list_devices() -> tuple[Response, int]:
+    settings: Settings = current_app.config["PICOHUB_SETTINGS"]
+    try:
+        manifest = offered_manifest(settings)
+    except PicohubError:
+        manifest = None  # a broken manifest is reported by /api/firmware, not here
+    offered = manifest.firmware_version if manifest else None
     rows = get_db().execute("SELECT * FROM devices ORDER BY id").fetchall()
     devices = [
         {
@@ -70,7 +89,8 @@ def list_devices() -> tuple[Response, int]:
             "readings": json.loads(row["readings"]),
             "first_seen": row["first_seen"],
             "last_seen": row["last_seen"],
+            "behind": _behind(row["firmware_version"], offered),
         }
         for row in rows
     ]
-    return jsonify(devices=devices), 200
+    return jsonify(devices=devices, offered_firmware=offered), 200

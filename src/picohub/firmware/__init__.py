@@ -1,0 +1,1 @@
+"""Pico firmware images and their manifest."""

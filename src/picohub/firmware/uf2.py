@@ -1,0 +1,429 @@
+"""UF2 firmware images for Raspberry Pi Pico boards: validate one, or make a test image.
+
+The boards check little when they take an image over the air (DESIGN.md, "Pico firmware
+facts"), so everything the boot ROM relies on is checked here, before an image is packaged
+or sent. Standard library only: this runs on the hub.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from dataclasses import dataclass
+from enum import IntEnum
+
+from picohub.errors import ExitCode, PicohubError, UsageError
+
+BLOCK_SIZE = 512
+DATA_OFFSET = 32
+DATA_AREA_SIZE = 476
+PAYLOAD_SIZE = 256  # the only payload size the boot ROMs write to flash
+FLASH_START = 0x10000000
+
+MAGIC_START0 = 0x0A324655
+MAGIC_START1 = 0x9E5D5157
+MAGIC_END = 0x0AB16F30
+
+FLAG_NOT_MAIN_FLASH = 0x0001
+FLAG_FILE_CONTAINER = 0x1000
+FLAG_FAMILY_ID = 0x2000
+FLAG_MD5 = 0x4000
+FLAG_EXTENSION_TAGS = 0x8000
+# Image blocks must carry a family; MD5 and extension tags are harmless extras. The others
+# (not-main-flash, file container) make the boot ROM skip the block.
+ALLOWED_FLAGS = FLAG_FAMILY_ID | FLAG_MD5 | FLAG_EXTENSION_TAGS
+
+# The RP2350-E10 workaround block that SDK builds put first (picotool's gen_abs_block).
+E10_ADDRESS = 0x10FFFF00
+E10_BLOCK_COUNT = 2
+E10_FILL = 0xEF
+E10_IGNORE_TAG = 0x9957E304  # extension "size 4, RP2 ignore block", newer picotool only
+
+IMAGE_DEF_MARKER = 0xFFFFDED3
+IMAGE_DEF_WINDOW = 4096  # the RP2350 boot ROM looks for IMAGE_DEF this far into an image
+
+TEST_IMAGE_LABEL = b"picohub test image, not bootable: "
+
+_HEADER = struct.Struct("<8I")  # the eight u32 fields at offsets 0..31
+_U32 = struct.Struct("<I")
+_RETRY_COPY = "copy or download the .uf2 file again; it may have been cut short or altered"
+
+
+class Family(IntEnum):
+    """UF2 family ids of the Raspberry Pi chips (picotool's list)."""
+
+    RP2040 = 0xE48BFF56
+    ABSOLUTE = 0xE48BFF57
+    DATA = 0xE48BFF58
+    RP2350_ARM_S = 0xE48BFF59
+    RP2350_RISCV = 0xE48BFF5A
+    RP2350_ARM_NS = 0xE48BFF5B
+
+    @property
+    def label(self) -> str:
+        """The name picotool and the datasheets use."""
+        return _FAMILY_LABELS[self]
+
+    @property
+    def is_rp2350(self) -> bool:
+        return self in {Family.RP2350_ARM_S, Family.RP2350_RISCV, Family.RP2350_ARM_NS}
+
+
+_FAMILY_LABELS = {
+    Family.RP2040: "RP2040",
+    Family.ABSOLUTE: "absolute",
+    Family.DATA: "data",
+    Family.RP2350_ARM_S: "RP2350 Arm-S",
+    Family.RP2350_RISCV: "RP2350 RISC-V",
+    Family.RP2350_ARM_NS: "RP2350 Arm-NS",
+}
+
+
+def family_text(family_id: int) -> str:
+    """``0xe48bff59 (RP2350 Arm-S)``, for messages; unknown ids say so."""
+    try:
+        label = Family(family_id).label
+    except ValueError:
+        label = "unknown family"
+    return f"0x{family_id:08x} ({label})"
+
+
+@dataclass(frozen=True)
+class Board:
+    """A board picohub ships firmware for: one UF2 family and one flash size."""
+
+    name: str
+    family: Family
+    flash_size: int
+
+    @property
+    def flash_end(self) -> int:
+        """The first address past the board's flash."""
+        return FLASH_START + self.flash_size
+
+
+BOARDS: dict[str, Board] = {
+    "pico2_w": Board("pico2_w", Family.RP2350_ARM_S, 4 * 1024 * 1024),
+    "pico_w": Board("pico_w", Family.RP2040, 2 * 1024 * 1024),
+}
+
+
+def board(name: str) -> Board:
+    """The board called ``name`` (the Pico SDK's PICO_BOARD name)."""
+    try:
+        return BOARDS[name]
+    except KeyError:
+        raise UsageError(
+            f"unknown board {name!r}", hint=f"known boards: {', '.join(sorted(BOARDS))}"
+        ) from None
+
+
+class Uf2Error(PicohubError):
+    """A UF2 file that a board must not be given; the message says what and where."""
+
+    exit_code = ExitCode.USAGE
+
+
+@dataclass(frozen=True)
+class Uf2Image:
+    """What :func:`validate` found in a good image."""
+
+    board: str
+    family: Family
+    blocks: int  # image blocks, without the RP2350-E10 workaround block
+    payload_size: int  # blocks * 256
+    first_address: int
+    last_address: int  # end, exclusive
+    has_e10_block: bool
+    warnings: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Block:
+    """One 512-byte block, its three magic numbers already checked."""
+
+    index: int  # position in the file
+    flags: int
+    address: int
+    payload_size: int
+    number: int
+    count: int
+    family_id: int
+    data: bytes  # the whole 476-byte data area
+
+    @property
+    def where(self) -> str:
+        return f"block {self.index} (byte offset {self.index * BLOCK_SIZE})"
+
+    @property
+    def payload(self) -> bytes:
+        return self.data[:PAYLOAD_SIZE]
+
+    @property
+    def is_absolute(self) -> bool:
+        return bool(self.flags & FLAG_FAMILY_ID) and self.family_id == Family.ABSOLUTE
+
+
+def validate(data: bytes, board: Board) -> Uf2Image:
+    """Check ``data`` is a UF2 image the boot ROM of ``board`` takes whole; raise Uf2Error if not.
+
+    Warnings (returned, not raised) are for images that will flash but may not boot.
+    """
+    if not data:
+        raise Uf2Error("the UF2 file is empty (0 bytes)", hint=_RETRY_COPY)
+    if len(data) % BLOCK_SIZE:
+        raise Uf2Error(
+            f"file size {len(data)} is not a multiple of {BLOCK_SIZE} (truncated or padded?)",
+            hint=_RETRY_COPY,
+        )
+    total = len(data) // BLOCK_SIZE
+    has_e10 = False
+    image: list[_Block] = []
+    for index in range(total):
+        if image and len(image) == image[0].count:
+            # The image is complete; anything after it is padding or a second image.
+            raise Uf2Error(
+                f"trailing data after the last block: {total - index} more block(s) from "
+                f"byte offset {index * BLOCK_SIZE}, but the blocks say the image has "
+                f"{image[0].count}",
+                hint="give one image for one board per file, without padding",
+            )
+        block = _parse(data, index)
+        if block.is_absolute:
+            if index == 0:
+                _check_e10(block, board)
+                has_e10 = True
+                continue
+            raise Uf2Error(
+                f"{block.where}: family {family_text(block.family_id)} block after the start; "
+                "the RP2350-E10 workaround block is allowed only as the first block",
+                hint="use the .uf2 file exactly as the Pico SDK or picotool wrote it",
+            )
+        _check_image_block(block, image, board)
+        image.append(block)
+    if not image:
+        raise Uf2Error("the file holds only the RP2350-E10 workaround block, no image blocks")
+    if len(image) != image[0].count:
+        raise Uf2Error(
+            f"the file ends after {len(image)} image blocks, but the blocks say "
+            f"{image[0].count} (truncated?)",
+            hint=_RETRY_COPY,
+        )
+    warnings: list[str] = []
+    if board.family.is_rp2350 and not _has_image_def(image):
+        warnings.append(
+            f"no IMAGE_DEF block (marker 0x{IMAGE_DEF_MARKER:08x}) in the first "
+            f"{IMAGE_DEF_WINDOW} bytes of the image; the {board.name} boot ROM does not boot "
+            "images without one"
+        )
+    return Uf2Image(
+        board=board.name,
+        family=board.family,
+        blocks=len(image),
+        payload_size=len(image) * PAYLOAD_SIZE,
+        first_address=image[0].address,
+        last_address=image[-1].address + PAYLOAD_SIZE,
+        has_e10_block=has_e10,
+        warnings=tuple(warnings),
+    )
+
+
+def _parse(data: bytes, index: int) -> _Block:
+    offset = index * BLOCK_SIZE
+    magic0, magic1, flags, address, size, number, count, family_id = _HEADER.unpack_from(
+        data, offset
+    )
+    (magic_end,) = _U32.unpack_from(data, offset + BLOCK_SIZE - 4)
+    for name, found, expected in (
+        ("first magic", magic0, MAGIC_START0),
+        ("second magic", magic1, MAGIC_START1),
+        ("end magic", magic_end, MAGIC_END),
+    ):
+        if found != expected:
+            if index == 0:
+                raise Uf2Error(
+                    f"not a UF2 file: block 0 has {name} 0x{found:08x}, expected 0x{expected:08x}",
+                    hint="give the .uf2 file the Pico SDK build writes, not the .elf or .bin",
+                )
+            raise Uf2Error(
+                f"block {index} (byte offset {offset}): {name} 0x{found:08x}, expected "
+                f"0x{expected:08x} (corrupted, or not a UF2 block)",
+                hint=_RETRY_COPY,
+            )
+    return _Block(
+        index=index,
+        flags=flags,
+        address=address,
+        payload_size=size,
+        number=number,
+        count=count,
+        family_id=family_id,
+        data=data[offset + DATA_OFFSET : offset + DATA_OFFSET + DATA_AREA_SIZE],
+    )
+
+
+def _check_e10(block: _Block, board: Board) -> None:
+    """Accept exactly picotool's RP2350-E10 workaround block, older or newer form."""
+    if not board.family.is_rp2350:
+        raise Uf2Error(
+            f"{block.where}: RP2350-E10 workaround block (family "
+            f"{family_text(block.family_id)}) in an image for {board.name} "
+            f"({board.family.label}), which has no such erratum",
+            hint=f"build the firmware with PICO_BOARD={board.name}",
+        )
+    extension = bool(block.flags & FLAG_EXTENSION_TAGS)
+    (tag,) = _U32.unpack_from(block.data, PAYLOAD_SIZE)
+    problems = (
+        (block.flags & ~FLAG_EXTENSION_TAGS != FLAG_FAMILY_ID, f"flags 0x{block.flags:08x}"),
+        (block.address != E10_ADDRESS, f"address 0x{block.address:08x}"),
+        (block.payload_size != PAYLOAD_SIZE, f"payload size {block.payload_size}"),
+        (block.number != 0, f"block number {block.number}"),
+        (block.count != E10_BLOCK_COUNT, f"block count {block.count}"),
+        (block.payload != bytes([E10_FILL]) * PAYLOAD_SIZE, "payload not all 0xef"),
+        (extension and tag != E10_IGNORE_TAG, f"extension tag 0x{tag:08x}"),
+    )
+    for wrong, what in problems:
+        if wrong:
+            raise Uf2Error(
+                f"{block.where}: family absolute, but not the RP2350-E10 workaround block "
+                f"({what}; expected block 0 of {E10_BLOCK_COUNT} at 0x{E10_ADDRESS:08x}, "
+                f"{PAYLOAD_SIZE} bytes of 0x{E10_FILL:02x})",
+                hint="use the .uf2 file exactly as the Pico SDK or picotool wrote it",
+            )
+
+
+def _check_image_block(block: _Block, previous: list[_Block], board: Board) -> None:
+    """Check one image block against the board and the image blocks before it."""
+    where = block.where
+    if not block.flags & FLAG_FAMILY_ID:
+        raise Uf2Error(
+            f"{where}: no family id (flag 0x{FLAG_FAMILY_ID:04x} not set in flags "
+            f"0x{block.flags:08x})",
+            hint="build with the Pico SDK or convert with picotool, which set the family",
+        )
+    extra = block.flags & ~ALLOWED_FLAGS
+    if extra:
+        raise Uf2Error(
+            f"{where}: flags 0x{block.flags:08x} have bits 0x{extra:08x} that a flash image "
+            "must not have (the boot ROM would skip the block)"
+        )
+    first = previous[0] if previous else None
+    if first is not None and block.family_id != first.family_id:
+        raise Uf2Error(
+            f"{where}: family {family_text(block.family_id)}, but block {first.index} has "
+            f"{family_text(first.family_id)}; one file must not mix families",
+            hint=f"give one image built for {board.name} only",
+        )
+    if block.family_id != board.family:
+        raise Uf2Error(
+            f"family {family_text(block.family_id)} in block {block.index}, but board "
+            f"{board.name} needs {family_text(board.family)}",
+            hint=f"build the firmware with PICO_BOARD={board.name}, or choose the right board",
+        )
+    if block.payload_size != PAYLOAD_SIZE:
+        raise Uf2Error(
+            f"{where}: payload size {block.payload_size}, expected {PAYLOAD_SIZE}",
+            hint="the boot ROM writes only 256-byte blocks; convert with picotool",
+        )
+    if block.address % PAYLOAD_SIZE:
+        raise Uf2Error(
+            f"{where}: target address 0x{block.address:08x} is not a multiple of {PAYLOAD_SIZE}",
+            hint="the boot ROM writes only 256-aligned blocks; convert with picotool",
+        )
+    if not FLASH_START <= block.address <= board.flash_end - PAYLOAD_SIZE:
+        raise Uf2Error(
+            f"{where}: target address 0x{block.address:08x} is outside the {board.name} flash "
+            f"(0x{FLASH_START:08x}-0x{board.flash_end:08x})",
+            hint=f"build the firmware with PICO_BOARD={board.name} for a flash image",
+        )
+    if previous and block.address <= previous[-1].address:
+        raise Uf2Error(
+            f"{where}: target address 0x{block.address:08x} does not rise above the previous "
+            f"block's 0x{previous[-1].address:08x} (duplicate or out of order)",
+            hint=_RETRY_COPY,
+        )
+    if block.number != len(previous):
+        raise Uf2Error(
+            f"{where}: block number {block.number}, expected {len(previous)} (blocks out of "
+            "order or missing)",
+            hint=_RETRY_COPY,
+        )
+    if first is not None and block.count != first.count:
+        raise Uf2Error(
+            f"{where}: block count {block.count}, but block {first.index} says "
+            f"{first.count} (inconsistent block count)",
+            hint=_RETRY_COPY,
+        )
+
+
+def _has_image_def(image: list[_Block]) -> bool:
+    """Whether the IMAGE_DEF start marker is in the first 4 KB (word-aligned, like the ROM)."""
+    end = image[0].address + IMAGE_DEF_WINDOW
+    for block in image:
+        if block.address >= end:
+            break
+        if any(word == IMAGE_DEF_MARKER for (word,) in _U32.iter_unpack(block.payload)):
+            return True
+    return False
+
+
+def generate_test_image(board: Board, version: str, size: int = 16 * 1024) -> bytes:
+    """A valid but not bootable image of ``size`` payload bytes, the same for the same inputs.
+
+    It lets the package build and the update path be tested without a Pico SDK build; the
+    version is in it as ASCII so a flashed test image can be recognised.
+    """
+    if size <= 0 or size % PAYLOAD_SIZE or size > board.flash_size:
+        raise UsageError(
+            f"test image size {size} must be a positive multiple of {PAYLOAD_SIZE} within "
+            f"the {board.flash_size} bytes of {board.name} flash"
+        )
+    if not (version.isascii() and version.isprintable() and 0 < len(version) <= 64):
+        raise UsageError(f"test image version {version!r} must be 1-64 printable ASCII characters")
+    header = _U32.pack(IMAGE_DEF_MARKER) + TEST_IMAGE_LABEL + version.encode("ascii") + b"\0"
+    seed = hashlib.sha256(b"picohub test image\0%s\0%s" % (board.name.encode(), header)).digest()
+    payload = header + _pattern(seed, size - len(header))
+    count = size // PAYLOAD_SIZE
+    blocks = [_e10_block()] if board.family.is_rp2350 else []
+    for number in range(count):
+        blocks.append(
+            _pack_block(
+                flags=FLAG_FAMILY_ID,
+                address=FLASH_START + number * PAYLOAD_SIZE,
+                number=number,
+                count=count,
+                family_id=board.family,
+                payload=payload[number * PAYLOAD_SIZE : (number + 1) * PAYLOAD_SIZE],
+            )
+        )
+    return b"".join(blocks)
+
+
+def _pattern(seed: bytes, length: int) -> bytes:
+    """A deterministic byte stream: sha256(seed || counter) for counter = 0, 1, ..."""
+    chunks = []
+    for counter in range(-(-length // 32)):
+        chunks.append(hashlib.sha256(seed + counter.to_bytes(8, "little")).digest())
+    return b"".join(chunks)[:length]
+
+
+def _e10_block() -> bytes:
+    """The older form of the RP2350-E10 workaround block (no extension tag)."""
+    return _pack_block(
+        flags=FLAG_FAMILY_ID,
+        address=E10_ADDRESS,
+        number=0,
+        count=E10_BLOCK_COUNT,
+        family_id=Family.ABSOLUTE,
+        payload=bytes([E10_FILL]) * PAYLOAD_SIZE,
+    )
+
+
+def _pack_block(
+    *, flags: int, address: int, number: int, count: int, family_id: int, payload: bytes
+) -> bytes:
+    header = _HEADER.pack(
+        MAGIC_START0, MAGIC_START1, flags, address, len(payload), number, count, family_id
+    )
+    data = payload.ljust(DATA_AREA_SIZE, b"\0")  # the unused data area is zero
+    return header + data + _U32.pack(MAGIC_END)

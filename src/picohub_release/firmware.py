@@ -1,0 +1,179 @@
+"""``python3 -m picohub_release.firmware``: put the Pico firmware into the package build.
+
+Runs inside dpkg-buildpackage with Debian's python3 (standard library and picohub only). It
+validates the given UF2 image, or, when none is given, generates a test image and says so
+loudly, then writes ``firmware.uf2`` and ``manifest.json`` into the output directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from picohub.errors import ExitCode, PicohubError, UsageError
+from picohub.firmware import uf2
+from picohub.firmware.manifest import (
+    IMAGE_NAME,
+    MANIFEST_NAME,
+    Manifest,
+    make_manifest,
+    to_json,
+)
+
+ENV_UF2 = "PICOHUB_FIRMWARE_UF2"
+ENV_BOARD = "PICOHUB_FIRMWARE_BOARD"
+ENV_VERSION = "PICOHUB_FIRMWARE_VERSION"
+DEFAULT_BOARD = "pico2_w"
+
+
+def _env(name: str) -> str | None:
+    """An environment variable, with set-but-empty meaning unset (as make passes them)."""
+    return os.environ.get(name) or None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="picohub-firmware-build", description=__doc__)
+    uf2_default = _env(ENV_UF2)
+    parser.add_argument(
+        "--uf2",
+        type=Path,
+        default=Path(uf2_default) if uf2_default else None,
+        help=f"firmware image to package (default ${ENV_UF2}; none: a generated test image)",
+    )
+    parser.add_argument(
+        "--board",
+        default=_env(ENV_BOARD) or DEFAULT_BOARD,
+        help=f"board the image is for (default ${ENV_BOARD} or {DEFAULT_BOARD})",
+    )
+    parser.add_argument(
+        "--firmware-version",
+        default=_env(ENV_VERSION),
+        help=f"version of the firmware (default ${ENV_VERSION}; required with --uf2)",
+    )
+    parser.add_argument("--package-version", required=True, help="Debian package version")
+    parser.add_argument("--out", type=Path, required=True, help="directory to write into")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        build(
+            out=args.out,
+            board=uf2.board(args.board),
+            uf2_path=args.uf2,
+            firmware_version=args.firmware_version,
+            package_version=args.package_version,
+        )
+    except PicohubError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(f"hint: {exc.hint}", file=sys.stderr)
+        return exc.exit_code
+    return ExitCode.OK
+
+
+def build(
+    *,
+    out: Path,
+    board: uf2.Board,
+    uf2_path: Path | None,
+    firmware_version: str | None,
+    package_version: str,
+) -> Manifest:
+    """Validate or generate the image, then write it and its manifest into ``out``."""
+    test_image = uf2_path is None
+    if uf2_path is None:
+        firmware_version = firmware_version or package_version
+        data = uf2.generate_test_image(board, firmware_version)
+    else:
+        if firmware_version is None:
+            raise UsageError(
+                f"a firmware image was given ({uf2_path}) but no firmware version",
+                hint=f"pass --firmware-version or set {ENV_VERSION}",
+            )
+        data = _read(uf2_path)
+    manifest = make_manifest(
+        data,
+        board,
+        firmware_version=firmware_version,
+        package_version=package_version,
+        test_image=test_image,
+    )
+    # make_manifest validated already; validate again only for the warnings to show.
+    image = uf2.validate(data, board)
+    # The manifest goes last: its presence says the image beside it is complete.
+    _write_atomically(out / IMAGE_NAME, data)
+    _write_atomically(out / MANIFEST_NAME, to_json(manifest).encode("utf-8"))
+    _print_summary(out, manifest, image)
+    for warning in image.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if test_image:
+        print(_test_image_warning(board), file=sys.stderr)
+    return manifest
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise UsageError(
+            f"cannot read firmware image {path}: {exc.strerror or exc}",
+            hint=f"set {ENV_UF2}=/path/to/firmware.uf2 to a readable .uf2 file",
+        ) from exc
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write via a temporary file in the same directory, so readers never see half a file."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise PicohubError(f"cannot write into {path.parent}: {exc.strerror or exc}") from exc
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), 0o644)  # mkstemp makes 0600; packaged files are 0644
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        Path(temp).replace(path)
+    except OSError as exc:
+        Path(temp).unlink(missing_ok=True)
+        raise PicohubError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def _print_summary(out: Path, manifest: Manifest, image: uf2.Uf2Image) -> None:
+    kind = "TEST IMAGE, not bootable" if manifest.test_image else "release image"
+    e10 = ", with RP2350-E10 workaround block" if image.has_e10_block else ""
+    print(f"firmware {manifest.firmware_version} for {manifest.board} ({kind})")
+    print(f"  image     {out / manifest.image}")
+    print(f"  manifest  {out / MANIFEST_NAME}")
+    print(f"  family    {uf2.family_text(image.family)}")
+    print(f"  size      {manifest.size} bytes, {image.blocks} blocks{e10}")
+    print(f"  flash     0x{image.first_address:08x}-0x{image.last_address:08x}")
+    print(f"  sha256    {manifest.sha256}")
+    print(f"  package   {manifest.package_version}")
+
+
+def _test_image_warning(board: uf2.Board) -> str:
+    rule = "*" * 78
+    return "\n".join(
+        [
+            rule,
+            "WARNING: no firmware image was given (--uf2 or PICOHUB_FIRMWARE_UF2 is unset).",
+            f"WARNING: packaged a generated TEST image for {board.name} that is NOT BOOTABLE.",
+            "WARNING: a board updated with this package will not run picohub firmware.",
+            "WARNING: to package a real image, build it with the Pico SDK and set",
+            "WARNING:   PICOHUB_FIRMWARE_UF2=/path/to/firmware.uf2",
+            "WARNING:   PICOHUB_FIRMWARE_VERSION=<its version>",
+            rule,
+        ]
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
