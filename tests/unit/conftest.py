@@ -34,6 +34,7 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(
         state_dir=state,
         cache_dir=tmp_path / "cache",
+        firmware_dir=tmp_path / "firmware",
         dpkg_admin_dir=fake_dpkg(tmp_path / "dpkg", picohub=INSTALLED_VERSION),
     )
 

@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from picohub.firmware.manifest import make_manifest, to_json
+from picohub.firmware.uf2 import board, generate_test_image
+from picohub.settings import Settings
+from picohub.web import create_app
+from tests.unit.conftest import fake_dpkg
+
+
+def _install_firmware(directory: Path, version: str = "2.0.0") -> bytes:
+    """What picohub-firmware installs: the image and its manifest."""
+    pico2_w = board("pico2_w")
+    image = generate_test_image(pico2_w, version)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "firmware.uf2").write_bytes(image)
+    manifest = make_manifest(
+        image, pico2_w, firmware_version=version, package_version="0.1.0", test_image=True
+    )
+    (directory / "manifest.json").write_text(to_json(manifest))
+    return image
+
+
+def test_without_firmware_both_endpoints_answer_404_naming_the_package(
+    client: FlaskClient,
+) -> None:
+    for path in ("/api/firmware/manifest", "/api/firmware/image"):
+        answer = client.get(path)
+        assert answer.status_code == 404
+        assert answer.get_json()["error"] == "no_firmware"
+        assert "picohub-firmware" in answer.get_json()["message"]
+
+
+def test_the_manifest_is_served_as_installed(client: FlaskClient, settings: Settings) -> None:
+    image = _install_firmware(settings.firmware_dir)
+    manifest = client.get("/api/firmware/manifest").get_json()
+    assert manifest["sha256"] == hashlib.sha256(image).hexdigest()
+    assert manifest["size"] == len(image)
+    assert manifest["firmware_version"] == "2.0.0"
+
+
+def test_the_image_has_length_etag_and_ranges(client: FlaskClient, settings: Settings) -> None:
+    image = _install_firmware(settings.firmware_dir)
+    digest = hashlib.sha256(image).hexdigest()
+    whole = client.get("/api/firmware/image")
+    assert whole.status_code == 200
+    assert whole.data == image
+    assert whole.headers["Content-Length"] == str(len(image))
+    assert whole.headers["ETag"] == f'"{digest}"'
+    assert whole.headers["Accept-Ranges"] == "bytes"
+
+    tail = client.get("/api/firmware/image", headers={"Range": "bytes=1000-"})
+    assert tail.status_code == 206
+    assert tail.data == image[1000:]
+    assert tail.headers["Content-Range"] == f"bytes 1000-{len(image) - 1}/{len(image)}"
+    unchanged = client.get("/api/firmware/image", headers={"If-None-Match": f'"{digest}"'})
+    assert unchanged.status_code == 304
+    beyond = client.get("/api/firmware/image", headers={"Range": f"bytes={len(image) + 5}-"})
+    assert beyond.status_code == 416
+
+
+def test_a_new_firmware_package_is_served_without_restarting_the_app(
+    client: FlaskClient, settings: Settings
+) -> None:
+    _install_firmware(settings.firmware_dir, "2.0.0")
+    assert client.get("/api/firmware/manifest").get_json()["firmware_version"] == "2.0.0"
+    _install_firmware(settings.firmware_dir, "2.1.0")
+    assert client.get("/api/firmware/manifest").get_json()["firmware_version"] == "2.1.0"
+
+
+def test_a_broken_manifest_is_a_server_error_that_says_so(
+    client: FlaskClient, settings: Settings
+) -> None:
+    settings.firmware_dir.mkdir(parents=True)
+    settings.firmware_manifest.write_text('{"board": "pico2_w"}')
+    answer = client.get("/api/firmware/manifest")
+    assert answer.status_code == 500
+    assert answer.get_json()["error"] == "bad_manifest"
+    # The device list still works and just cannot tell who is behind.
+    assert client.get("/api/devices").status_code == 200
+
+
+def test_devices_are_marked_behind_by_debian_version_order(
+    client: FlaskClient, settings: Settings
+) -> None:
+    _install_firmware(settings.firmware_dir, "1.10.0")
+    for device, version in (("old", "1.9.0"), ("same", "1.10.0"), ("newer", "1.11.0")):
+        client.post(f"/api/devices/{device}/heartbeat", json={"firmware_version": version})
+    listing = client.get("/api/devices").get_json()
+    assert listing["offered_firmware"] == "1.10.0"
+    behind = {d["id"]: d["behind"] for d in listing["devices"]}
+    assert behind == {"old": True, "same": False, "newer": False}
+
+
+def test_nothing_is_behind_when_no_firmware_is_offered(client: FlaskClient) -> None:
+    client.post("/api/devices/p/heartbeat", json={"firmware_version": "1.0"})
+    listing = client.get("/api/devices").get_json()
+    assert listing["offered_firmware"] is None
+    assert listing["devices"][0]["behind"] is None
+
+
+def test_system_lists_the_installed_version_of_each_release_package(
+    settings: Settings, tmp_path: Path
+) -> None:
+    dpkg = fake_dpkg(tmp_path / "dpkg2", picohub="0.3.0", **{"picohub-web": "0.3.0"})
+    app: Flask = create_app(
+        Settings(state_dir=settings.state_dir, dpkg_admin_dir=dpkg, firmware_dir=tmp_path)
+    )
+    body = app.test_client().get("/api/system").get_json()
+    assert body["running"] == "0.3.0"
+    assert body["packages"] == {
+        "picohub": "0.3.0",
+        "picohub-web": "0.3.0",
+        "picohub-firmware": None,
+    }
