@@ -30,6 +30,13 @@ class Build:
     version: str
     debs: tuple[Path, ...]
 
+    def deb(self, package: str) -> Path:
+        """The .deb of one binary package of this build."""
+        for deb in self.debs:
+            if deb.name.startswith(f"{package}_"):
+                return deb
+        raise PicohubError(f"this build of {self.version} has no package {package}")
+
 
 def source_files(source_dir: Path) -> list[str]:
     """The files git tracks, and new ones it does not ignore (so a build sees local edits

@@ -3,12 +3,15 @@ reproducibility, and the build refusing versions a release cannot carry."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
 from debian.debfile import DebFile
 
 from picohub.errors import PicohubError, UsageError
+from picohub.firmware.manifest import from_json
+from picohub.firmware.uf2 import board, validate
 from picohub.process import run
 from picohub_release.build import Build, build_debs
 from tests.conftest import SOURCE, need_tools
@@ -27,7 +30,7 @@ def test_lintian_is_clean(release_a: Build) -> None:
 def test_the_package_ships_the_app_units_and_user_but_not_the_release_tool(
     release_a: Build,
 ) -> None:
-    (deb,) = release_a.debs
+    deb = release_a.deb("picohub")
     names = _members(deb)
     for wanted in (
         "./lib/systemd/system/picohub.service",
@@ -42,6 +45,36 @@ def test_the_package_ships_the_app_units_and_user_but_not_the_release_tool(
     depends = control["Depends"]
     assert "python3-flask" in depends and "gunicorn" in depends
     assert "systemd" in depends  # systemd-sysusers creates the user in postinst
+
+
+def test_the_web_package_ships_the_site_and_hashed_assets(release_a: Build) -> None:
+    deb = release_a.deb("picohub-web")
+    names = _members(deb)
+    assert "./etc/nginx/sites-available/picohub" in names
+    assert "./usr/share/picohub/web/index.html" in names
+    assert [n for n in names if n.startswith("./usr/share/picohub/web/assets/app.")]
+    assert "./usr/share/picohub/web/assets/app.js" not in names
+    assert "/etc/nginx/sites-available/picohub" in DebFile(str(deb)).control.get_content(
+        "conffiles", encoding="utf-8"
+    )
+    depends = DebFile(str(deb)).debcontrol()["Depends"]
+    assert "nginx" in depends and f"picohub (>= {release_a.version})" in depends
+
+
+def test_the_firmware_package_ships_an_image_its_manifest_describes(release_a: Build) -> None:
+    package = DebFile(str(release_a.deb("picohub-firmware")))
+    content = package.data.get_content("usr/share/picohub/firmware/firmware.uf2")
+    manifest = from_json(
+        package.data.get_content("usr/share/picohub/firmware/manifest.json", encoding="utf-8")
+    )
+    assert manifest.size == len(content)
+    assert manifest.sha256 == hashlib.sha256(content).hexdigest()
+    assert manifest.package_version == release_a.version
+    assert manifest.test_image  # no real image was given to this build
+    validate(content, board(manifest.board))
+    # Upgrading the firmware alone must not touch the app: no maintainer scripts.
+    scripts = ("preinst", "postinst", "prerm", "postrm", "triggers")
+    assert not [name for name in scripts if package.control.has_file(name)]
 
 
 def test_two_builds_of_the_same_tree_are_byte_identical(release_a: Build, tmp_path: Path) -> None:

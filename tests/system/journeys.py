@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from picohub_release.build import Build
@@ -11,9 +12,11 @@ HEALTHZ = "http://127.0.0.1:8080/healthz"
 DEVICES = "http://127.0.0.1:8080/api/devices"
 
 
-def apt_install(container: Container, build: Build) -> None:
-    """``apt install ./picohub_*.deb``, the documented way, with no network at all."""
-    paths = [container.put(deb, f"/root/{build.version}") for deb in build.debs]
+def apt_install(container: Container, build: Build, packages: Sequence[str] = ()) -> None:
+    """``apt install ./picohub*.deb`` (all, or the named packages), the documented way,
+    with no network at all."""
+    debs = [build.deb(name) for name in packages] if packages else list(build.debs)
+    paths = [container.put(deb, f"/root/{build.version}") for deb in debs]
     container.run(["apt-get", "install", "--yes", "--no-install-recommends", *paths], timeout=600)
 
 

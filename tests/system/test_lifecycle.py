@@ -1,4 +1,5 @@
-"""Install, remove, reinstall and purge picohub on a booted bookworm, in that order."""
+"""Install, remove, reinstall and purge the picohub package on a booted bookworm, in
+that order."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ def _is_enabled(container: Container, unit: str) -> str:
 
 def test_apt_install_on_a_clean_system(container: Container, release_a: Build) -> None:
     cursor = container.journal_cursor()
-    apt_install(container, release_a)
+    apt_install(container, release_a, ["picohub"])
 
     passwd = container.run(["getent", "passwd", "picohub"]).stdout.strip().split(":")
     assert passwd[5] == STATE and passwd[6] in ("/usr/sbin/nologin", "/sbin/nologin")
@@ -65,7 +66,7 @@ def test_remove_stops_and_disables_but_keeps_data(container: Container) -> None:
 def test_install_again_after_removal_finds_the_devices(
     container: Container, release_a: Build
 ) -> None:
-    apt_install(container, release_a)
+    apt_install(container, release_a, ["picohub"])
     assert healthy_version(container) == release_a.version
     assert device_ids(container) == ["pico-kitchen"]
 
@@ -83,6 +84,6 @@ def test_purge_leaves_nothing_behind(container: Container) -> None:
 
 
 def test_install_after_purge_starts_empty(container: Container, release_a: Build) -> None:
-    apt_install(container, release_a)
+    apt_install(container, release_a, ["picohub"])
     assert healthy_version(container) == release_a.version
     assert device_ids(container) == []

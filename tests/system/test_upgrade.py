@@ -35,7 +35,7 @@ def test_unpack_keeps_the_old_version_serving_and_configure_restarts_it_once(
     socket_since = container.unit_property("picohub.socket", "ActiveEnterTimestampMonotonic")
     cursor = container.journal_cursor()
 
-    deb_b = container.put(release_b.debs[0], "/root/b")
+    deb_b = container.put(release_b.deb("picohub"), "/root/b")
     container.run(["dpkg", "--unpack", deb_b])
     # restart-after-upgrade: nothing stopped the service while dpkg replaced its files.
     assert container.run(["systemctl", "is-active", "picohub.service"]).stdout.strip() == "active"

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from pathlib import Path
 
 import pytest
 
@@ -16,11 +15,6 @@ from tests.system.journeys import apt_install, healthy_version
 
 WEB = "http://127.0.0.1:8780"
 SITE_LINK = "/etc/nginx/sites-enabled/picohub"
-
-
-def _deb(build: Build, package: str) -> Path:
-    (deb,) = [d for d in build.debs if d.name.startswith(f"{package}_")]
-    return deb
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +85,7 @@ def test_upgrading_the_firmware_alone_does_not_restart_the_app(
     container: Container, installed: Build, release_b: Build
 ) -> None:
     pid = container.unit_property("picohub.service", "MainPID")
-    deb = container.put(_deb(release_b, "picohub-firmware"), "/root/b")
+    deb = container.put(release_b.deb("picohub-firmware"), "/root/b")
     container.run(["apt-get", "install", "--yes", deb])
     status, manifest = container.http("GET", f"{WEB}/api/firmware/manifest")
     assert status == 200 and manifest["package_version"] == release_b.version
@@ -112,7 +106,7 @@ def test_a_configuration_nginx_rejects_fails_the_install_and_leaves_nginx_servin
     container: Container, installed: Build
 ) -> None:
     container.sh("echo 'this is not nginx syntax' > /etc/nginx/conf.d/broken.conf")
-    deb = container.put(_deb(installed, "picohub-web"), "/root/a")
+    deb = container.put(installed.deb("picohub-web"), "/root/a")
     result = container.run(["apt-get", "install", "--yes", deb], check=False)
     assert result.returncode != 0
     assert "picohub-web: nginx rejects its configuration" in result.stderr + result.stdout

@@ -1,0 +1,91 @@
+"""The frontend in a real browser: Debian's headless Chromium, driven by Playwright, loads
+the pages nginx serves in the booted container and shows the simulated board."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, sync_playwright
+
+from picohub_release.build import Build
+from tests.conftest import SOURCE, need
+from tests.system.container import Container
+from tests.system.journeys import apt_install, healthy_version, heartbeat
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = SOURCE / "tests" / "artifacts"
+WEB = "http://127.0.0.1:8780"
+# No network beyond this machine: keep Chromium from reaching for Google's services.
+QUIET_FLAGS = [
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-gpu",
+]
+
+
+@pytest.fixture(scope="module")
+def page(
+    container: Container, release_a: Build, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Page]:
+    need(CHROMIUM.exists(), "needs Debian's chromium (run packaging/dev/bootstrap)")
+
+    apt_install(container, release_a)
+    healthy_version(container)
+    # The browser runs in the container's network namespace, so its 127.0.0.1 is the
+    # container's; Playwright talks to it over pipes, which cross namespaces.
+    wrapper = tmp_path_factory.mktemp("browser") / "chromium-in-container"
+    wrapper.write_text(
+        f'#!/bin/sh\nexec nsenter --net=/proc/{container.leader}/ns/net -- {CHROMIUM} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(wrapper), args=QUIET_FLAGS)
+        try:
+            yield browser.new_page(viewport={"width": 1100, "height": 700})
+        finally:
+            browser.close()
+
+
+def _screenshot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+
+
+def test_the_devices_page_shows_the_simulated_board(container: Container, page: Page) -> None:
+    status, manifest = container.http("GET", f"{WEB}/api/firmware/manifest")
+    assert status == 200
+    assert heartbeat(container, "pico-lab", "0.0.1")[0] == 200
+    assert heartbeat(container, "pico-hall", manifest["firmware_version"])[0] == 200
+
+    page.goto(f"{WEB}/#devices")
+    lab = page.locator('tr[data-device="pico-lab"]')
+    lab.wait_for(timeout=15000)
+    assert "0.0.1" in lab.inner_text() and "update available" in lab.inner_text()
+    hall = page.locator('tr[data-device="pico-hall"]')
+    assert "current" in hall.inner_text()
+    _screenshot(page, "devices.png")
+
+
+def test_the_system_page_shows_the_installed_packages(
+    container: Container, page: Page, release_a: Build
+) -> None:
+    page.goto(f"{WEB}/#system")
+    table = page.locator("#packages-table tbody")
+    table.locator("tr").nth(2).wait_for(timeout=15000)
+    text = table.inner_text()
+    for package in ("picohub", "picohub-web", "picohub-firmware"):
+        assert f"{package}\t{release_a.version}" in text
+    _screenshot(page, "system.png")
+
+
+def test_the_firmware_page_says_the_image_is_a_test_image(page: Page) -> None:
+    page.goto(f"{WEB}/#firmware")
+    note = page.locator("#firmware-note")
+    page.wait_for_function("document.getElementById('firmware-note').textContent !== 'Loading…'")
+    assert "test image" in note.inner_text()
+    _screenshot(page, "firmware.png")
