@@ -23,6 +23,7 @@ FLASH_START = 0x10000000
 MAGIC_START0 = 0x0A324655
 MAGIC_START1 = 0x9E5D5157
 MAGIC_END = 0x0AB16F30
+_HEADER_START = struct.Struct("<II")
 
 FLAG_NOT_MAIN_FLASH = 0x0001
 FLAG_FILE_CONTAINER = 0x1000
@@ -171,6 +172,14 @@ def validate(data: bytes, board: Board) -> Uf2Image:
     """
     if not data:
         raise Uf2Error("the UF2 file is empty (0 bytes)", hint=_RETRY_COPY)
+    # Look at the start first, so a file that is no UF2 at all is named as such rather
+    # than as a truncated one.
+    if len(data) < 8 or _HEADER_START.unpack_from(data) != (MAGIC_START0, MAGIC_START1):
+        found = int.from_bytes(data[:4].ljust(4, b"\0"), "little")
+        raise Uf2Error(
+            f"not a UF2 file: it starts with 0x{found:08x}, a UF2 block with 0x{MAGIC_START0:08x}",
+            hint="give the .uf2 file the Pico SDK build writes, not the .elf or .bin",
+        )
     if len(data) % BLOCK_SIZE:
         raise Uf2Error(
             f"file size {len(data)} is not a multiple of {BLOCK_SIZE} (truncated or padded?)",

@@ -1,0 +1,59 @@
+"""The firmware image given to a package build is validated by the real build: a bad
+one fails dpkg-buildpackage, a good one is packaged with its own version."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from debian.debfile import DebFile
+
+from picohub.errors import PicohubError
+from picohub.firmware.manifest import from_json
+from picohub.firmware.uf2 import BLOCK_SIZE, board, generate_test_image
+from picohub_release.build import build_debs
+from tests.conftest import SOURCE, need_tools
+
+GOOD = generate_test_image(board("pico2_w"), "3.1.4")
+
+
+@pytest.mark.parametrize(
+    ("kind", "content", "complaint"),
+    [
+        ("truncated", GOOD[: len(GOOD) - 100], "not a multiple of 512"),
+        ("padded", GOOD + bytes(BLOCK_SIZE), "trailing data"),
+        ("wrong-family", generate_test_image(board("pico_w"), "3.1.4"), "0xe48bff56"),
+        ("not-uf2", b"<html>firmware</html>\n" * 100, "not a UF2 file"),
+    ],
+)
+def test_a_bad_image_fails_the_package_build(
+    kind: str, content: bytes, complaint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    need_tools("dpkg-buildpackage", "git")
+    image = tmp_path / f"{kind}.uf2"
+    image.write_bytes(content)
+    monkeypatch.setenv("PICOHUB_FIRMWARE_UF2", str(image))
+    monkeypatch.setenv("PICOHUB_FIRMWARE_VERSION", "3.1.4")
+    with pytest.raises(PicohubError, match="dpkg-buildpackage failed"):
+        build_debs(SOURCE, tmp_path / "dist", tmp_path / "work")
+    log = (tmp_path / "work" / "build.log").read_text()
+    assert complaint in log
+    assert not list((tmp_path / "dist").glob("*.deb"))
+
+
+def test_a_given_image_is_packaged_with_its_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    need_tools("dpkg-buildpackage", "git")
+    image = tmp_path / "real.uf2"
+    image.write_bytes(GOOD)
+    monkeypatch.setenv("PICOHUB_FIRMWARE_UF2", str(image))
+    monkeypatch.setenv("PICOHUB_FIRMWARE_VERSION", "3.1.4")
+    build = build_debs(SOURCE, tmp_path / "dist", tmp_path / "work")
+    package = DebFile(str(build.deb("picohub-firmware")))
+    manifest = from_json(
+        package.data.get_content("usr/share/picohub/firmware/manifest.json", encoding="utf-8")
+    )
+    assert (manifest.firmware_version, manifest.test_image) == ("3.1.4", False)
+    assert package.data.get_content("usr/share/picohub/firmware/firmware.uf2") == GOOD
+    assert "NOT BOOTABLE" not in (tmp_path / "work" / "build.log").read_text()
