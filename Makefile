@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PYTHONPATH := $(CURDIR)/src:$(CURDIR)
 
-.PHONY: all deps debs test checks pytest lint typecheck unit-debian rootfs clean
+.PHONY: all deps debs release test checks pytest lint typecheck unit-debian rootfs clean
 
 all: debs
 
@@ -17,6 +17,11 @@ deps:
 ## Build the Debian packages into dist/.
 debs: deps
 	$(BIN)/python -m picohub_release build --dist dist --work build
+
+## A signed flat apt repository in dist/repo/, signed with the local throwaway key
+## (generated on first use in .cache/release-key/).
+release: deps
+	$(BIN)/python -m picohub_release release --key local --repo dist/repo
 
 ## Every test: lint and types, unit tests on Debian's Flask, then unit, integration and
 ## system tests. The two lanes run side by side.

@@ -1,49 +1,115 @@
-"""``python -m picohub_release``: the release tool's command line."""
+"""``python -m picohub_release``: the release tool's command line.
+
+build    build the Debian packages into dist/
+release  build, write the signed flat apt repository (dist/repo), verify it
+verify   check a repository directory as a device would
+notes    print the release notes (the newest debian/changelog entry)
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 from picohub import logs
 from picohub.errors import ExitCode, PicohubError
+from picohub.repository import verify_repository
 from picohub_release.build import build_debs
+from picohub_release.release import make_release
+from picohub_release.signing import Signer, local_signer, signer_from_environment
+from picohub_release.versions import changelog_notes
+
+LOCAL_KEY_DIR = Path(".cache/release-key")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="picohub-release", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="picohub-release",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--debug", action="store_true", help="log every command run")
     commands = parser.add_subparsers(dest="command", required=True)
+
     build = commands.add_parser("build", help="build the Debian packages into dist/")
-    build.add_argument("--source", type=Path, default=Path.cwd(), help="source tree")
-    build.add_argument("--dist", type=Path, default=Path("dist"), help="output directory")
-    build.add_argument("--work", type=Path, default=Path("build"), help="scratch directory")
+    release = commands.add_parser("release", help="build and write the signed repository")
+    for command in (build, release):
+        command.add_argument("--source", type=Path, default=Path.cwd(), help="source tree")
+        command.add_argument("--dist", type=Path, default=Path("dist"), help="output directory")
+        command.add_argument("--work", type=Path, default=Path("build"), help="scratch dir")
     build.add_argument("--version", help="stamp this version (test builds only)")
+    release.add_argument("--repo", type=Path, default=Path("dist/repo"), help="repository dir")
+    release.add_argument(
+        "--key",
+        choices=("local", "env"),
+        required=True,
+        help="local: a throwaway key in .cache/release-key; env: $PICOHUB_SIGNING_KEY",
+    )
+    release.add_argument(
+        "--tag",
+        default=os.environ.get("PICOHUB_RELEASE_TAG"),
+        help="the git tag being released; must be v<changelog version>",
+    )
+    release.add_argument("--keyring", type=Path, help="verify against this keyring")
+
+    verify = commands.add_parser("verify", help="check a repository as a device would")
+    verify.add_argument("directory", type=Path)
+    verify.add_argument("--keyring", type=Path, required=True, help="the trusted keyring")
+
+    notes = commands.add_parser("notes", help="print the release notes")
+    notes.add_argument("--source", type=Path, default=Path.cwd())
     return parser
+
+
+def _signer(kind: str) -> AbstractContextManager[Signer]:
+    if kind == "env":
+        return signer_from_environment()
+    return nullcontext(local_signer(LOCAL_KEY_DIR.resolve()))
+
+
+def _run(args: argparse.Namespace) -> None:
+    if args.command == "build":
+        result = build_debs(
+            args.source.resolve(), args.dist.resolve(), args.work.resolve(), version=args.version
+        )
+        for deb in result.debs:
+            print(deb)
+    elif args.command == "release":
+        with _signer(args.key) as signer:
+            made = make_release(
+                args.source.resolve(),
+                args.dist.resolve(),
+                args.work.resolve(),
+                args.repo.resolve(),
+                signer,
+                tag=args.tag,
+                keyring=args.keyring,
+            )
+        print(f"release {made.repository.version} signed by {made.verified.release.fingerprint}")
+        print(f"repository: {made.repository.directory}")
+    elif args.command == "verify":
+        verified = verify_repository(args.directory, args.keyring)
+        for package in verified.packages:
+            print(f"ok {package.package} {package.version} {package.filename}")
+        print(f"repository verified: signed by {verified.release.fingerprint}")
+    elif args.command == "notes":
+        print(changelog_notes(args.source), end="")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logs.configure(logging.DEBUG if args.debug else logging.INFO)
     try:
-        if args.command == "build":
-            result = build_debs(
-                args.source.resolve(),
-                args.dist.resolve(),
-                args.work.resolve(),
-                version=args.version,
-            )
-            for deb in result.debs:
-                print(deb)
+        _run(args)
     except PicohubError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         if exc.hint:
             print(f"hint: {exc.hint}", file=sys.stderr)
-        if args.debug and exc.__cause__ is not None:
-            raise
         return exc.exit_code
     return ExitCode.OK
 

@@ -102,6 +102,11 @@ def build_debs(
             f"dpkg-buildpackage failed for picohub {built_version}",
             hint=f"the whole build output is in {build_log}",
         )
+    # The build's own warnings (a packaged test firmware image above all) must reach the
+    # person who ran it, not only the log file.
+    for line in build_log.read_text(encoding="utf-8").splitlines():
+        if line.startswith(("WARNING:", "warning:")):
+            log.warning("%s", line.partition(":")[2].removeprefix(" "))
     dist_dir.mkdir(parents=True, exist_ok=True)
     debs = []
     for deb in sorted(work_dir.glob(f"*_{built_version}_*.deb")):

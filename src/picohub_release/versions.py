@@ -76,3 +76,20 @@ def stamp_version(source_dir: Path, version: str, *, message: str, when: str) ->
         PYTHON_VERSION_LINE.sub(f'__version__ = "{upstream_part(version)}"', text),
         encoding="utf-8",
     )
+
+
+def check_tag(tag: str, version: str) -> None:
+    """A release is made only from the tag ``v<version of debian/changelog>``."""
+    if tag != f"v{version}":
+        raise UsageError(
+            f"the tag {tag!r} does not match debian/changelog's version {version}",
+            hint=f"tag the commit as v{version}, or add a changelog entry for {tag}",
+        )
+
+
+def changelog_notes(source_dir: Path) -> str:
+    """The newest debian/changelog entry's changes, as release notes."""
+    with (source_dir / "debian" / "changelog").open(encoding="utf-8") as handle:
+        block = Changelog(handle, max_blocks=1)[0]
+    lines = [line[2:] if line.startswith("  ") else line for line in block.changes()]
+    return "\n".join(lines).strip() + "\n"

@@ -57,3 +57,14 @@ def test_a_given_image_is_packaged_with_its_version(
     assert (manifest.firmware_version, manifest.test_image) == ("3.1.4", False)
     assert package.data.get_content("usr/share/picohub/firmware/firmware.uf2") == GOOD
     assert "NOT BOOTABLE" not in (tmp_path / "work" / "build.log").read_text()
+
+
+def test_without_an_image_the_build_says_loudly_it_packaged_a_test_image(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    need_tools("dpkg-buildpackage", "git")
+    monkeypatch.delenv("PICOHUB_FIRMWARE_UF2", raising=False)
+    with caplog.at_level("WARNING", logger="picohub_release"):
+        build_debs(SOURCE, tmp_path / "dist", tmp_path / "work")
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("NOT BOOTABLE" in message for message in warnings), warnings

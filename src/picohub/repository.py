@@ -1,0 +1,154 @@
+"""Read and verify a signed flat apt repository, as apt itself would.
+
+``InRelease`` is checked with ``gpgv`` against a pinned keyring before anything is read
+from it; everything else (``Packages``, the .debs) is trusted only through the SHA-256
+sums and sizes the signed index gives. Used by the device's updater and by the release
+tool's ``verify`` command.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from debian.deb822 import Packages, Release
+
+from picohub.errors import PicohubError
+from picohub.process import run
+
+INRELEASE = "InRelease"
+PACKAGES = "Packages"
+CHUNK = 1 << 16
+
+
+class RepositoryError(PicohubError):
+    """The repository is not what its signed index says: do not use it."""
+
+
+@dataclass(frozen=True)
+class IndexedFile:
+    name: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class PackageEntry:
+    package: str
+    version: str
+    filename: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class SignedRelease:
+    fingerprint: str
+    fields: dict[str, str]
+    files: dict[str, IndexedFile]
+
+
+def verify_signed_text(signed: Path, keyring: Path) -> tuple[str, str]:
+    """Check a clear-signed file with gpgv against ``keyring``; return (fingerprint, text)."""
+    if not keyring.is_file():
+        raise RepositoryError(f"the keyring {keyring} does not exist")
+    with tempfile.TemporaryDirectory(prefix="picohub-gpgv-") as scratch:
+        output = Path(scratch) / "signed-text"
+        result = run(
+            [
+                "gpgv",
+                "--status-fd=1",
+                f"--keyring={keyring.resolve()}",
+                f"--output={output}",
+                signed,
+            ],
+            check=False,
+            timeout=60,
+        )
+        valid = [line.split() for line in result.stdout.splitlines() if " VALIDSIG " in line]
+        if result.returncode != 0 or not valid:
+            reason = result.stderr.strip().splitlines()
+            raise RepositoryError(
+                f"{signed.name} is not signed by a key in {keyring}"
+                + (f": {reason[-1]}" if reason else ""),
+                hint="the release may be tampered with or signed by another key; do not use it",
+            )
+        return valid[0][2], output.read_text(encoding="utf-8")
+
+
+def read_release(text: str, fingerprint: str) -> SignedRelease:
+    release = Release(text)
+    files = {
+        entry["name"]: IndexedFile(entry["name"], int(entry["size"]), entry["sha256"].lower())
+        for entry in release.get("SHA256", [])
+    }
+    if not files:
+        raise RepositoryError("the signed index lists no SHA256 sums")
+    fields = {key: str(value) for key, value in release.items() if key != "SHA256"}
+    return SignedRelease(fingerprint, fields, files)
+
+
+def read_packages(text: str) -> list[PackageEntry]:
+    entries = []
+    for paragraph in Packages.iter_paragraphs(text.splitlines(keepends=True), use_apt_pkg=False):
+        try:
+            entries.append(
+                PackageEntry(
+                    package=paragraph["Package"],
+                    version=paragraph["Version"],
+                    filename=paragraph["Filename"],
+                    size=int(paragraph["Size"]),
+                    sha256=paragraph["SHA256"].lower(),
+                )
+            )
+        except (KeyError, ValueError) as exc:
+            raise RepositoryError(f"Packages has an entry without a valid {exc}") from exc
+    return entries
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def check_file(path: Path, size: int, sha256: str) -> None:
+    """Raise unless ``path`` has exactly this size and SHA-256."""
+    if not path.is_file():
+        raise RepositoryError(f"{path.name} is missing")
+    actual_size = path.stat().st_size
+    if actual_size != size:
+        raise RepositoryError(f"{path.name} has {actual_size} bytes; the signed index says {size}")
+    if sha256_of(path) != sha256:
+        raise RepositoryError(f"{path.name} does not match the SHA-256 in the signed index")
+
+
+def safe_filename(name: str) -> str:
+    """A Filename from an index, refused unless it is a plain name in the repository."""
+    if not name or "/" in name or name in (".", "..") or name.startswith("."):
+        raise RepositoryError(f"the index names the file {name!r}, which is not a plain name")
+    return name
+
+
+@dataclass(frozen=True)
+class VerifiedRepository:
+    release: SignedRelease
+    packages: list[PackageEntry]
+
+
+def verify_repository(directory: Path, keyring: Path) -> VerifiedRepository:
+    """Check a repository directory end to end: signature, index, every package."""
+    fingerprint, text = verify_signed_text(directory / INRELEASE, keyring)
+    release = read_release(text, fingerprint)
+    if PACKAGES not in release.files:
+        raise RepositoryError("the signed index does not list Packages")
+    for entry in release.files.values():
+        check_file(directory / safe_filename(entry.name), entry.size, entry.sha256)
+    packages = read_packages((directory / PACKAGES).read_text(encoding="utf-8"))
+    for package in packages:
+        check_file(directory / safe_filename(package.filename), package.size, package.sha256)
+    return VerifiedRepository(release, packages)

@@ -1,0 +1,129 @@
+"""The release signing key: a throwaway local key, or the real one from the environment.
+
+Locally a key is generated on first use and kept in an ignored folder. In CI the armoured
+private key comes from the environment (a repository secret), is imported into a
+throwaway GNUPGHOME, and that folder is removed afterwards. Nothing is ever published
+unsigned: every failure here is an error.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import gnupg
+
+from picohub.errors import PicohubError
+from picohub.process import run
+
+log = logging.getLogger(__name__)
+
+SIGNING_KEY_VARIABLE = "PICOHUB_SIGNING_KEY"
+LOCAL_KEY_NAME = "picohub local release key (throwaway, not for devices in the field)"
+LOCAL_KEY_EMAIL = "release@picohub.invalid"
+# apt rejects SHA-1 signatures; say what we mean rather than rely on gpg's default.
+_SIGN_OPTIONS = ["--digest-algo", "SHA512", "--personal-digest-preferences", "SHA512"]
+
+
+@dataclass(frozen=True)
+class Signer:
+    """A GnuPG home holding exactly one secret key, the release key."""
+
+    gpg: gnupg.GPG
+    fingerprint: str
+
+    def clearsign(self, text: str) -> str:
+        return self._sign(text, clearsign=True, detach=False)
+
+    def detach_sign(self, text: str) -> str:
+        return self._sign(text, clearsign=False, detach=True)
+
+    def _sign(self, text: str, *, clearsign: bool, detach: bool) -> str:
+        result = self.gpg.sign(
+            text,
+            keyid=self.fingerprint,
+            clearsign=clearsign,
+            detach=detach,
+            extra_args=_SIGN_OPTIONS,
+        )
+        # gpg falls back to another secret key when the named one is missing: a signature
+        # counts only when the key that made it is the release key.
+        if not result or not str(result) or result.fingerprint != self.fingerprint:
+            detail = (result.stderr or "").strip().splitlines()
+            made_by = f", made by {result.fingerprint}" if result.fingerprint else ""
+            raise PicohubError(
+                f"signing with key {self.fingerprint} failed: "
+                f"{result.status or 'no signature'}{made_by}",
+                hint=detail[-1] if detail else None,
+            )
+        return str(result)
+
+    def public_key(self, *, armor: bool) -> bytes:
+        exported = self.gpg.export_keys(self.fingerprint, armor=armor)
+        data = exported.encode("ascii") if isinstance(exported, str) else exported
+        if not data:
+            raise PicohubError(f"could not export the public key {self.fingerprint}")
+        return bytes(data)
+
+
+def _only_secret_key(gpg: gnupg.GPG, where: str) -> str:
+    keys = gpg.list_keys(secret=True)
+    if len(keys) != 1:
+        raise PicohubError(
+            f"{where} holds {len(keys)} secret keys; the release needs exactly one",
+        )
+    fingerprint: str = keys[0]["fingerprint"]
+    return fingerprint
+
+
+def _gpg(home: Path) -> gnupg.GPG:
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    home.chmod(0o700)
+    return gnupg.GPG(gnupghome=str(home))
+
+
+def local_signer(key_dir: Path) -> Signer:
+    """The throwaway local key in ``key_dir``, generated on first use."""
+    gpg = _gpg(key_dir)
+    if not gpg.list_keys(secret=True):
+        log.info("generating a throwaway local release key in %s", key_dir)
+        request = gpg.gen_key_input(
+            key_type="EDDSA",
+            key_curve="ed25519",
+            key_usage="sign",
+            name_real=LOCAL_KEY_NAME,
+            name_email=LOCAL_KEY_EMAIL,
+            expire_date=0,
+            no_protection=True,
+        )
+        if not gpg.gen_key(request):
+            raise PicohubError(f"could not generate a local release key in {key_dir}")
+    return Signer(gpg, _only_secret_key(gpg, str(key_dir)))
+
+
+@contextmanager
+def signer_from_environment(variable: str = SIGNING_KEY_VARIABLE) -> Iterator[Signer]:
+    """The key in ``$variable`` (armoured private key), in a GNUPGHOME removed afterwards."""
+    armoured = os.environ.get(variable, "")
+    if not armoured.strip():
+        raise PicohubError(
+            f"{variable} is empty: the release key is missing",
+            hint="set the repository secret and pass it to the job as " + variable,
+        )
+    home = Path(tempfile.mkdtemp(prefix="picohub-gnupg-"))
+    try:
+        gpg = _gpg(home)
+        imported = gpg.import_keys(armoured)
+        if not imported.sec_imported:
+            raise PicohubError(f"{variable} holds no usable private key")
+        yield Signer(gpg, _only_secret_key(gpg, variable))
+    finally:
+        # The agent holds the key in memory too: stop it before removing the folder.
+        run(["gpgconf", "--homedir", home, "--kill", "gpg-agent"], check=False, timeout=30)
+        shutil.rmtree(home, ignore_errors=True)

@@ -1,0 +1,47 @@
+"""Signed repositories made by the release tool, for the integration tests."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from picohub_release.build import Build
+from picohub_release.repository import Repository, write_repository
+from picohub_release.signing import Signer, local_signer
+
+
+def make_signer(directory: Path) -> Signer:
+    return local_signer(directory)
+
+
+def make_repository(build: Build, directory: Path, signer: Signer) -> Repository:
+    return write_repository(build.debs, directory, signer, version=build.version)
+
+
+def copy_repository(source: Path, target: Path) -> Path:
+    shutil.copytree(source, target)
+    return target
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def served(directory: Path) -> Iterator[str]:
+    """Serve ``directory`` over HTTP on loopback; yields the base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(directory)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

@@ -1,0 +1,157 @@
+"""The signed flat repository the release tool writes, checked as a device would."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+from debian.deb822 import Release
+
+from picohub.errors import PicohubError, UsageError
+from picohub.process import run
+from picohub.repository import RepositoryError, verify_repository
+from picohub_release.__main__ import main
+from picohub_release.build import Build
+from picohub_release.repository import KEYRING, SUMS, Repository, write_repository
+from picohub_release.signing import Signer, signer_from_environment
+from picohub_release.versions import changelog_notes, check_tag
+from tests.conftest import SOURCE, need_tools
+from tests.integration.repo_fixtures import copy_repository, make_repository, make_signer
+
+
+@pytest.fixture(scope="module")
+def signer(tmp_path_factory: pytest.TempPathFactory) -> Signer:
+    need_tools("gpg", "gpgv")
+    return make_signer(tmp_path_factory.mktemp("key") / "gnupg")
+
+
+@pytest.fixture(scope="module")
+def other_signer(tmp_path_factory: pytest.TempPathFactory) -> Signer:
+    return make_signer(tmp_path_factory.mktemp("other-key") / "gnupg")
+
+
+@pytest.fixture(scope="module")
+def repository(
+    release_a: Build, signer: Signer, tmp_path_factory: pytest.TempPathFactory
+) -> Repository:
+    return make_repository(release_a, tmp_path_factory.mktemp("repo") / "repo", signer)
+
+
+def test_the_repository_verifies_with_the_release_key(
+    repository: Repository, release_a: Build, signer: Signer
+) -> None:
+    verified = verify_repository(repository.directory, repository.directory / KEYRING)
+    assert verified.release.fingerprint == signer.fingerprint
+    assert sorted(p.package for p in verified.packages) == [
+        "picohub",
+        "picohub-firmware",
+        "picohub-web",
+    ]
+    assert {p.version for p in verified.packages} == {release_a.version}
+    assert all("/" not in p.filename for p in verified.packages)  # no "./" in a flat repo
+
+
+def test_the_release_file_has_the_fixed_identity_and_no_components(
+    repository: Repository,
+) -> None:
+    release = Release((repository.directory / "Release").read_text())
+    assert (release["Origin"], release["Label"], release["Suite"], release["Codename"]) == (
+        "picohub",
+        "picohub",
+        "stable",
+        "picohub",
+    )
+    assert "Components" not in release and "Date" in release
+    assert {entry["name"] for entry in release["SHA256"]} == {"Packages", "Packages.gz"}
+    # InRelease signs exactly the Release file that stands beside it.
+    assert release.dump() in (repository.directory / "InRelease").read_text()
+
+
+def test_sha256sums_covers_every_asset(repository: Repository) -> None:
+    lines = (repository.directory / SUMS).read_text().splitlines()
+    listed = {line.split("  ")[1] for line in lines}
+    assert listed == {p.name for p in repository.directory.iterdir()} - {SUMS}
+    # The file works with the standard tool a user would run by hand.
+    run(["sha256sum", "--check", "--strict", "--quiet", SUMS], cwd=repository.directory)
+
+
+def test_a_tampered_packages_file_is_refused(repository: Repository, tmp_path: Path) -> None:
+    copy = copy_repository(repository.directory, tmp_path / "repo")
+    text = (copy / "Packages").read_text().replace("Version: ", "Version: 9", 1)
+    (copy / "Packages").write_text(text)
+    (copy / "Packages.gz").write_bytes(gzip.compress(text.encode()))
+    with pytest.raises(RepositoryError, match="Packages"):
+        verify_repository(copy, copy / KEYRING)
+
+
+def test_a_tampered_deb_is_refused(repository: Repository, tmp_path: Path) -> None:
+    copy = copy_repository(repository.directory, tmp_path / "repo")
+    deb = next(copy.glob("picohub_*.deb"))
+    data = bytearray(deb.read_bytes())
+    data[-1] ^= 0xFF  # same size, different content
+    deb.write_bytes(bytes(data))
+    with pytest.raises(RepositoryError, match=r"picohub_.*does not match the SHA-256"):
+        verify_repository(copy, copy / KEYRING)
+
+
+def test_a_repository_signed_by_another_key_is_refused(
+    release_a: Build, repository: Repository, other_signer: Signer, tmp_path: Path
+) -> None:
+    foreign = make_repository(release_a, tmp_path / "foreign", other_signer)
+    with pytest.raises(RepositoryError, match="InRelease is not signed by a key in"):
+        verify_repository(foreign.directory, repository.directory / KEYRING)
+
+
+def test_the_verify_command_reports_a_tampered_repository(
+    repository: Repository, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    copy = copy_repository(repository.directory, tmp_path / "repo")
+    for deb in copy.glob("picohub-web_*.deb"):
+        deb.unlink()
+    assert main(["verify", str(copy), "--keyring", str(copy / KEYRING)]) == 1
+    assert "error: picohub-web_" in capsys.readouterr().err
+
+
+def test_a_signing_failure_leaves_no_repository(
+    release_a: Build, signer: Signer, tmp_path: Path
+) -> None:
+    broken = Signer(signer.gpg, "0" * 40)  # a key that is not there
+    with pytest.raises(PicohubError, match=r"signing with key 0+ failed"):
+        write_repository(release_a.debs, tmp_path / "repo", broken, version=release_a.version)
+    assert not (tmp_path / "repo").exists()
+    assert not (tmp_path / "repo.partial").exists()
+
+
+def test_a_missing_ci_key_stops_the_release(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PICOHUB_SIGNING_KEY", raising=False)
+    with (
+        pytest.raises(PicohubError, match="PICOHUB_SIGNING_KEY is empty"),
+        signer_from_environment(),
+    ):
+        pass
+
+
+def test_the_ci_key_is_imported_into_a_home_that_is_removed_afterwards(
+    signer: Signer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    armoured = signer.gpg.export_keys(signer.fingerprint, secret=True, expect_passphrase=False)
+    monkeypatch.setenv("PICOHUB_SIGNING_KEY", armoured)
+    with signer_from_environment() as from_env:
+        home = Path(from_env.gpg.gnupghome)
+        assert from_env.fingerprint == signer.fingerprint
+        assert "BEGIN PGP SIGNED MESSAGE" in from_env.clearsign("hello\n")
+    assert not home.exists()
+
+
+def test_the_tag_must_equal_the_changelog_version() -> None:
+    check_tag("v0.1.0", "0.1.0")
+    with pytest.raises(UsageError, match="does not match debian/changelog"):
+        check_tag("v0.1.1", "0.1.0")
+    with pytest.raises(UsageError):
+        check_tag("0.1.0", "0.1.0")
+
+
+def test_release_notes_come_from_the_newest_changelog_entry() -> None:
+    notes = changelog_notes(SOURCE)
+    assert notes.startswith("* ") and "picohub (" not in notes
