@@ -17,7 +17,7 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 from picohub import logs
-from picohub.errors import ExitCode, PicohubError
+from picohub.cli import run_command
 from picohub.repository import verify_repository
 from picohub_release.build import build_debs
 from picohub_release.release import make_release
@@ -104,14 +104,7 @@ def _run(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logs.configure(logging.DEBUG if args.debug else logging.INFO)
-    try:
-        _run(args)
-    except PicohubError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        if exc.hint:
-            print(f"hint: {exc.hint}", file=sys.stderr)
-        return exc.exit_code
-    return ExitCode.OK
+    return run_command(lambda: _run(args), debug=args.debug)
 
 
 if __name__ == "__main__":

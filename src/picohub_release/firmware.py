@@ -14,7 +14,8 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from picohub.errors import ExitCode, PicohubError, UsageError
+from picohub.cli import run_command
+from picohub.errors import PicohubError, UsageError
 from picohub.firmware import uf2
 from picohub.firmware.manifest import (
     IMAGE_NAME,
@@ -61,20 +62,15 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        build(
+    return run_command(
+        lambda: build(
             out=args.out,
             board=uf2.board(args.board),
             uf2_path=args.uf2,
             firmware_version=args.firmware_version,
             package_version=args.package_version,
         )
-    except PicohubError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        if exc.hint:
-            print(f"hint: {exc.hint}", file=sys.stderr)
-        return exc.exit_code
-    return ExitCode.OK
+    )
 
 
 def build(

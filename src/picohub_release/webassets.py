@@ -17,7 +17,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from picohub.errors import ExitCode, PicohubError
+from picohub.cli import run_command
+from picohub.errors import PicohubError
 
 ASSETS = "assets"
 HASH_LENGTH = 12
@@ -59,15 +60,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--source", type=Path, required=True, help="the frontend (src/web)")
     parser.add_argument("--out", type=Path, required=True, help="where to install it")
     args = parser.parse_args(argv)
-    try:
+
+    def install() -> None:
         for old, new in install_web(args.source, args.out).items():
             print(f"{old} -> {new}")
-    except PicohubError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        if exc.hint:
-            print(f"hint: {exc.hint}", file=sys.stderr)
-        return exc.exit_code
-    return ExitCode.OK
+
+    return run_command(install)
 
 
 if __name__ == "__main__":
