@@ -18,8 +18,11 @@ from pathlib import Path
 
 from picohub import logs
 from picohub.cli import run_command
+from picohub.errors import UsageError
 from picohub.repository import verify_repository
 from picohub_release.build import build_debs
+from picohub_release.github import GitHubRepo
+from picohub_release.publish import publish_release
 from picohub_release.release import make_release
 from picohub_release.signing import Signer, local_signer, signer_from_environment
 from picohub_release.versions import changelog_notes
@@ -61,6 +64,14 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("directory", type=Path)
     verify.add_argument("--keyring", type=Path, required=True, help="the trusted keyring")
 
+    publish = commands.add_parser("publish", help="publish a repository as a GitHub Release")
+    publish.add_argument("directory", type=Path, help="the repository (dist/repo)")
+    publish.add_argument("--github-repo", required=True, help="OWNER/REPO")
+    publish.add_argument("--tag", required=True, help="the release's tag, vX.Y.Z")
+    publish.add_argument("--api-url", default="https://api.github.com")
+    publish.add_argument("--source", type=Path, default=Path.cwd(), help="for the notes")
+    publish.add_argument("--prerelease", action="store_true")
+
     notes = commands.add_parser("notes", help="print the release notes")
     notes.add_argument("--source", type=Path, default=Path.cwd())
     return parser
@@ -97,6 +108,22 @@ def _run(args: argparse.Namespace) -> None:
         for package in verified.packages:
             print(f"ok {package.package} {package.version} {package.filename}")
         print(f"repository verified: signed by {verified.release.fingerprint}")
+    elif args.command == "publish":
+        owner, _, name = args.github_repo.partition("/")
+        if not owner or not name:
+            raise UsageError(f"--github-repo {args.github_repo!r} is not OWNER/REPO")
+        token = os.environ.get("GITHUB_TOKEN") or None
+        repo = GitHubRepo(owner, name, api_url=args.api_url, token=token)
+        assets = sorted(path for path in args.directory.iterdir() if path.is_file())
+        release = publish_release(
+            repo,
+            tag=args.tag,
+            title=f"picohub {args.tag.removeprefix('v')}",
+            notes=changelog_notes(args.source),
+            assets=assets,
+            prerelease=args.prerelease,
+        )
+        print(f"published {release.tag}: {release.html_url} ({len(release.assets)} assets)")
     elif args.command == "notes":
         print(changelog_notes(args.source), end="")
 
