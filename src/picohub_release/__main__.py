@@ -12,6 +12,7 @@ import argparse
 import logging
 import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
@@ -21,6 +22,7 @@ from picohub.cli import run_command
 from picohub.errors import UsageError
 from picohub.repository import verify_repository
 from picohub_release.build import build_debs
+from picohub_release.download import download_repository
 from picohub_release.github import GitHubRepo
 from picohub_release.publish import publish_release
 from picohub_release.release import make_release
@@ -61,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     release.add_argument("--keyring", type=Path, help="verify against this keyring")
 
     verify = commands.add_parser("verify", help="check a repository as a device would")
-    verify.add_argument("directory", type=Path)
+    verify.add_argument("directory", help="a repository directory, or a release's URL")
     verify.add_argument("--keyring", type=Path, required=True, help="the trusted keyring")
 
     publish = commands.add_parser("publish", help="publish a repository as a GitHub Release")
@@ -104,7 +106,12 @@ def _run(args: argparse.Namespace) -> None:
         print(f"release {made.repository.version} signed by {made.verified.release.fingerprint}")
         print(f"repository: {made.repository.directory}")
     elif args.command == "verify":
-        verified = verify_repository(args.directory, args.keyring)
+        with tempfile.TemporaryDirectory(prefix="picohub-verify-") as scratch:
+            directory = Path(args.directory)
+            if args.directory.startswith(("http://", "https://")):
+                directory = Path(scratch)
+                download_repository(args.directory, directory, args.keyring)
+            verified = verify_repository(directory, args.keyring)
         for package in verified.packages:
             print(f"ok {package.package} {package.version} {package.filename}")
         print(f"repository verified: signed by {verified.release.fingerprint}")

@@ -70,3 +70,24 @@ def test_a_malformed_repository_name_is_a_usage_error(
     argv = ["publish", str(tmp_path), "--github-repo", "picohub", "--tag", "v1"]
     assert main(argv) == 2
     assert "is not OWNER/REPO" in capsys.readouterr().err
+
+
+def test_verify_checks_a_published_release_by_its_url(
+    release_a: Build, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    need_tools("gpg", "gpgv")
+    repository = make_repository(release_a, tmp_path / "repo", make_signer(tmp_path / "key"))
+    keyring = str(repository.directory / KEYRING)
+    with FakeGitHub() as github:
+        github.add_release(
+            f"v{release_a.version}", {p.name: p.read_bytes() for p in repository.assets}
+        )
+        url = f"{github.download_base}/picohub/picohub/releases/latest/download/"
+        assert main(["verify", url, "--keyring", keyring]) == 0
+        assert "repository verified" in capsys.readouterr().out
+
+        # The same release with one package swapped for other bytes of the same size.
+        (asset,) = [a for a in github.releases[0].assets if a.name.startswith("picohub_")]
+        asset.data = bytes(len(asset.data))
+        assert main(["verify", url, "--keyring", keyring]) == 1
+        assert "does not match the SHA-256" in capsys.readouterr().err
