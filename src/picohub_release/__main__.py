@@ -26,10 +26,8 @@ from picohub_release.download import download_repository
 from picohub_release.github import GitHubRepo
 from picohub_release.publish import publish_release
 from picohub_release.release import make_release
-from picohub_release.signing import Signer, local_signer, signer_from_environment
+from picohub_release.signing import LOCAL_KEY_DIR, Signer, local_signer, signer_from_environment
 from picohub_release.versions import changelog_notes
-
-LOCAL_KEY_DIR = Path(".cache/release-key")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -82,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
 def _signer(kind: str) -> AbstractContextManager[Signer]:
     if kind == "env":
         return signer_from_environment()
-    return nullcontext(local_signer(LOCAL_KEY_DIR.resolve()))
+    return nullcontext(local_signer(LOCAL_KEY_DIR))
 
 
 def _run(args: argparse.Namespace) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from picohub.errors import PicohubError
 from picohub.process import run
+from picohub_release.signing import LOCAL_KEY_DIR, local_signer
 from picohub_release.versions import (
     changelog_version,
     check_release_version,
@@ -69,8 +70,17 @@ def build_debs(
     *,
     version: str | None = None,
     when: str = "Tue, 24 Nov 2026 12:00:00 +0000",
+    keyring: Path | None = None,
 ) -> Build:
-    """Build every binary package into ``dist_dir``; ``version`` stamps a test release."""
+    """Build every binary package into ``dist_dir``; ``version`` stamps a test release.
+
+    ``keyring`` is the release key devices will trust (shipped in picohub); without one,
+    the public part of the local throwaway release key.
+    """
+    if keyring is None:
+        keyring = work_dir / "picohub-archive-keyring.gpg"
+        keyring.parent.mkdir(parents=True, exist_ok=True)
+        keyring.write_bytes(local_signer(LOCAL_KEY_DIR).public_key(armor=False))
     staged = stage(source_dir, work_dir)
     if version is not None:
         stamp_version(staged, version, message=f"Test build of {version}.", when=when)
@@ -90,7 +100,7 @@ def build_debs(
     result = run(
         ["dpkg-buildpackage", "-b", "-us", "-uc", "--no-pre-clean"],
         cwd=staged,
-        env={"PATH": SYSTEM_PATH}
+        env={"PATH": SYSTEM_PATH, "PICOHUB_ARCHIVE_KEYRING": str(keyring.resolve())}
         | {k: os.environ[k] for k in FIRMWARE_SETTINGS if k in os.environ},
         timeout=1200,
         check=False,

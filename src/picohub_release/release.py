@@ -46,7 +46,11 @@ def make_release(
     The repository is verified as a device would verify it: against ``keyring`` when
     given (the one devices pin), else against the public key written beside it.
     """
-    build = build_debs(source, dist, work)
+    # The picohub package pins the key that signs this release.
+    pinned = work / "picohub-archive-keyring.gpg"
+    work.mkdir(parents=True, exist_ok=True)
+    pinned.write_bytes(signer.public_key(armor=False))
+    build = build_debs(source, dist, work, keyring=pinned)
     if tag is not None:
         check_tag(tag, build.version)
     check_package_versions(build.debs, build.version)

@@ -25,6 +25,8 @@ from picohub.process import run
 log = logging.getLogger(__name__)
 
 SIGNING_KEY_VARIABLE = "PICOHUB_SIGNING_KEY"
+# The throwaway local key: beside the source tree, in the ignored cache folder.
+LOCAL_KEY_DIR = Path(__file__).resolve().parents[2] / ".cache" / "release-key"
 LOCAL_KEY_NAME = "picohub local release key (throwaway, not for devices in the field)"
 LOCAL_KEY_EMAIL = "release@picohub.invalid"
 # apt rejects SHA-1 signatures; say what we mean rather than rely on gpg's default.

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 import requests
+from debian.debfile import DebFile
 
 from picohub.repository import verify_repository
 from picohub_release.__main__ import main
 from picohub_release.build import Build
+from picohub_release.release import make_release
 from picohub_release.repository import KEYRING
 from picohub_release.versions import changelog_notes
 from tests.conftest import SOURCE, need_tools
@@ -91,3 +93,18 @@ def test_verify_checks_a_published_release_by_its_url(
         asset.data = bytes(len(asset.data))
         assert main(["verify", url, "--keyring", keyring]) == 1
         assert "does not match the SHA-256" in capsys.readouterr().err
+
+
+def test_the_release_pins_the_key_that_signs_it_in_the_picohub_package(tmp_path: Path) -> None:
+    need_tools("gpg", "gpgv", "dpkg-buildpackage")
+    signer = make_signer(tmp_path / "key")
+    made = make_release(SOURCE, tmp_path / "dist", tmp_path / "work", tmp_path / "repo", signer)
+    deb = next(p for p in made.repository.assets if p.name.startswith("picohub_"))
+    shipped = DebFile(str(deb)).data.get_content("usr/share/keyrings/picohub-archive-keyring.gpg")
+    assert shipped == signer.public_key(armor=False)
+    # What the device pins verifies the release it came in.
+    pinned = tmp_path / "pinned.gpg"
+    pinned.write_bytes(shipped)
+    assert verify_repository(made.repository.directory, pinned).release.fingerprint == (
+        signer.fingerprint
+    )
