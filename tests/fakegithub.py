@@ -44,6 +44,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
@@ -909,6 +910,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--token", default="test-token", help="the one valid token")
     parser.add_argument("--no-token", action="store_true", help="every request is authorised")
     parser.add_argument("--public-url", help="base URL to put in answers (default: host:port)")
+    parser.add_argument(
+        "--release",
+        action="append",
+        default=[],
+        metavar="TAG=DIR",
+        help="publish a release of the files in DIR (in the order given; the last is latest)",
+    )
     args = parser.parse_args(argv)
     fake = FakeGitHub(
         args.owner,
@@ -921,6 +929,10 @@ def main(argv: list[str] | None = None) -> int:
     done = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: done.set())
+    for spec in args.release:
+        tag, _, directory = spec.partition("=")
+        files = sorted(path for path in Path(directory).iterdir() if path.is_file())
+        fake.add_release(tag, {path.name: path.read_bytes() for path in files})
     with fake:
         print(fake.download_base, flush=True)
         while not done.wait(1):

@@ -12,10 +12,11 @@ from picohub.errors import ExitCode, PicohubError
 def run_command(action: Callable[[], object], *, debug: bool = False) -> int:
     """Run a command's ``action``; turn a PicohubError into words and an exit code.
 
-    With ``debug`` the error is raised again, so the traceback shows where it came from.
+    An action that returns an int (``picohub-update check``: 100, an update is there)
+    gives the exit code. With ``debug`` an error is raised again, with its traceback.
     """
     try:
-        action()
+        result = action()
     except PicohubError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         if exc.hint:
@@ -23,4 +24,4 @@ def run_command(action: Callable[[], object], *, debug: bool = False) -> int:
         if debug:
             raise
         return exc.exit_code
-    return ExitCode.OK
+    return result if isinstance(result, int) else ExitCode.OK

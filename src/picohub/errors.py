@@ -15,6 +15,7 @@ class ExitCode(IntEnum):
     OK = 0
     FAILURE = 1  # the operation failed; the message says why
     USAGE = 2  # bad command line or bad input; nothing was changed
+    UPDATE_AVAILABLE = 100  # picohub-update check: a newer release is there (as dnf does)
 
 
 class PicohubError(Exception):

@@ -20,6 +20,11 @@ class Settings:
     state_dir: Path = Path("/var/lib/picohub")
     cache_dir: Path = Path("/var/cache/picohub")
     dpkg_admin_dir: Path = Path("/var/lib/dpkg")
+    # The updater's own state (root's): its status file and what it remembers between runs.
+    update_state_dir: Path = Path("/var/lib/picohub-update")
+    update_config: Path = Path("/etc/picohub/update.conf")
+    # The release key, shipped in picohub: never taken from the network.
+    archive_keyring: Path = Path("/usr/share/keyrings/picohub-archive-keyring.gpg")
     # Installed by picohub-firmware: the image and its manifest, served to the boards.
     firmware_dir: Path = Path("/usr/share/picohub/firmware")
     # Largest request body the API accepts; a heartbeat is a few hundred bytes.
@@ -28,6 +33,10 @@ class Settings:
     @property
     def database(self) -> Path:
         return self.state_dir / "picohub.db"
+
+    @property
+    def update_status(self) -> Path:
+        return self.update_state_dir / "status.json"
 
     @property
     def firmware_manifest(self) -> Path:
@@ -42,4 +51,7 @@ class Settings:
             cache_dir=Path(env.get("PICOHUB_CACHE_DIR", defaults.cache_dir)),
             dpkg_admin_dir=Path(env.get("PICOHUB_DPKG_ADMIN_DIR", defaults.dpkg_admin_dir)),
             firmware_dir=Path(env.get("PICOHUB_FIRMWARE_DIR", defaults.firmware_dir)),
+            update_state_dir=Path(env.get("PICOHUB_UPDATE_STATE_DIR", defaults.update_state_dir)),
+            update_config=Path(env.get("PICOHUB_UPDATE_CONFIG", defaults.update_config)),
+            archive_keyring=Path(env.get("PICOHUB_ARCHIVE_KEYRING", defaults.archive_keyring)),
         )

@@ -1,0 +1,1 @@
+"""The updater: check, fetch, apply and roll back picohub releases."""

@@ -1,0 +1,141 @@
+"""``check``: is there a newer release, and which of the installed packages would change?
+
+The routine check costs no API call: it fetches the latest release's ``InRelease`` asset
+conditionally (the last ETag and date are remembered), verifies it against the pinned
+keyring before reading anything from it, then reads ``Packages`` through its signed hash.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+from debian.debian_support import Version
+
+from picohub.installed import installed_versions
+from picohub.repository import (
+    INRELEASE,
+    PACKAGES,
+    PackageEntry,
+    RepositoryError,
+    read_packages,
+    read_release,
+    verify_signed_text,
+)
+from picohub.settings import RELEASE_PACKAGES, Settings
+from picohub.update.config import UpdateConfig
+from picohub.update.http import Limits, fetch_conditional, fetch_file
+from picohub.update.status import write_atomically
+
+log = logging.getLogger(__name__)
+
+# An InRelease is a few kilobytes; anything near this is not one.
+MAX_INRELEASE_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class Change:
+    package: str
+    installed: str | None
+    offered: str
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    version: str  # the release's version (its Release file's Version field)
+    base_url: str
+    index_dir: Path  # the verified InRelease and Packages
+    packages: tuple[PackageEntry, ...]
+    changes: tuple[Change, ...]
+    not_modified: bool  # the server answered 304 to the conditional request
+
+    @property
+    def update_available(self) -> bool:
+        return bool(self.changes)
+
+
+def _remembered(path: Path) -> dict[str, str]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return {key: str(value) for key, value in data.items()}
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def check(
+    config: UpdateConfig,
+    settings: Settings,
+    session: requests.Session,
+    *,
+    tag: str | None = None,
+    allow_older: bool = False,
+) -> CheckResult:
+    """Fetch and verify the release's index; compare it with what dpkg has installed."""
+    base_url = config.release_url(tag)
+    index_dir = settings.cache_dir / "index" / (tag or "latest")
+    index_dir.mkdir(parents=True, exist_ok=True)
+    memory = index_dir / "conditional.json"
+    remembered = _remembered(memory) if (index_dir / INRELEASE).exists() else {}
+    fetched = fetch_conditional(
+        session,
+        base_url + INRELEASE,
+        index_dir / INRELEASE,
+        limits=Limits(max_bytes=MAX_INRELEASE_BYTES),
+        etag=remembered.get("etag"),
+        last_modified=remembered.get("last_modified"),
+    )
+    if fetched.status == "fetched":
+        conditional = {"etag": fetched.etag, "last_modified": fetched.last_modified}
+        write_atomically(memory, json.dumps({k: v for k, v in conditional.items() if v}))
+    # Verified on every check, 304 or not: the file on disk is trusted no more than a new one.
+    fingerprint, text = verify_signed_text(index_dir / INRELEASE, settings.archive_keyring)
+    release = read_release(text, fingerprint)
+    version = release.fields.get("Version")
+    if not version:
+        raise RepositoryError("the signed index has no Version field")
+    indexed = release.files.get(PACKAGES)
+    if indexed is None:
+        raise RepositoryError("the signed index does not list Packages")
+    fetch_file(
+        session,
+        base_url + PACKAGES,
+        index_dir / PACKAGES,
+        size=indexed.size,
+        sha256=indexed.sha256,
+        limits=Limits(max_bytes=indexed.size),
+    )
+    packages = tuple(read_packages((index_dir / PACKAGES).read_text(encoding="utf-8")))
+    changes = _changes(packages, settings, allow_older=allow_older)
+    return CheckResult(
+        version=version,
+        base_url=base_url,
+        index_dir=index_dir,
+        packages=packages,
+        changes=changes,
+        not_modified=fetched.status == "not-modified",
+    )
+
+
+def _changes(
+    packages: tuple[PackageEntry, ...], settings: Settings, *, allow_older: bool
+) -> tuple[Change, ...]:
+    """The installed release packages whose offered version differs (is newer, unless
+    ``allow_older``: an explicit rollback)."""
+    offered = {entry.package: entry.version for entry in packages}
+    installed = installed_versions(RELEASE_PACKAGES, settings.dpkg_admin_dir)
+    changes = []
+    for package in RELEASE_PACKAGES:
+        have, want = installed[package], offered.get(package)
+        if want is None:
+            continue
+        # picohub itself is always part of an update; the others only when installed.
+        if have is None and package != "picohub":
+            continue
+        newer = have is None or Version(want) > Version(have)
+        older = have is not None and Version(want) < Version(have)
+        if newer or (allow_older and older):
+            changes.append(Change(package, have, want))
+    return tuple(changes)

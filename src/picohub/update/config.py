@@ -1,0 +1,117 @@
+"""The updater's configuration, ``/etc/picohub/update.conf`` (a conffile, INI syntax)."""
+
+from __future__ import annotations
+
+import configparser
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from picohub.errors import UsageError
+
+
+class Channel(StrEnum):
+    STABLE = "stable"  # the newest published release that is not a pre-release
+    PRERELEASE = "prerelease"  # pre-releases too
+
+
+@dataclass(frozen=True)
+class UpdateConfig:
+    owner: str = "picohub"
+    repo: str = "picohub"
+    # Release assets are downloaded from here (not API calls: no rate limit applies).
+    download_url: str = "https://github.com"
+    # The API is asked only for pre-release channels and release notes.
+    api_url: str = "https://api.github.com"
+    channel: Channel = Channel.STABLE
+    token_file: Path | None = None
+    health_timeout: float = 90.0
+    max_download_bytes: int = 256 * 1024 * 1024
+
+    def release_url(self, tag: str | None = None) -> str:
+        """Where a release's assets are: the latest one's, or the one tagged ``tag``."""
+        where = "latest/download" if tag is None else f"download/{tag}"
+        return f"{self.download_url.rstrip('/')}/{self.owner}/{self.repo}/releases/{where}/"
+
+    def token(self) -> str | None:
+        if self.token_file is None:
+            return None
+        try:
+            return self.token_file.read_text(encoding="utf-8").strip() or None
+        except OSError as exc:
+            raise UsageError(f"cannot read the token file {self.token_file}: {exc}") from exc
+
+
+def _text(key: str, raw: str) -> str:
+    if not raw:
+        raise ValueError(f"{key} must not be empty")
+    return raw
+
+
+def _channel(key: str, raw: str) -> Channel:
+    if raw not in {channel.value for channel in Channel}:
+        raise ValueError(f"{key} must be one of {', '.join(c.value for c in Channel)}")
+    return Channel(raw)
+
+
+def _path(_key: str, raw: str) -> Path | None:
+    return Path(raw) if raw else None
+
+
+def _positive_float(key: str, raw: str) -> float:
+    value = float(raw)
+    if value <= 0:
+        raise ValueError(f"{key} must be positive, not {raw}")
+    return value
+
+
+def _positive_int(key: str, raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise ValueError(f"{key} must be positive, not {raw}")
+    return value
+
+
+# section -> setting -> how to read it
+_SETTINGS: dict[str, dict[str, Callable[[str, str], object]]] = {
+    "github": {
+        "owner": _text,
+        "repo": _text,
+        "download_url": _text,
+        "api_url": _text,
+        "token_file": _path,
+    },
+    "update": {
+        "channel": _channel,
+        "health_timeout": _positive_float,
+        "max_download_bytes": _positive_int,
+    },
+}
+
+
+def load_config(path: Path) -> UpdateConfig:
+    """Read ``path``; a missing file means the defaults. Unknown settings are errors."""
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read(path, encoding="utf-8")
+    except configparser.Error as exc:
+        raise UsageError(f"{path} is not valid: {exc}") from exc
+    values: dict[str, object] = {}
+    for section in parser.sections():
+        known = _SETTINGS.get(section)
+        if known is None:
+            raise UsageError(
+                f"{path}: unknown section [{section}]", hint=f"known: {', '.join(_SETTINGS)}"
+            )
+        for key, raw in parser.items(section):
+            if key not in known:
+                raise UsageError(
+                    f"{path}: unknown setting {key!r} in [{section}]",
+                    hint=f"known: {', '.join(known)}",
+                )
+            try:
+                values[key] = known[key](key, raw.strip())
+            except ValueError as exc:
+                raise UsageError(f"{path}: [{section}] {exc}") from exc
+    return UpdateConfig(**values)  # type: ignore[arg-type]

@@ -1,0 +1,93 @@
+"""``fetch``: download a release's changed packages into the cache, verified, nothing
+installed. The cache keeps the fetched release and the installed one (for rollback)."""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from picohub.errors import PicohubError
+from picohub.installed import installed_version
+from picohub.repository import INRELEASE, PACKAGES, RepositoryError, safe_filename
+from picohub.settings import PACKAGE, Settings
+from picohub.update.check import CheckResult
+from picohub.update.http import Limits, fetch_file
+
+log = logging.getLogger(__name__)
+
+VERSION = re.compile(r"[0-9][0-9A-Za-z.-]{0,63}")
+# Room for dpkg to unpack beside the download, and for the filesystem not to run full.
+FREE_SPACE_FACTOR = 3
+FREE_SPACE_MARGIN = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Fetched:
+    version: str
+    directory: Path
+    debs: tuple[Path, ...]
+    downloaded_bytes: int
+
+
+def release_dir(settings: Settings, version: str) -> Path:
+    if not VERSION.fullmatch(version):
+        raise RepositoryError(f"the release's version {version!r} is not a plain version")
+    return settings.cache_dir / "releases" / version
+
+
+def check_free_space(directory: Path, needed: int) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(directory).free
+    wanted = needed * FREE_SPACE_FACTOR + FREE_SPACE_MARGIN
+    if free < wanted:
+        raise PicohubError(
+            f"not enough free space in {directory}: {free // 2**20} MiB free, "
+            f"{wanted // 2**20} MiB needed to download and unpack {needed // 2**20} MiB",
+            hint="free some space (apt clean, old logs) and try again; nothing was changed",
+        )
+
+
+def fetch(result: CheckResult, settings: Settings, session: requests.Session) -> Fetched:
+    """Download the packages ``result`` says change, each checked against the signed index."""
+    target = release_dir(settings, result.version)
+    entries = {entry.package: entry for entry in result.packages}
+    wanted = [entries[change.package] for change in result.changes]
+    missing = sum(e.size for e in wanted if not (target / safe_filename(e.filename)).exists())
+    check_free_space(target, missing)
+    for name in (INRELEASE, PACKAGES):  # the verified index goes with the packages
+        shutil.copyfile(result.index_dir / name, target / name)
+    debs = []
+    downloaded = 0
+    for entry in wanted:
+        path = target / safe_filename(entry.filename)
+        existed = path.exists()
+        log.info("fetching %s %s (%d bytes)", entry.package, entry.version, entry.size)
+        debs.append(
+            fetch_file(
+                session,
+                result.base_url + entry.filename,
+                path,
+                size=entry.size,
+                sha256=entry.sha256,
+                limits=Limits(max_bytes=entry.size),
+            )
+        )
+        downloaded += 0 if existed else entry.size
+    prune(settings, keep={result.version})
+    return Fetched(result.version, target, tuple(debs), downloaded)
+
+
+def prune(settings: Settings, keep: set[str]) -> None:
+    """Drop cached releases other than ``keep`` and the installed one (kept for rollback)."""
+    installed = installed_version(PACKAGE, settings.dpkg_admin_dir)
+    keep = keep | ({installed} if installed else set())
+    releases = settings.cache_dir / "releases"
+    for directory in releases.iterdir() if releases.is_dir() else ():
+        if directory.name not in keep:
+            log.info("removing cached release %s", directory.name)
+            shutil.rmtree(directory)

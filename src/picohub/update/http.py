@@ -1,0 +1,563 @@
+"""The device's one way to fetch over HTTP: bounded, redirect-checked and resumable.
+
+Every read is bounded (DESIGN.md, "Corrections"): a byte cap, a per-read timeout (the
+socket's read timeout, set by requests) and an overall deadline for the whole transfer,
+redirects included. The body is read from the ``http.client`` response under requests one
+socket read at a time (``read1``): ``iter_content`` and ``raw.read`` fill a whole chunk
+before they return, so a server trickling a byte a second would keep them inside one call
+far past any deadline. The deadline is checked between reads; the last read's timeout is cut
+to what is left of it, so it is overshot by at most one read timeout.
+
+Redirects are followed by hand, each hop through :func:`check_redirect`, up to a hop limit.
+Only requests 2.28 APIs are used (Debian bookworm's python3-requests).
+"""
+
+from __future__ import annotations
+
+import http.client
+import ipaddress
+import logging
+import os
+import re
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from contextlib import closing
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from http import HTTPStatus
+from pathlib import Path
+from typing import BinaryIO, Literal
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+import requests
+import urllib3
+
+from picohub.errors import PicohubError
+from picohub.repository import RepositoryError, sha256_of
+
+log = logging.getLogger(__name__)
+
+CHUNK = 1 << 16
+Progress = Callable[[int], None]  # called with the bytes of the file on disk so far
+
+
+class DownloadError(PicohubError):
+    """A download failed or was refused; the file it was for was not replaced."""
+
+
+class RateLimited(DownloadError):
+    """The server limits our requests; ``retry_at`` is when it allows them again, if known."""
+
+    def __init__(self, message: str, *, retry_at: datetime | None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_at = retry_at
+
+
+class ChecksumMismatch(DownloadError, RepositoryError):
+    """Downloaded bytes that do not match the signed index; they were deleted."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds for one transfer: bytes, seconds per read, seconds in all, redirect hops."""
+
+    max_bytes: int
+    read_timeout: float = 30.0
+    connect_timeout: float = 10.0
+    deadline: float = 600.0  # seconds for the whole transfer, redirects included
+    max_redirects: int = 5
+
+    def __post_init__(self) -> None:
+        if self.max_bytes < 0 or self.max_redirects < 0:
+            raise ValueError("max_bytes and max_redirects must not be negative")
+        if min(self.read_timeout, self.connect_timeout, self.deadline) <= 0:
+            raise ValueError("timeouts and the deadline must be positive")
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """What :func:`fetch_conditional` did. ``path`` is None when nothing new was fetched."""
+
+    status: Literal["fetched", "not-modified"]
+    path: Path | None
+    etag: str | None
+    last_modified: str | None
+    size: int
+
+
+def open_session(user_agent: str = "picohub-update") -> requests.Session:
+    session = requests.Session()
+    session.headers["User-Agent"] = user_agent
+    # Bytes as the server stores them: what the index hashes, and no decompression bombs.
+    session.headers["Accept-Encoding"] = "identity"
+    return session
+
+
+def part_path(target: Path) -> Path:
+    """Where :func:`fetch_file` keeps the partial download of ``target``."""
+    return target.with_name(target.name + ".part")
+
+
+# -- policy ------------------------------------------------------------------------------
+
+
+def shown(url: str) -> str:
+    """A URL for messages: without credentials, query (signed object URLs) or fragment."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
+
+
+def is_loopback(host: str | None) -> bool:
+    if host is None:
+        return False
+    host = host.lower().rstrip(".")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_redirect(from_url: str, to_url: str) -> None:
+    """Refuse a redirect hop unless it goes to https, or from loopback to loopback over http.
+
+    The plain-http exception is for the tests' local server only: a hop from a public host
+    to loopback, or from loopback to a public host over http, is refused.
+    """
+    source, target = urlsplit(from_url), urlsplit(to_url)
+    if target.scheme == "https" and target.hostname:
+        return
+    if target.scheme == "http" and is_loopback(target.hostname) and is_loopback(source.hostname):
+        return
+    raise DownloadError(
+        f"refused the redirect from {shown(from_url)} to {shown(to_url)}: "
+        "only https redirects are followed",
+        hint="the server or something between us and it is misconfigured or hostile",
+    )
+
+
+def _retry_at(fields: Mapping[str, str], now: datetime) -> datetime | None:
+    retry_after = fields.get("retry-after")
+    try:
+        if retry_after is not None and retry_after.isdigit():
+            return now + timedelta(seconds=int(retry_after))
+        if retry_after is not None:  # the HTTP-date form
+            when = parsedate_to_datetime(retry_after)
+            return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+        reset = fields.get("x-ratelimit-reset", "")
+        if reset.isdigit():
+            return datetime.fromtimestamp(int(reset), UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        pass  # a header we cannot read: say "later" rather than fail differently
+    return None
+
+
+def status_error(
+    url: str, status: int, headers: Mapping[str, str], *, now: datetime | None = None
+) -> DownloadError:
+    """The error for an answer we cannot use: :class:`RateLimited` when it is one."""
+    fields = {name.lower(): value.strip() for name, value in headers.items()}
+    rate_limited = fields.get("x-ratelimit-remaining") == "0" or "retry-after" in fields
+    if status in (403, 429) and rate_limited:
+        retry_at = _retry_at(fields, now if now is not None else datetime.now(UTC))
+        when = (
+            "retry later"
+            if retry_at is None
+            else f"retry after {retry_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+        )
+        return RateLimited(
+            f"{shown(url)} answered {status}: rate limit reached; {when}",
+            retry_at=retry_at,
+            hint="the update check runs again later by itself",
+        )
+    try:
+        reason = f" {HTTPStatus(status).phrase}"
+    except ValueError:
+        reason = ""
+    hint = "the release or the file does not exist there" if status == 404 else None
+    return DownloadError(f"{shown(url)} answered {status}{reason}", hint=hint)
+
+
+# -- bounded transfer --------------------------------------------------------------------
+
+
+class _Clock:
+    """The overall deadline of one transfer."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._end = time.monotonic() + seconds
+
+    def left(self) -> float:
+        return self._end - time.monotonic()
+
+    def check(self, url: str) -> None:
+        if self.left() <= 0:
+            raise self.expired(url)
+
+    def expired(self, url: str) -> DownloadError:
+        return DownloadError(
+            f"fetching {shown(url)} timed out: it took longer than {self.seconds:g} s in all",
+            hint="the network or the server is too slow; it resumes on the next try",
+        )
+
+    def timeouts(self, limits: Limits) -> tuple[float, float]:
+        left = max(self.left(), 0.001)
+        return min(limits.connect_timeout, left), min(limits.read_timeout, left)
+
+
+class _TooLarge(Exception):
+    """More bytes came than the bound allows (the callers say which bound)."""
+
+
+def _get(
+    session: requests.Session, url: str, headers: Mapping[str, str], limits: Limits, clock: _Clock
+) -> requests.Response:
+    try:
+        return session.get(
+            url,
+            headers={"Accept-Encoding": "identity", **headers},
+            stream=True,
+            timeout=clock.timeouts(limits),
+            allow_redirects=False,
+        )
+    except requests.exceptions.Timeout as exc:
+        if clock.left() <= 0:
+            raise clock.expired(url) from exc
+        raise DownloadError(f"fetching {shown(url)} timed out: the server did not answer") from exc
+    except requests.exceptions.RequestException as exc:
+        raise DownloadError(f"cannot fetch {shown(url)} ({type(exc).__name__})") from exc
+
+
+def _open(
+    session: requests.Session, url: str, headers: Mapping[str, str], limits: Limits, clock: _Clock
+) -> tuple[requests.Response, str]:
+    """GET ``url``, following the redirects policy allows; the answer and its URL."""
+    current = url
+    for _hop in range(limits.max_redirects + 1):
+        clock.check(current)
+        response = _get(session, current, headers, limits, clock)
+        if not response.is_redirect:
+            return response, current
+        following = urljoin(current, response.headers["location"])
+        response.close()
+        check_redirect(current, following)  # before any connection to the next hop
+        log.debug("%s redirects to %s", shown(current), shown(following))
+        current = following
+    raise DownloadError(
+        f"{shown(url)} redirected more than {limits.max_redirects} times",
+        hint="the server sends us round in circles",
+    )
+
+
+def _reader(response: requests.Response) -> Callable[[int], bytes]:
+    """A read of at most one socket read (see the module docstring)."""
+    raw = response.raw
+    body = getattr(raw, "_fp", None)  # urllib3 1.26 and 2.x: the http.client response
+    if isinstance(body, http.client.HTTPResponse):
+        return body.read1
+    if raw is None:
+        raise DownloadError(f"no body to read from {shown(response.url)}")
+    return raw.read  # not expected; bounded by the byte cap, less tightly by time
+
+
+def _copy(
+    response: requests.Response,
+    out: BinaryIO,
+    *,
+    limit: int,
+    url: str,
+    limits: Limits,
+    clock: _Clock,
+    progress: Progress | None = None,
+) -> int:
+    """Copy the body into ``out``, at most ``limit`` bytes (else _TooLarge); the count."""
+    read = _reader(response)
+    copied = 0
+    while True:
+        clock.check(url)
+        try:
+            chunk = read(CHUNK)
+        except TimeoutError as exc:
+            if clock.left() <= 0:
+                raise clock.expired(url) from exc
+            raise DownloadError(
+                f"fetching {shown(url)} timed out: no data for {limits.read_timeout:g} s",
+                hint="the server stalled; the next try resumes where this one stopped",
+            ) from exc
+        except (OSError, http.client.HTTPException, urllib3.exceptions.HTTPError) as exc:
+            raise DownloadError(f"reading {shown(url)} failed ({type(exc).__name__})") from exc
+        if not chunk:
+            return copied
+        if copied + len(chunk) > limit:
+            raise _TooLarge
+        out.write(chunk)
+        copied += len(chunk)
+        if progress is not None:
+            progress(copied)
+
+
+def _content_length(response: requests.Response) -> int | None:
+    if "transfer-encoding" in response.headers:
+        return None  # http.client ignores Content-Length then, and so do we
+    value = response.headers.get("content-length", "").strip()
+    return int(value) if value.isdigit() else None
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename in ``directory`` survive a power cut."""
+    descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _fsync_file(path: Path) -> None:
+    with path.open("rb") as handle:
+        os.fsync(handle.fileno())
+
+
+# -- conditional fetch -------------------------------------------------------------------
+
+
+def fetch_conditional(
+    session: requests.Session,
+    url: str,
+    target: Path,
+    *,
+    limits: Limits,
+    etag: str | None = None,
+    last_modified: str | None = None,
+) -> Fetched:
+    """Fetch ``url`` into ``target`` unless it is unchanged since ``etag``/``last_modified``.
+
+    The validators are sent only while ``target`` exists: a 304 for a file we no longer
+    have would leave us with nothing. A new body goes to a temporary file beside ``target``
+    and replaces it by rename, so ``target`` is always either the old file or the new one.
+    """
+    clock = _Clock(limits.deadline)
+    headers: dict[str, str] = {}
+    if target.is_file():
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+    response, final = _open(session, url, headers, limits, clock)
+    with closing(response):
+        answer = response.headers
+        if response.status_code == 304 and headers:
+            return Fetched(
+                "not-modified",
+                None,
+                answer.get("etag", etag),
+                answer.get("last-modified", last_modified),
+                0,
+            )
+        if response.status_code != 200:
+            raise status_error(final, response.status_code, answer)
+        size = _replace_with_body(response, target, final, limits, clock)
+        return Fetched("fetched", target, answer.get("etag"), answer.get("last-modified"), size)
+
+
+def _replace_with_body(
+    response: requests.Response, target: Path, url: str, limits: Limits, clock: _Clock
+) -> int:
+    expected = _content_length(response)
+    too_large = DownloadError(
+        f"{shown(url)} is larger than the limit of {limits.max_bytes} bytes; refused",
+        hint="the server sends something other than what picohub expects",
+    )
+    if expected is not None and expected > limits.max_bytes:
+        raise too_large
+    descriptor, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    temporary = Path(name)
+    try:
+        with os.fdopen(descriptor, "wb") as out:
+            os.fchmod(out.fileno(), 0o644)  # public release data, like any file apt fetches
+            try:
+                size = _copy(
+                    response, out, limit=limits.max_bytes, url=url, limits=limits, clock=clock
+                )
+            except _TooLarge:
+                raise too_large from None
+            if expected is not None and size != expected:
+                raise DownloadError(
+                    f"{shown(url)} ended after {size} of {expected} bytes",
+                    hint="the connection broke; try again",
+                )
+            out.flush()
+            os.fsync(out.fileno())
+        temporary.replace(target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    _fsync_dir(target.parent)
+    return size
+
+
+# -- a package from the signed index -----------------------------------------------------
+
+
+def fetch_file(
+    session: requests.Session,
+    url: str,
+    target: Path,
+    *,
+    size: int,
+    sha256: str,
+    limits: Limits,
+    progress: Progress | None = None,
+) -> Path:
+    """Download ``url`` to ``target``, whose size and SHA-256 come from the signed index.
+
+    Bytes go to ``target.part`` first; an earlier partial download is resumed with a Range
+    request. Never more than ``size`` bytes are accepted, and ``target`` appears (by rename)
+    only with the right size and hash. A timeout leaves the .part for the next try; bytes
+    that do not match the index are deleted. At most one restart from zero per call.
+    """
+    wanted = sha256.lower()
+    if target.is_file() and target.stat().st_size == size and sha256_of(target) == wanted:
+        return target
+    if size > limits.max_bytes:
+        raise DownloadError(
+            f"the signed index gives {target.name} as {size} bytes, "
+            f"more than the limit of {limits.max_bytes}"
+        )
+    part = part_path(target)
+    clock = _Clock(limits.deadline)
+    offset = _resumable(part, size, wanted)
+    if offset < size or not part.is_file():
+        _download(session, url, part, offset, size, limits, clock, progress)
+    _verify(part, size, wanted, url)
+    _fsync_file(part)
+    part.replace(target)
+    _fsync_dir(target.parent)
+    return target
+
+
+def _download(
+    session: requests.Session,
+    url: str,
+    part: Path,
+    offset: int,
+    size: int,
+    limits: Limits,
+    clock: _Clock,
+    progress: Progress | None,
+) -> None:
+    """Fill ``part`` from ``offset``: a resume, or at most one start from zero."""
+    for attempt in range(2):
+        headers = {"Range": f"bytes={offset}-"} if offset else {}
+        response, final = _open(session, url, headers, limits, clock)
+        with closing(response):
+            start = _start_of(response, offset, size, part, final)
+            if start is not None:
+                _receive(response, part, start, size, final, limits, clock, progress)
+                return
+        if attempt or not offset:
+            break
+        log.info("%s cannot resume %s; starting over", shown(final), part.name)
+        part.unlink(missing_ok=True)
+        offset = 0
+    raise DownloadError(f"{shown(url)} answered a range we did not ask for")
+
+
+def _resumable(part: Path, size: int, wanted: str) -> int:
+    """How many bytes of ``part`` to keep; a .part that cannot be the file is deleted."""
+    try:
+        have = part.stat().st_size
+    except FileNotFoundError:
+        return 0
+    if have > size or (have == size and sha256_of(part) != wanted):
+        part.unlink()
+        return 0
+    return have
+
+
+def _content_range(value: str | None) -> tuple[int, int | None] | None:
+    """(first byte, total size or None) from a ``Content-Range`` header."""
+    found = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+|\*)", (value or "").strip())
+    if found is None:
+        return None
+    return int(found[1]), None if found[3] == "*" else int(found[3])
+
+
+def _start_of(
+    response: requests.Response, offset: int, size: int, part: Path, url: str
+) -> int | None:
+    """Where the answer's body starts in the file; None when it cannot resume ``offset``."""
+    status = response.status_code
+    if status == 200:
+        if offset:
+            log.info("%s ignored the range request; starting over", shown(url))
+        return 0
+    if status == 206:
+        content_range = _content_range(response.headers.get("content-range"))
+        if content_range is None or content_range[0] != offset:
+            return None
+        total = content_range[1]
+        if total is not None and total != size:
+            part.unlink(missing_ok=True)
+            raise DownloadError(
+                f"{shown(url)} has {total} bytes; the signed index says {size}; "
+                "deleted the partial download"
+            )
+        return offset
+    if status == 416 and offset:
+        return None
+    raise status_error(url, status, response.headers)
+
+
+def _receive(
+    response: requests.Response,
+    part: Path,
+    start: int,
+    size: int,
+    url: str,
+    limits: Limits,
+    clock: _Clock,
+    progress: Progress | None,
+) -> None:
+    refused = DownloadError(
+        f"{shown(url)} sends more than the {size} bytes the signed index says; "
+        "deleted the partial download",
+        hint="the release on the server is not the one its signed index describes",
+    )
+    length = _content_length(response)
+    if length is not None and start + length > size:
+        part.unlink(missing_ok=True)
+        raise refused
+    counted = None if progress is None else (lambda copied: progress(start + copied))
+    try:
+        with part.open("ab" if start else "wb") as out:
+            _copy(
+                response,
+                out,
+                limit=size - start,
+                url=url,
+                limits=limits,
+                clock=clock,
+                progress=counted,
+            )
+    except _TooLarge:
+        part.unlink(missing_ok=True)
+        raise refused from None
+
+
+def _verify(part: Path, size: int, wanted: str, url: str) -> None:
+    have = part.stat().st_size if part.is_file() else 0
+    if have < size:
+        raise DownloadError(
+            f"the download of {shown(url)} ended after {have} of {size} bytes",
+            hint="the connection broke; the next try resumes where this one stopped",
+        )
+    if sha256_of(part) != wanted:
+        part.unlink()
+        raise ChecksumMismatch(
+            f"{shown(url)} does not match the SHA-256 in the signed index; deleted",
+            hint="the download was damaged or tampered with; try again later",
+        )

@@ -1,0 +1,208 @@
+"""``picohub-update check`` and ``fetch`` against a local server answering like GitHub,
+with real signed repositories of two releases and a device whose dpkg has release A."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from picohub.errors import ExitCode
+from picohub.settings import Settings
+from picohub.update.check import check
+from picohub.update.cli import main
+from picohub.update.config import UpdateConfig
+from picohub.update.http import open_session
+from picohub.update.status import Phase, read_status
+from picohub_release.build import Build
+from picohub_release.repository import KEYRING, Repository
+from picohub_release.signing import Signer
+from tests.conftest import need_tools
+from tests.fakegithub import FakeGitHub
+from tests.integration.repo_fixtures import make_repository, make_signer
+from tests.unit.conftest import fake_dpkg
+
+
+@pytest.fixture(scope="module")
+def signer(tmp_path_factory: pytest.TempPathFactory) -> Signer:
+    need_tools("gpg", "gpgv")
+    return make_signer(tmp_path_factory.mktemp("key") / "gnupg")
+
+
+@pytest.fixture(scope="module")
+def repo_a(
+    release_a: Build, signer: Signer, tmp_path_factory: pytest.TempPathFactory
+) -> Repository:
+    return make_repository(release_a, tmp_path_factory.mktemp("a") / "repo", signer)
+
+
+@pytest.fixture(scope="module")
+def repo_b(
+    release_b: Build, signer: Signer, tmp_path_factory: pytest.TempPathFactory
+) -> Repository:
+    return make_repository(release_b, tmp_path_factory.mktemp("b") / "repo", signer)
+
+
+def _assets(repository: Repository) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in repository.assets}
+
+
+@pytest.fixture
+def github(repo_a: Repository, repo_b: Repository) -> FakeGitHub:
+    fake = FakeGitHub()
+    fake.start()
+    fake.add_release(f"v{repo_a.version}", _assets(repo_a))
+    fake.add_release(f"v{repo_b.version}", _assets(repo_b))
+    yield fake  # type: ignore[misc]
+    fake.stop()
+
+
+@pytest.fixture
+def device(
+    tmp_path: Path, repo_a: Repository, github: FakeGitHub, monkeypatch: pytest.MonkeyPatch
+) -> Settings:
+    """A hub with release A installed (all three packages), trusting the release key."""
+    installed = dict.fromkeys(("picohub", "picohub-web", "picohub-firmware"), repo_a.version)
+    config = tmp_path / "update.conf"
+    config.write_text(
+        f"[github]\ndownload_url = {github.download_base}\napi_url = {github.api_url}\n"
+    )
+    settings = Settings(
+        state_dir=tmp_path / "state",
+        cache_dir=tmp_path / "cache",
+        dpkg_admin_dir=fake_dpkg(tmp_path / "dpkg", **installed),
+        update_state_dir=tmp_path / "update",
+        update_config=config,
+        archive_keyring=repo_a.directory / KEYRING,
+    )
+    for name, value in (
+        ("PICOHUB_STATE_DIR", settings.state_dir),
+        ("PICOHUB_CACHE_DIR", settings.cache_dir),
+        ("PICOHUB_DPKG_ADMIN_DIR", settings.dpkg_admin_dir),
+        ("PICOHUB_UPDATE_STATE_DIR", settings.update_state_dir),
+        ("PICOHUB_UPDATE_CONFIG", settings.update_config),
+        ("PICOHUB_ARCHIVE_KEYRING", settings.archive_keyring),
+    ):
+        monkeypatch.setenv(name, str(value))
+    return settings
+
+
+def _config(github: FakeGitHub) -> UpdateConfig:
+    return UpdateConfig(download_url=github.download_base, api_url=github.api_url)
+
+
+def test_check_finds_the_newer_release_and_what_changes(
+    device: Settings, github: FakeGitHub, repo_b: Repository, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["check"]) == ExitCode.UPDATE_AVAILABLE
+    out = capsys.readouterr().out
+    assert f"release {repo_b.version} is available" in out
+    assert f"picohub {repo_b.version.rsplit('.', 1)[0]}" in out
+    assert not [r for r in github.requests_log if r.kind == "api"]  # assets only
+
+
+def test_a_second_check_is_a_304(device: Settings, github: FakeGitHub) -> None:
+    with open_session() as session:
+        first = check(_config(github), device, session)
+        second = check(_config(github), device, session)
+    assert (first.not_modified, second.not_modified) == (False, True)
+    inrelease = [r for r in github.requests_log if r.path.endswith("/InRelease")]
+    assert [r.status for r in inrelease] == [200, 304]
+    assert second.version == first.version and second.changes == first.changes
+
+
+def test_check_says_up_to_date_when_nothing_newer(
+    device: Settings, github: FakeGitHub, repo_a: Repository, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with github.lock:
+        github.releases[:] = [r for r in github.releases if r.tag_name == f"v{repo_a.version}"]
+    assert main(["check"]) == ExitCode.OK
+    assert "up to date" in capsys.readouterr().out
+
+
+def test_fetch_downloads_only_what_changes_and_verifies_it(
+    device: Settings, github: FakeGitHub, repo_b: Repository
+) -> None:
+    assert main(["fetch"]) == ExitCode.OK
+    cached = device.cache_dir / "releases" / repo_b.version
+    for deb in repo_b.directory.glob("*.deb"):
+        assert (
+            hashlib.sha256((cached / deb.name).read_bytes()).digest()
+            == hashlib.sha256(deb.read_bytes()).digest()
+        )
+    status = read_status(device.update_status)
+    assert (status.phase, status.target) == (Phase.DOWNLOADED, repo_b.version)
+    # Fetching again downloads nothing.
+    before = len([r for r in github.requests_log if r.path.endswith(".deb")])
+    assert main(["fetch"]) == ExitCode.OK
+    assert len([r for r in github.requests_log if r.path.endswith(".deb")]) == before
+
+
+def test_an_index_signed_by_another_key_is_refused_and_nothing_cached(
+    device: Settings,
+    github: FakeGitHub,
+    release_b: Build,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    foreign = make_repository(release_b, tmp_path / "foreign", make_signer(tmp_path / "k"))
+    with github.lock:
+        github.releases.clear()
+    github.add_release("v9.9.9", _assets(foreign))
+    assert main(["fetch"]) == ExitCode.FAILURE
+    assert "InRelease is not signed by a key in" in capsys.readouterr().err
+    assert not (device.cache_dir / "releases").exists()
+    assert read_status(device.update_status).phase == Phase.FAILED
+
+
+def test_packages_from_another_release_are_refused(
+    device: Settings,
+    github: FakeGitHub,
+    repo_a: Repository,
+    repo_b: Repository,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Mix and match: B's signed InRelease served with A's (also signed) Packages.
+    mixed = _assets(repo_b) | {"Packages": (repo_a.directory / "Packages").read_bytes()}
+    with github.lock:
+        github.releases.clear()
+    github.add_release("v9.9.9", mixed)
+    assert main(["check"]) == ExitCode.FAILURE
+    assert "Packages" in capsys.readouterr().err
+
+
+def test_a_tampered_package_is_refused_and_not_cached(
+    device: Settings, github: FakeGitHub, repo_b: Repository, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assets = _assets(repo_b)
+    name = next(n for n in assets if n.startswith("picohub_"))
+    assets[name] = bytes(len(assets[name]))
+    with github.lock:
+        github.releases.clear()
+    github.add_release("v9.9.9", assets)
+    assert main(["fetch"]) == ExitCode.FAILURE
+    assert "SHA-256" in capsys.readouterr().err
+    cached = device.cache_dir / "releases" / repo_b.version
+    assert not (cached / name).exists()
+    assert not list(cached.glob("*.part"))
+
+
+def test_a_missing_keyring_is_a_clear_refusal(
+    device: Settings,
+    github: FakeGitHub,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PICOHUB_ARCHIVE_KEYRING", "/nonexistent/keyring.gpg")
+    assert main(["check"]) == ExitCode.FAILURE
+    assert "the keyring /nonexistent/keyring.gpg does not exist" in capsys.readouterr().err
+
+
+def test_a_bad_configuration_is_a_usage_error(
+    device: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    device.update_config.write_text("[update]\nchanel = stable\n")
+    assert main(["check"]) == ExitCode.USAGE
+    err = capsys.readouterr().err
+    assert "unknown setting 'chanel' in [update]" in err and "hint: known: channel" in err
