@@ -1,6 +1,16 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
+
+from tests.integration.repo_fixtures import stop_agents
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_gpg_agents_left_behind() -> Iterator[None]:
+    yield
+    stop_agents()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -10,13 +10,24 @@ from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from picohub.process import run
 from picohub_release.build import Build
 from picohub_release.repository import Repository, write_repository
 from picohub_release.signing import Signer, local_signer
 
+# Every GnuPG home a test made: its gpg-agent is stopped when the session ends.
+GNUPG_HOMES: list[Path] = []
+
 
 def make_signer(directory: Path) -> Signer:
+    GNUPG_HOMES.append(directory)
     return local_signer(directory)
+
+
+def stop_agents() -> None:
+    for home in GNUPG_HOMES:
+        run(["gpgconf", "--homedir", home, "--kill", "gpg-agent"], check=False, timeout=30)
+    GNUPG_HOMES.clear()
 
 
 def make_repository(build: Build, directory: Path, signer: Signer) -> Repository:
