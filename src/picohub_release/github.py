@@ -7,6 +7,7 @@ never replaces it; it is never logged, never in a ``repr`` and never in an error
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import re
@@ -201,22 +202,13 @@ class GitHubClient:
         upload: Path | None,
     ) -> requests.Response:
         try:
-            if upload is None:
+            # An upload's file is opened again for each attempt, so a retry sends it whole.
+            with upload.open("rb") if upload else contextlib.nullcontext() as body:
                 return self._session.request(
                     method,
                     url,
                     headers=dict(headers),
-                    json=json_body,
-                    params=params,
-                    auth=self._auth,
-                    timeout=TIMEOUT,
-                )
-            # Opened again for each attempt, so a retry sends the whole file.
-            with upload.open("rb") as body:
-                return self._session.request(
-                    method,
-                    url,
-                    headers=dict(headers),
+                    json=json_body if upload is None else None,
                     data=body,
                     params=params,
                     auth=self._auth,
