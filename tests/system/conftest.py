@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import need, need_tools
+from picohub_release.build import Build
+from picohub_release.repository import Repository, write_repository
+from picohub_release.signing import LOCAL_KEY_DIR, local_signer
+from tests.conftest import SOURCE, need, need_tools
 from tests.system.container import Container
 from tests.system.rootfs import ensure_root
 
@@ -37,3 +42,56 @@ def container(bookworm_root: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     finally:
         machine.stop()
         shutil.rmtree(machine.scratch, ignore_errors=True)
+
+
+# A local server answering like GitHub, run in the container's network namespace (so
+# the hub reaches it at its own 127.0.0.1), with releases A and B (the latest).
+PORT = 8000
+
+
+def _repository(build: Build, factory: pytest.TempPathFactory) -> Repository:
+    # Signed by the key the test builds pin in picohub (the local throwaway key).
+    signer = local_signer(LOCAL_KEY_DIR)
+    return write_repository(
+        build.debs, factory.mktemp("repo") / "repo", signer, version=build.version
+    )
+
+
+@pytest.fixture(scope="module")
+def github(
+    container: Container,
+    release_a: Build,
+    release_b: Build,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[str]:
+    repo_a = _repository(release_a, tmp_path_factory)
+    repo_b = _repository(release_b, tmp_path_factory)
+    server = subprocess.Popen(
+        [
+            "nsenter",
+            f"--net=/proc/{container.leader}/ns/net",
+            "--",
+            sys.executable,
+            "-m",
+            "tests.fakegithub",
+            "--port",
+            str(PORT),
+            "--no-token",
+            "--release",
+            f"v{release_a.version}={repo_a.directory}",
+            "--release",
+            f"v{release_b.version}={repo_b.directory}",
+        ],
+        cwd=SOURCE,
+        env={"PYTHONPATH": f"{SOURCE / 'src'}:{SOURCE}", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        url = server.stdout.readline().strip()  # printed once it listens
+        assert url == f"http://127.0.0.1:{PORT}", url
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

@@ -5,68 +5,12 @@ like GitHub, running in the container's own network namespace."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from collections.abc import Iterator
 
 import pytest
 
 from picohub_release.build import Build
-from picohub_release.repository import Repository, write_repository
-from picohub_release.signing import LOCAL_KEY_DIR, local_signer
-from tests.conftest import SOURCE
 from tests.system.container import Container
 from tests.system.journeys import apt_install, healthy_version
-
-PORT = 8000
-
-
-def _repository(build: Build, factory: pytest.TempPathFactory) -> Repository:
-    # Signed by the key the test builds pin in picohub (the local throwaway key).
-    signer = local_signer(LOCAL_KEY_DIR)
-    return write_repository(
-        build.debs, factory.mktemp("repo") / "repo", signer, version=build.version
-    )
-
-
-@pytest.fixture(scope="module")
-def github(
-    container: Container,
-    release_a: Build,
-    release_b: Build,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[str]:
-    repo_a = _repository(release_a, tmp_path_factory)
-    repo_b = _repository(release_b, tmp_path_factory)
-    server = subprocess.Popen(
-        [
-            "nsenter",
-            f"--net=/proc/{container.leader}/ns/net",
-            "--",
-            sys.executable,
-            "-m",
-            "tests.fakegithub",
-            "--port",
-            str(PORT),
-            "--no-token",
-            "--release",
-            f"v{release_a.version}={repo_a.directory}",
-            "--release",
-            f"v{release_b.version}={repo_b.directory}",
-        ],
-        cwd=SOURCE,
-        env={"PYTHONPATH": f"{SOURCE / 'src'}:{SOURCE}", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        url = server.stdout.readline().strip()  # printed once it listens
-        assert url == f"http://127.0.0.1:{PORT}", url
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")

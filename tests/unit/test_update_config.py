@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from picohub.errors import UsageError
+from picohub.update.apply import is_downgrade
 from picohub.update.config import Channel, UpdateConfig, load_config
 from picohub.update.status import Phase, Status, read_status, write_status
 from tests.conftest import SOURCE
@@ -69,3 +70,13 @@ def test_status_round_trips_and_defaults_to_idle(tmp_path: Path) -> None:
     assert oct(path.stat().st_mode & 0o777) == "0o644"  # the web app reads it
     path.write_text("{not json")
     assert read_status(path) == Status()
+
+
+@pytest.mark.parametrize(
+    ("installed", "target", "downgrade"),
+    [(None, "1.0", False), ("1.0", "1.1", False), ("1.10", "1.9", True), ("1.0", "1.0", False)],
+)
+def test_a_downgrade_is_told_by_debian_version_order(
+    installed: str | None, target: str, downgrade: bool
+) -> None:
+    assert is_downgrade(installed, target) is downgrade

@@ -23,6 +23,7 @@ from picohub.repository import (
     RepositoryError,
     read_packages,
     read_release,
+    safe_filename,
     verify_signed_text,
 )
 from picohub.settings import RELEASE_PACKAGES, Settings
@@ -47,7 +48,8 @@ class Change:
 class CheckResult:
     version: str  # the release's version (its Release file's Version field)
     base_url: str
-    index_dir: Path  # the verified InRelease and Packages
+    index_dir: Path  # the verified InRelease and the index files it lists
+    index_files: tuple[str, ...]
     packages: tuple[PackageEntry, ...]
     changes: tuple[Change, ...]
     not_modified: bool  # the server answered 304 to the conditional request
@@ -96,23 +98,26 @@ def check(
     version = release.fields.get("Version")
     if not version:
         raise RepositoryError("the signed index has no Version field")
-    indexed = release.files.get(PACKAGES)
-    if indexed is None:
+    if PACKAGES not in release.files:
         raise RepositoryError("the signed index does not list Packages")
-    fetch_file(
-        session,
-        base_url + PACKAGES,
-        index_dir / PACKAGES,
-        size=indexed.size,
-        sha256=indexed.sha256,
-        limits=Limits(max_bytes=indexed.size),
-    )
+    # Every index file it lists (apt, reading the cache later, wants them all), each
+    # no bigger than, and exactly as, the signed index says.
+    for entry in release.files.values():
+        fetch_file(
+            session,
+            base_url + safe_filename(entry.name),
+            index_dir / entry.name,
+            size=entry.size,
+            sha256=entry.sha256,
+            limits=Limits(max_bytes=entry.size),
+        )
     packages = tuple(read_packages((index_dir / PACKAGES).read_text(encoding="utf-8")))
     changes = _changes(packages, settings, allow_older=allow_older)
     return CheckResult(
         version=version,
         base_url=base_url,
         index_dir=index_dir,
+        index_files=tuple(release.files),
         packages=packages,
         changes=changes,
         not_modified=fetched.status == "not-modified",

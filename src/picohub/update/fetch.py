@@ -13,7 +13,7 @@ import requests
 
 from picohub.errors import PicohubError
 from picohub.installed import installed_version
-from picohub.repository import INRELEASE, PACKAGES, RepositoryError, safe_filename
+from picohub.repository import INRELEASE, RepositoryError, safe_filename
 from picohub.settings import PACKAGE, Settings
 from picohub.update.check import CheckResult
 from picohub.update.http import Limits, fetch_file
@@ -59,7 +59,7 @@ def fetch(result: CheckResult, settings: Settings, session: requests.Session) ->
     wanted = [entries[change.package] for change in result.changes]
     missing = sum(e.size for e in wanted if not (target / safe_filename(e.filename)).exists())
     check_free_space(target, missing)
-    for name in (INRELEASE, PACKAGES):  # the verified index goes with the packages
+    for name in (INRELEASE, *result.index_files):  # the verified index goes with them
         shutil.copyfile(result.index_dir / name, target / name)
     debs = []
     downloaded = 0

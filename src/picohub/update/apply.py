@@ -1,0 +1,141 @@
+"""``apply``: install a fetched release with apt, inside the transient unit
+``picohub-update.service``, then wait for the new version to answer ``/healthz``.
+
+The unit lives in its own cgroup, so it survives dpkg stopping and restarting
+picohub.service; its name is the lock (systemd refuses a second unit of that name).
+apt reads the verified release from the cache through a private sources list and lists
+folder, with ``signed-by`` the pinned keyring, so it checks the signature again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+
+from debian.debian_support import Version
+
+from picohub.errors import CommandError, PicohubError, UsageError
+from picohub.process import run
+from picohub.settings import Settings
+from picohub.update.fetch import Fetched
+
+log = logging.getLogger(__name__)
+
+UNIT = "picohub-update.service"
+IN_UNIT = "PICOHUB_UPDATE_IN_UNIT"
+HEALTHZ = "http://127.0.0.1:8080/healthz"
+# apply is never interactive and never waits for ever on another apt.
+APT_ENVIRONMENT = {"DEBIAN_FRONTEND": "noninteractive", "NEEDRESTART_MODE": "l"}
+APT_OPTIONS = (
+    "-o", "Dpkg::Options::=--force-confdef",
+    "-o", "Dpkg::Options::=--force-confold",
+    "-o", "DPkg::Lock::Timeout=120",
+)  # fmt: skip
+
+
+def in_unit() -> bool:
+    return os.environ.get(IN_UNIT) == "1"
+
+
+def start_in_unit(argv: Sequence[str], *, wait: bool, timeout_s: int = 1800) -> int:
+    """Run ``picohub-update ARGV`` again as the transient unit; return its exit code
+    (with ``wait``) or 0 once it started."""
+    passed = [f"--setenv={k}={v}" for k, v in os.environ.items() if k.startswith("PICOHUB_")]
+    command = [
+        "systemd-run",
+        f"--unit={UNIT}",
+        "--description=picohub update",
+        "--collect",
+        "--service-type=exec",
+        f"--property=RuntimeMaxSec={timeout_s}",
+        f"--setenv={IN_UNIT}=1",
+        *passed,
+        *(["--wait", "--quiet"] if wait else []),
+        "/usr/bin/picohub-update",
+        *argv,
+    ]
+    result = run(command, check=False, timeout=timeout_s + 60 if wait else 60)
+    if result.returncode != 0 and _running():
+        raise UsageError(
+            "an update is already running",
+            hint="follow it with: picohub-update status, or journalctl -u picohub-update",
+        )
+    if result.returncode != 0 and not wait:
+        raise CommandError(command, f"systemd-run failed: {result.stderr.strip()}")
+    return result.returncode
+
+
+def _running() -> bool:
+    state = run(["systemctl", "is-active", UNIT], check=False).stdout.strip()
+    return state in ("active", "activating", "deactivating")
+
+
+def install(
+    fetched: Fetched, packages: Sequence[str], keyring: Path, settings: Settings, *, downgrade: bool
+) -> None:
+    """apt-get install ``packages`` at the fetched version from the verified cache."""
+    private = settings.cache_dir / "apt"
+    lists = private / "lists"
+    (lists / "partial").mkdir(parents=True, exist_ok=True)
+    sources = private / "sources.list"
+    sources.write_text(
+        f"deb [signed-by={keyring}] file:{fetched.directory}/ ./\n", encoding="utf-8"
+    )
+    options = [
+        "-o", f"Dir::Etc::SourceList={sources}",
+        "-o", "Dir::Etc::SourceParts=/nonexistent",
+        "-o", f"Dir::State::Lists={lists}",
+    ]  # fmt: skip
+    _apt([*options, "update"], timeout=300)
+    wanted = [f"{package}={fetched.version}" for package in packages]
+    extra = ["--allow-downgrades"] if downgrade else []
+    _apt(["--yes", "--no-install-recommends", *options, *APT_OPTIONS, *extra, "install", *wanted])
+
+
+def _apt(args: Sequence[str], timeout: float = 1200) -> None:
+    """apt-get ``args``; a failure's message carries every error and warning apt gave."""
+    argv = ["apt-get", "-q", *args]
+    result = run(argv, env=APT_ENVIRONMENT, timeout=timeout, check=False)
+    if result.returncode != 0:
+        said = [
+            line
+            for line in (result.stdout + result.stderr).splitlines()
+            if line.startswith(("E:", "W:", "Err:"))
+        ]
+        raise CommandError(
+            argv,
+            f"apt-get {'update' if args[-1] == 'update' else 'install'} failed: "
+            + " ".join(said or [f"exit code {result.returncode}"]),
+            returncode=result.returncode,
+            stderr=result.stderr,
+        )
+
+
+def wait_healthy(version: str, timeout: float) -> None:
+    """Wait until picohub.service is active and /healthz reports ``version``."""
+    deadline = time.monotonic() + timeout
+    seen = "no answer"
+    while time.monotonic() < deadline:
+        active = run(["systemctl", "is-active", "picohub.service"], check=False).stdout.strip()
+        if active == "active":
+            try:
+                with urllib.request.urlopen(HEALTHZ, timeout=5) as answer:
+                    body = json.loads(answer.read(4096))
+                seen = f"version {body.get('version')}"
+                if body.get("status") == "ok" and body.get("version") == version:
+                    return
+            except (OSError, ValueError) as exc:
+                seen = str(exc)
+        else:
+            seen = f"picohub.service is {active}"
+        time.sleep(0.5)
+    raise PicohubError(f"picohub {version} did not become healthy within {timeout:.0f} s ({seen})")
+
+
+def is_downgrade(installed: str | None, target: str) -> bool:
+    return installed is not None and Version(target) < Version(installed)

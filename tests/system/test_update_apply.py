@@ -1,0 +1,63 @@
+"""``picohub-update apply`` on a booted bookworm: the update runs in the transient unit
+picohub-update.service, which outlives the restart of picohub.service it causes."""
+
+from __future__ import annotations
+
+import pytest
+
+from picohub_release.build import Build
+from tests.system.container import Container
+from tests.system.journeys import apt_install, device_ids, healthy_version, heartbeat
+
+
+@pytest.fixture(scope="module")
+def hub(container: Container, release_a: Build, github: str) -> Build:
+    apt_install(container, release_a)
+    assert healthy_version(container) == release_a.version
+    assert heartbeat(container, "pico-attic", "1.0.0")[0] == 200
+    container.sh(
+        f"printf '[github]\\ndownload_url = {github}\\napi_url = {github}/api\\n'"
+        " > /etc/picohub/update.conf"
+    )
+    return release_a
+
+
+def test_a_second_update_is_refused_while_one_runs(container: Container, hub: Build) -> None:
+    container.run(["systemd-run", "--unit=picohub-update", "--collect", "sleep", "300"])
+    try:
+        result = container.run(["picohub-update", "apply"], check=False)
+        assert result.returncode == 2
+        assert "error: an update is already running" in result.stderr
+    finally:
+        container.run(["systemctl", "stop", "picohub-update.service"])
+    assert healthy_version(container) == hub.version  # nothing happened
+
+
+def test_apply_installs_the_new_release_from_the_transient_unit(
+    container: Container, hub: Build, release_b: Build
+) -> None:
+    cursor = container.journal_cursor()
+    result = container.run(["picohub-update", "apply", "--wait"], check=False, timeout=600)
+    log = container.journal_messages(cursor, SYSLOG_IDENTIFIER="picohub-update")
+    assert result.returncode == 0, "\n".join(log) + result.stderr
+    assert healthy_version(container) == release_b.version
+    assert device_ids(container) == ["pico-attic"]
+
+    # The unit's journal shows the whole run, before and after picohub.service restarted.
+    assert any(f"updated to {release_b.version}" in line for line in log), log
+    entries = container.journal(cursor)
+    order = [
+        "installing"
+        if e.get("SYSLOG_IDENTIFIER") == "picohub-update" and "installing" in str(e.get("MESSAGE"))
+        else "restarted"
+        if e.get("UNIT") == "picohub.service"
+        and e.get("MESSAGE_ID") == "39f53479d3a045ac8e11786248231fbf"
+        else "done"
+        if e.get("SYSLOG_IDENTIFIER") == "picohub-update" and "updated to" in str(e.get("MESSAGE"))
+        else None
+        for e in entries
+    ]
+    steps = [step for step in order if step]
+    assert steps.index("installing") < steps.index("restarted") < steps.index("done"), steps
+    status = container.run(["picohub-update", "status"]).stdout
+    assert f"updated to {release_b.version}" in status
