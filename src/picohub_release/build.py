@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,6 +72,7 @@ def build_debs(
     version: str | None = None,
     when: str = "Tue, 24 Nov 2026 12:00:00 +0000",
     keyring: Path | None = None,
+    patch: Callable[[Path], None] | None = None,
 ) -> Build:
     """Build every binary package into ``dist_dir``; ``version`` stamps a test release.
 
@@ -82,6 +84,8 @@ def build_debs(
         keyring.parent.mkdir(parents=True, exist_ok=True)
         keyring.write_bytes(local_signer(LOCAL_KEY_DIR).public_key(armor=False))
     staged = stage(source_dir, work_dir)
+    if patch is not None:  # tests build deliberately broken releases this way
+        patch(staged)
     if version is not None:
         stamp_version(staged, version, message=f"Test build of {version}.", when=when)
     built_version = check_release_version(changelog_version(staged))

@@ -6,7 +6,8 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -57,36 +58,21 @@ def _repository(build: Build, factory: pytest.TempPathFactory) -> Repository:
     )
 
 
-@pytest.fixture(scope="module")
-def github(
-    container: Container,
-    release_a: Build,
-    release_b: Build,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[str]:
-    repo_a = _repository(release_a, tmp_path_factory)
-    repo_b = _repository(release_b, tmp_path_factory)
+@contextmanager
+def serve_releases(container: Container, releases: Sequence[tuple[str, Path]]) -> Iterator[str]:
+    """Serve ``releases`` (tag, repository directory; the last is latest) from inside the
+    container's network namespace; yields the base URL the hub uses."""
     server = subprocess.Popen(
         [
-            "nsenter",
-            f"--net=/proc/{container.leader}/ns/net",
-            "--",
-            sys.executable,
-            "-m",
-            "tests.fakegithub",
-            "--port",
-            str(PORT),
-            "--no-token",
-            "--release",
-            f"v{release_a.version}={repo_a.directory}",
-            "--release",
-            f"v{release_b.version}={repo_b.directory}",
+            "nsenter", f"--net=/proc/{container.leader}/ns/net", "--",
+            sys.executable, "-m", "tests.fakegithub", "--port", str(PORT), "--no-token",
+            *[f"--release={tag}={directory}" for tag, directory in releases],
         ],
         cwd=SOURCE,
         env={"PYTHONPATH": f"{SOURCE / 'src'}:{SOURCE}", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
         stdout=subprocess.PIPE,
         text=True,
-    )
+    )  # fmt: skip
     try:
         assert server.stdout is not None
         url = server.stdout.readline().strip()  # printed once it listens
@@ -95,3 +81,25 @@ def github(
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def point_updater_at(container: Container, url: str, extra: str = "") -> None:
+    container.sh(
+        f"printf '[github]\\ndownload_url = {url}\\napi_url = {url}/api\\n{extra}'"
+        " > /etc/picohub/update.conf"
+    )
+
+
+@pytest.fixture(scope="module")
+def github(
+    container: Container,
+    release_a: Build,
+    release_b: Build,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[str]:
+    releases = [
+        (f"v{build.version}", _repository(build, tmp_path_factory).directory)
+        for build in (release_a, release_b)
+    ]
+    with serve_releases(container, releases) as url:
+        yield url

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from picohub_release.build import Build
+from tests.system.conftest import point_updater_at
 from tests.system.container import Container
 from tests.system.journeys import apt_install, device_ids, healthy_version, heartbeat
 
@@ -15,10 +16,7 @@ def hub(container: Container, release_a: Build, github: str) -> Build:
     apt_install(container, release_a)
     assert healthy_version(container) == release_a.version
     assert heartbeat(container, "pico-attic", "1.0.0")[0] == 200
-    container.sh(
-        f"printf '[github]\\ndownload_url = {github}\\napi_url = {github}/api\\n'"
-        " > /etc/picohub/update.conf"
-    )
+    point_updater_at(container, github)
     return release_a
 
 

@@ -9,6 +9,7 @@ import json
 import pytest
 
 from picohub_release.build import Build
+from tests.system.conftest import point_updater_at
 from tests.system.container import Container
 from tests.system.journeys import apt_install, healthy_version
 
@@ -17,10 +18,7 @@ from tests.system.journeys import apt_install, healthy_version
 def hub(container: Container, release_a: Build, github: str) -> Build:
     apt_install(container, release_a)
     assert healthy_version(container) == release_a.version
-    container.sh(
-        f"printf '[github]\\ndownload_url = {github}\\napi_url = {github}/api\\n'"
-        " > /etc/picohub/update.conf"
-    )
+    point_updater_at(container, github)
     return release_a
 
 

@@ -17,12 +17,18 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
+import requests
 from debian.debian_support import Version
 
-from picohub.errors import CommandError, PicohubError, UsageError
+from picohub.errors import CommandError, ExitCode, PicohubError, UsageError
+from picohub.installed import installed_version
 from picohub.process import run
-from picohub.settings import Settings
-from picohub.update.fetch import Fetched
+from picohub.settings import PACKAGE, Settings
+from picohub.update.check import check
+from picohub.update.config import UpdateConfig
+from picohub.update.fetch import Fetched, fetch
+from picohub.update.http import open_session
+from picohub.update.status import Phase, Status, write_status
 
 log = logging.getLogger(__name__)
 
@@ -139,3 +145,89 @@ def wait_healthy(version: str, timeout: float) -> None:
 
 def is_downgrade(installed: str | None, target: str) -> bool:
     return installed is not None and Version(target) < Version(installed)
+
+
+def update(config: UpdateConfig, settings: Settings, version: str | None) -> int:
+    """The whole apply, inside the transient unit: check, fetch, install, confirm; on a
+    failed install or health check, install the previous release again."""
+    installed = installed_version(PACKAGE, settings.dpkg_admin_dir)
+    tag = None if version is None else f"v{version}"
+
+    def report(phase: Phase, message: str, target: str | None = None) -> None:
+        log.info("%s", message)
+        write_status(settings.update_status, Status(phase, message, None, installed, target))
+
+    report(Phase.CHECKING, "checking for a release")
+    try:
+        with open_session() as session:
+            result = check(config, settings, session, tag=tag, allow_older=version is not None)
+            if not result.update_available:
+                report(Phase.DONE, f"up to date: release {result.version} changes nothing")
+                return ExitCode.OK
+            packages = [change.package for change in result.changes]
+            report(Phase.DOWNLOADING, f"fetching release {result.version}", result.version)
+            previous = _fetch_previous(config, settings, session, installed, packages)
+            fetched = fetch(result, settings, session, keep=[installed] if installed else [])
+    except PicohubError as exc:
+        report(Phase.FAILED, f"nothing was changed: {exc}")
+        raise
+    try:
+        report(
+            Phase.INSTALLING, f"installing {', '.join(packages)} {fetched.version}", fetched.version
+        )
+        install(
+            fetched,
+            packages,
+            settings.archive_keyring,
+            settings,
+            downgrade=is_downgrade(installed, fetched.version),
+        )
+        expected = fetched.version if "picohub" in packages else (installed or fetched.version)
+        report(
+            Phase.INSTALLING, f"waiting for picohub {expected} to answer /healthz", fetched.version
+        )
+        wait_healthy(expected, config.health_timeout)
+    except PicohubError as exc:
+        reason = str(exc)
+        if previous is None:
+            report(
+                Phase.FAILED,
+                f"update to {fetched.version} failed and no release to roll back to: {reason}",
+                fetched.version,
+            )
+            raise
+        report(
+            Phase.INSTALLING,
+            f"update to {fetched.version} failed ({reason}); rolling back to {previous.version}",
+            fetched.version,
+        )
+        install(previous, packages, settings.archive_keyring, settings, downgrade=True)
+        wait_healthy(previous.version if "picohub" in packages else expected, config.health_timeout)
+        report(
+            Phase.ROLLED_BACK,
+            f"rolled back to {previous.version} because the update to {fetched.version} "
+            f"failed: {reason}",
+            fetched.version,
+        )
+        return ExitCode.FAILURE
+    report(Phase.DONE, f"updated to {fetched.version}", fetched.version)
+    return ExitCode.OK
+
+
+def _fetch_previous(
+    config: UpdateConfig,
+    settings: Settings,
+    session: requests.Session,
+    installed: str | None,
+    packages: Sequence[str],
+) -> Fetched | None:
+    """The installed release's packages, in the cache before anything changes: what a
+    rollback installs again. None when the installed version was never released."""
+    if installed is None:
+        return None
+    try:
+        previous = check(config, settings, session, tag=f"v{installed}", allow_older=True)
+    except PicohubError as exc:
+        log.warning("no rollback possible: release %s cannot be fetched: %s", installed, exc)
+        return None
+    return fetch(previous, settings, session, packages=packages, keep=[installed])

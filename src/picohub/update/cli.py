@@ -18,7 +18,7 @@ from picohub.cli import run_command
 from picohub.errors import ExitCode, PicohubError
 from picohub.installed import installed_version
 from picohub.settings import PACKAGE, Settings
-from picohub.update.apply import in_unit, install, is_downgrade, start_in_unit, wait_healthy
+from picohub.update.apply import in_unit, start_in_unit, update
 from picohub.update.check import CheckResult, check
 from picohub.update.config import load_config
 from picohub.update.fetch import fetch
@@ -106,44 +106,7 @@ def _fetch(settings: Settings, version: str | None) -> None:
 def _apply(settings: Settings, version: str | None, wait: bool) -> int:
     if not in_unit():
         return start_in_unit(["apply", *([version] if version else [])], wait=wait)
-    config = load_config(settings.update_config)
-    installed = installed_version(PACKAGE, settings.dpkg_admin_dir)
-    tag = None if version is None else f"v{version}"
-
-    def report(phase: Phase, message: str, target: str | None = None) -> None:
-        log.info("%s", message)
-        write_status(settings.update_status, Status(phase, message, None, installed, target))
-
-    report(Phase.CHECKING, "checking for a release")
-    try:
-        with open_session() as session:
-            result = check(config, settings, session, tag=tag, allow_older=version is not None)
-            if not result.update_available:
-                report(Phase.DONE, f"up to date: release {result.version} changes nothing")
-                return ExitCode.OK
-            report(Phase.DOWNLOADING, f"fetching release {result.version}", result.version)
-            fetched = fetch(result, settings, session)
-        packages = [change.package for change in result.changes]
-        report(
-            Phase.INSTALLING, f"installing {', '.join(packages)} {fetched.version}", fetched.version
-        )
-        install(
-            fetched,
-            packages,
-            settings.archive_keyring,
-            settings,
-            downgrade=is_downgrade(installed, fetched.version),
-        )
-        expected = fetched.version if "picohub" in packages else installed
-        report(
-            Phase.INSTALLING, f"waiting for picohub {expected} to answer /healthz", fetched.version
-        )
-        wait_healthy(expected or fetched.version, config.health_timeout)
-    except PicohubError as exc:
-        report(Phase.FAILED, str(exc))
-        raise
-    report(Phase.DONE, f"updated to {fetched.version}", fetched.version)
-    return ExitCode.OK
+    return update(load_config(settings.update_config), settings, version)
 
 
 def _status(settings: Settings, as_json: bool) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import re
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,11 +53,22 @@ def check_free_space(directory: Path, needed: int) -> None:
         )
 
 
-def fetch(result: CheckResult, settings: Settings, session: requests.Session) -> Fetched:
-    """Download the packages ``result`` says change, each checked against the signed index."""
+def fetch(
+    result: CheckResult,
+    settings: Settings,
+    session: requests.Session,
+    packages: Sequence[str] | None = None,
+    keep: Sequence[str] = (),
+) -> Fetched:
+    """Download ``packages`` (default: those ``result`` says change) of the release, each
+    checked against the signed index."""
     target = release_dir(settings, result.version)
     entries = {entry.package: entry for entry in result.packages}
-    wanted = [entries[change.package] for change in result.changes]
+    names = [change.package for change in result.changes] if packages is None else packages
+    missing_names = [name for name in names if name not in entries]
+    if missing_names:
+        raise RepositoryError(f"release {result.version} has no package {', '.join(missing_names)}")
+    wanted = [entries[name] for name in names]
     missing = sum(e.size for e in wanted if not (target / safe_filename(e.filename)).exists())
     check_free_space(target, missing)
     for name in (INRELEASE, *result.index_files):  # the verified index goes with them
@@ -78,7 +90,7 @@ def fetch(result: CheckResult, settings: Settings, session: requests.Session) ->
             )
         )
         downloaded += 0 if existed else entry.size
-    prune(settings, keep={result.version})
+    prune(settings, keep={result.version, *keep})
     return Fetched(result.version, target, tuple(debs), downloaded)
 
 

@@ -1,0 +1,102 @@
+"""A failed update rolls back by itself: a release whose postinst fails, and one whose app
+never becomes healthy, both end on the previous release, running, the reason recorded."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from picohub_release.build import Build, build_debs
+from tests.conftest import SOURCE, next_version
+from tests.system.conftest import _repository, point_updater_at, serve_releases
+from tests.system.container import Container
+from tests.system.journeys import apt_install, device_ids, healthy_version, heartbeat
+
+
+def _postinst_fails(tree: Path) -> None:
+    (tree / "debian" / "picohub.postinst").write_text(
+        "#!/bin/sh\nset -e\n#DEBHELPER#\n"
+        'if [ "$1" = configure ]; then echo "broken on purpose" >&2; exit 1; fi\n'
+    )
+
+
+def _never_healthy(tree: Path) -> None:
+    health = tree / "src" / "picohub" / "web" / "health.py"
+    text = health.read_text()
+    assert 'return jsonify(status="ok", version=version), 200' in text
+    health.write_text(text.replace(
+        'return jsonify(status="ok", version=version), 200',
+        'return jsonify(status="error", version=version, message="broken on purpose"), 503',
+    ))  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def broken(release_a: Build, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Build]:
+    builds = {}
+    for step, (name, patch) in enumerate(
+        (("postinst", _postinst_fails), ("unhealthy", _never_healthy)), start=5
+    ):
+        base = tmp_path_factory.mktemp(f"broken-{name}")
+        version = next_version(release_a.version, step)
+        builds[name] = build_debs(
+            SOURCE, base / "dist", base / "work", version=version, patch=patch
+        )
+    return builds
+
+
+@pytest.fixture(scope="module")
+def hub(
+    container: Container,
+    release_a: Build,
+    broken: dict[str, Build],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Build]:
+    releases = [
+        (f"v{build.version}", _repository(build, tmp_path_factory).directory)
+        for build in (release_a, broken["postinst"], broken["unhealthy"])
+    ]
+    with serve_releases(container, releases) as url:
+        apt_install(container, release_a)
+        assert healthy_version(container) == release_a.version
+        assert heartbeat(container, "pico-cellar", "1.0.0")[0] == 200
+        point_updater_at(container, url, "[update]\\nhealth_timeout = 15\\n")
+        yield release_a
+
+
+def _status(container: Container) -> dict[str, str]:
+    status: dict[str, str] = json.loads(
+        container.run(["picohub-update", "status", "--json"]).stdout
+    )
+    return status
+
+
+@pytest.mark.parametrize(
+    ("kind", "reason"),
+    [("postinst", "apt-get install failed"), ("unhealthy", "did not become healthy")],
+)
+def test_a_failed_update_ends_on_the_previous_release(
+    container: Container, hub: Build, broken: dict[str, Build], kind: str, reason: str
+) -> None:
+    bad = broken[kind]
+    result = container.run(
+        ["picohub-update", "apply", bad.version, "--wait"], check=False, timeout=600
+    )
+    assert result.returncode != 0
+    assert healthy_version(container) == hub.version
+    assert device_ids(container) == ["pico-cellar"]
+    status = _status(container)
+    assert status["phase"] == "rolled-back"
+    message = status["message"]
+    assert f"rolled back to {hub.version}" in message and bad.version in message
+    assert reason in message, message
+    # dpkg is consistent again: every package configured at the previous version.
+    states = container.run(
+        ["dpkg-query", "-W", "-f=${Package} ${db:Status-Status} ${Version}\\n",
+         "picohub", "picohub-web", "picohub-firmware"]
+    ).stdout.splitlines()  # fmt: skip
+    assert sorted(states) == sorted(
+        f"{name} installed {hub.version}" for name in ("picohub", "picohub-web", "picohub-firmware")
+    )
