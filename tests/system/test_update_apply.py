@@ -59,3 +59,22 @@ def test_apply_installs_the_new_release_from_the_transient_unit(
     assert steps.index("installing") < steps.index("restarted") < steps.index("done"), steps
     status = container.run(["picohub-update", "status"]).stdout
     assert f"updated to {release_b.version}" in status
+
+
+def test_rollback_installs_the_previous_release_from_the_cache(
+    container: Container, hub: Build, release_b: Build
+) -> None:
+    assert healthy_version(container) == release_b.version  # where the test above ended
+    result = container.run(["picohub-update", "rollback", "--wait"], check=False, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert healthy_version(container) == hub.version
+    assert device_ids(container) == ["pico-attic"]
+    status = container.run(["picohub-update", "status"]).stdout
+    assert f"rolled back to {hub.version} on request" in status
+
+    # Nothing older is cached now: a clear refusal, and nothing changes.
+    again = container.run(["picohub-update", "rollback", "--wait"], check=False)
+    assert again.returncode != 0
+    log = container.run(["journalctl", "-t", "picohub-update", "-n", "5", "--no-pager"]).stdout
+    assert f"no release older than {hub.version} is in the cache" in log
+    assert healthy_version(container) == hub.version

@@ -23,6 +23,15 @@ from debian.debian_support import Version
 from picohub.errors import CommandError, ExitCode, PicohubError, UsageError
 from picohub.installed import installed_version
 from picohub.process import run
+from picohub.repository import (
+    INRELEASE,
+    PACKAGES,
+    check_file,
+    read_packages,
+    read_release,
+    safe_filename,
+    verify_signed_text,
+)
 from picohub.settings import PACKAGE, Settings
 from picohub.update.check import check
 from picohub.update.config import UpdateConfig
@@ -231,3 +240,84 @@ def _fetch_previous(
         log.warning("no rollback possible: release %s cannot be fetched: %s", installed, exc)
         return None
     return fetch(previous, settings, session, packages=packages, keep=[installed])
+
+
+def previous_release(settings: Settings, installed: str | None) -> Fetched:
+    """The newest cached release older than the installed one, verified again."""
+    releases = settings.cache_dir / "releases"
+    older = sorted(
+        (
+            d
+            for d in (releases.iterdir() if releases.is_dir() else ())
+            if installed and d.is_dir() and Version(d.name) < Version(installed)
+        ),
+        key=lambda d: Version(d.name),
+    )
+    if not older:
+        raise UsageError(
+            f"no release older than {installed or '(none installed)'} is in the cache",
+            hint="apply a specific version instead: picohub-update apply VERSION",
+        )
+    directory = older[-1]
+    verified = verify_repository_files(directory, settings.archive_keyring)
+    return Fetched(directory.name, directory, verified, 0)
+
+
+def verify_repository_files(directory: Path, keyring: Path) -> tuple[Path, ...]:
+    """Check a cached release again (signature, index, each cached package); return the
+    packages present. A cached release is trusted no more than a downloaded one."""
+    fingerprint, text = verify_signed_text(directory / INRELEASE, keyring)
+    release = read_release(text, fingerprint)
+    for entry in release.files.values():
+        check_file(directory / safe_filename(entry.name), entry.size, entry.sha256)
+    present = []
+    for package in read_packages((directory / PACKAGES).read_text(encoding="utf-8")):
+        path = directory / safe_filename(package.filename)
+        if path.exists():
+            check_file(path, package.size, package.sha256)
+            present.append(path)
+    return tuple(present)
+
+
+def rollback(config: UpdateConfig, settings: Settings) -> int:
+    """Install the previous release again from the cache, inside the transient unit."""
+    installed = installed_version(PACKAGE, settings.dpkg_admin_dir)
+    previous = previous_release(settings, installed)
+    names = [deb.name.split("_", 1)[0] for deb in previous.debs]
+    write_status(
+        settings.update_status,
+        Status(
+            Phase.INSTALLING,
+            f"rolling back to {previous.version}",
+            None,
+            installed,
+            previous.version,
+        ),
+    )
+    try:
+        install(previous, names, settings.archive_keyring, settings, downgrade=True)
+        if "picohub" in names:
+            wait_healthy(previous.version, config.health_timeout)
+    except PicohubError as exc:
+        write_status(
+            settings.update_status,
+            Status(
+                Phase.FAILED,
+                f"rollback to {previous.version} failed: {exc}",
+                None,
+                installed,
+                previous.version,
+            ),
+        )
+        raise
+    write_status(
+        settings.update_status,
+        Status(
+            Phase.ROLLED_BACK,
+            f"rolled back to {previous.version} on request",
+            None,
+            installed,
+            previous.version,
+        ),
+    )
+    return ExitCode.OK

@@ -18,7 +18,7 @@ from picohub.cli import run_command
 from picohub.errors import ExitCode, PicohubError
 from picohub.installed import installed_version
 from picohub.settings import PACKAGE, Settings
-from picohub.update.apply import in_unit, start_in_unit, update
+from picohub.update.apply import in_unit, rollback, start_in_unit, update
 from picohub.update.check import CheckResult, check
 from picohub.update.config import load_config
 from picohub.update.fetch import fetch
@@ -41,6 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     apply.add_argument("version", nargs="?", help="a release's version (default newest)")
     apply.add_argument("--wait", action="store_true", help="follow the unit until it ends")
+    back = commands.add_parser("rollback", help="install the previous release from the cache")
+    back.add_argument("--wait", action="store_true", help="follow the unit until it ends")
     status = commands.add_parser("status", help="what the updater is doing or last did")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
@@ -129,6 +131,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check(settings, args.json)
         if args.command == "apply":
             return _apply(settings, args.version, args.wait)
+        if args.command == "rollback":
+            if not in_unit():
+                return start_in_unit(["rollback"], wait=args.wait)
+            return rollback(load_config(settings.update_config), settings)
         if args.command == "fetch":
             _fetch(settings, args.version)
         elif args.command == "status":
