@@ -100,3 +100,21 @@ def test_a_failed_update_ends_on_the_previous_release(
     assert sorted(states) == sorted(
         f"{name} installed {hub.version}" for name in ("picohub", "picohub-web", "picohub-firmware")
     )
+
+
+def test_manual_recovery_from_the_release_assets_needs_no_updater_cache(
+    container: Container, hub: Build, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # The documented recovery: check SHA256SUMS, then apt install ./ of the assets.
+    repository = _repository(hub, tmp_path_factory)
+    container.run(["rm", "-rf", "/var/cache/picohub"])
+    container.run(["dpkg", "--remove", "picohub-web", "picohub-firmware", "picohub"])
+    assert container.http("GET", "http://127.0.0.1:8080/healthz")[0] == 0  # no hub left
+    for asset in repository.assets:
+        container.put(asset, "/root/recovery")
+    container.sh("cd /root/recovery && sha256sum --check --strict --quiet SHA256SUMS")
+    container.sh("cd /root/recovery && apt-get install --yes ./picohub*.deb")
+    assert healthy_version(container) == hub.version
+    assert device_ids(container) == ["pico-cellar"]
+    status, body = container.http("GET", "http://127.0.0.1:8780/api/firmware/manifest")
+    assert status == 200 and body["package_version"] == hub.version
