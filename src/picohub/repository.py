@@ -138,10 +138,17 @@ def safe_filename(name: str) -> str:
 class VerifiedRepository:
     release: SignedRelease
     packages: list[PackageEntry]
+    present: tuple[Path, ...]  # the package files checked
 
 
-def verify_repository(directory: Path, keyring: Path) -> VerifiedRepository:
-    """Check a repository directory end to end: signature, index, every package."""
+def verify_repository(
+    directory: Path, keyring: Path, *, partial: bool = False
+) -> VerifiedRepository:
+    """Check a repository directory end to end: signature, index, every package.
+
+    ``partial``: packages missing from the directory are allowed (the updater's cache
+    holds only the packages that changed); those present are checked all the same.
+    """
     fingerprint, text = verify_signed_text(directory / INRELEASE, keyring)
     release = read_release(text, fingerprint)
     if PACKAGES not in release.files:
@@ -149,6 +156,11 @@ def verify_repository(directory: Path, keyring: Path) -> VerifiedRepository:
     for entry in release.files.values():
         check_file(directory / safe_filename(entry.name), entry.size, entry.sha256)
     packages = read_packages((directory / PACKAGES).read_text(encoding="utf-8"))
+    present = []
     for package in packages:
-        check_file(directory / safe_filename(package.filename), package.size, package.sha256)
-    return VerifiedRepository(release, packages)
+        path = directory / safe_filename(package.filename)
+        if partial and not path.exists():
+            continue
+        check_file(path, package.size, package.sha256)
+        present.append(path)
+    return VerifiedRepository(release, packages, tuple(present))

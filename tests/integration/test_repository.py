@@ -155,3 +155,21 @@ def test_the_tag_must_equal_the_changelog_version() -> None:
 def test_release_notes_come_from_the_newest_changelog_entry() -> None:
     notes = changelog_notes(SOURCE)
     assert notes.startswith("* ") and "picohub (" not in notes
+
+
+def test_a_partial_cache_is_verified_for_what_it_holds(
+    repository: Repository, tmp_path: Path
+) -> None:
+    copy = copy_repository(repository.directory, tmp_path / "repo")
+    next(copy.glob("picohub-web_*.deb")).unlink()
+    with pytest.raises(RepositoryError, match=r"picohub-web_.* is missing"):
+        verify_repository(copy, copy / KEYRING)
+    verified = verify_repository(copy, copy / KEYRING, partial=True)
+    assert sorted(p.name.split("_")[0] for p in verified.present) == [
+        "picohub",
+        "picohub-firmware",
+    ]
+    deb = next(copy.glob("picohub_*.deb"))
+    deb.write_bytes(bytes(deb.stat().st_size))
+    with pytest.raises(RepositoryError, match="does not match the SHA-256"):
+        verify_repository(copy, copy / KEYRING, partial=True)

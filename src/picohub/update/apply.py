@@ -23,15 +23,7 @@ from debian.debian_support import Version
 from picohub.errors import CommandError, ExitCode, PicohubError, UsageError
 from picohub.installed import installed_version
 from picohub.process import run
-from picohub.repository import (
-    INRELEASE,
-    PACKAGES,
-    check_file,
-    read_packages,
-    read_release,
-    safe_filename,
-    verify_signed_text,
-)
+from picohub.repository import verify_repository
 from picohub.settings import PACKAGE, Settings
 from picohub.update.check import check
 from picohub.update.config import UpdateConfig
@@ -259,24 +251,9 @@ def previous_release(settings: Settings, installed: str | None) -> Fetched:
             hint="apply a specific version instead: picohub-update apply VERSION",
         )
     directory = older[-1]
-    verified = verify_repository_files(directory, settings.archive_keyring)
-    return Fetched(directory.name, directory, verified, 0)
-
-
-def verify_repository_files(directory: Path, keyring: Path) -> tuple[Path, ...]:
-    """Check a cached release again (signature, index, each cached package); return the
-    packages present. A cached release is trusted no more than a downloaded one."""
-    fingerprint, text = verify_signed_text(directory / INRELEASE, keyring)
-    release = read_release(text, fingerprint)
-    for entry in release.files.values():
-        check_file(directory / safe_filename(entry.name), entry.size, entry.sha256)
-    present = []
-    for package in read_packages((directory / PACKAGES).read_text(encoding="utf-8")):
-        path = directory / safe_filename(package.filename)
-        if path.exists():
-            check_file(path, package.size, package.sha256)
-            present.append(path)
-    return tuple(present)
+    # A cached release is trusted no more than a downloaded one: verified again.
+    verified = verify_repository(directory, settings.archive_keyring, partial=True)
+    return Fetched(directory.name, directory, verified.present, 0)
 
 
 def rollback(config: UpdateConfig, settings: Settings) -> int:
