@@ -67,15 +67,22 @@ def verify_signed_text(signed: Path, keyring: Path) -> tuple[str, str]:
             check=False,
             timeout=60,
         )
-        valid = [line.split() for line in result.stdout.splitlines() if " VALIDSIG " in line]
-        if result.returncode != 0 or not valid:
+        status = [
+            line.split()[1:] for line in result.stdout.splitlines() if line.startswith("[GNUPG:] ")
+        ]
+        words = {fields[0] for fields in status if fields}
+        valid = [fields for fields in status if fields and fields[0] == "VALIDSIG"]
+        # As apt: a good signature by a key that is neither expired nor revoked, and no
+        # bad one beside it.
+        refused = words & {"BADSIG", "ERRSIG", "EXPSIG", "EXPKEYSIG", "REVKEYSIG", "NO_PUBKEY"}
+        if result.returncode != 0 or not valid or "GOODSIG" not in words or refused:
             reason = result.stderr.strip().splitlines()
             raise RepositoryError(
                 f"{signed.name} is not signed by a key in {keyring}"
                 + (f": {reason[-1]}" if reason else ""),
                 hint="the release may be tampered with or signed by another key; do not use it",
             )
-        return valid[0][2], output.read_text(encoding="utf-8")
+        return valid[0][1], output.read_text(encoding="utf-8")
 
 
 def read_release(text: str, fingerprint: str) -> SignedRelease:

@@ -173,3 +173,20 @@ def test_a_partial_cache_is_verified_for_what_it_holds(
     deb.write_bytes(bytes(deb.stat().st_size))
     with pytest.raises(RepositoryError, match="does not match the SHA-256"):
         verify_repository(copy, copy / KEYRING, partial=True)
+
+
+def test_a_signature_by_an_expired_key_is_refused(release_a: Build, tmp_path: Path) -> None:
+    # A key made, and used, in 2020, valid for one day: expired ever since.
+    home = tmp_path / "expired"
+    home.mkdir(mode=0o700)
+    past = ["--faked-system-time", "20200101T000000!"]
+    user = "expired <expired@picohub.invalid>"
+    run(["gpg", "--homedir", home, "--batch", *past, "--passphrase", "",
+         "--quick-gen-key", user, "ed25519", "sign", "1d"])  # fmt: skip
+    signer = make_signer(home)
+    signer.gpg.options = past
+    repository = write_repository(release_a.debs, tmp_path / "repo", signer, version="x")
+    keyring = tmp_path / "expired.gpg"
+    keyring.write_bytes(signer.public_key(armor=False))
+    with pytest.raises(RepositoryError, match="InRelease is not signed by a key in"):
+        verify_repository(repository.directory, keyring)

@@ -206,3 +206,35 @@ def test_a_bad_configuration_is_a_usage_error(
     assert main(["check"]) == ExitCode.USAGE
     err = capsys.readouterr().err
     assert "unknown setting 'chanel' in [update]" in err and "hint: known: channel" in err
+
+
+def test_a_package_over_the_download_limit_is_refused(
+    device: Settings, github: FakeGitHub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    device.update_config.write_text(
+        device.update_config.read_text() + "[update]\nmax_download_bytes = 1000\n"
+    )
+    assert main(["fetch"]) == ExitCode.FAILURE
+    assert "more than the 1000 max_download_bytes allows" in capsys.readouterr().err
+    assert not list((device.cache_dir / "releases").glob("*/*.deb"))
+
+
+def test_a_version_that_is_not_plain_is_refused(
+    device: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["fetch", "../../../etc/x"])
+    assert stopped.value.code == 2
+    assert "is not a release version" in capsys.readouterr().err
+    assert not (device.cache_dir / "index").exists()
+
+
+def test_a_tag_whose_index_is_another_release_is_refused(
+    device: Settings, github: FakeGitHub, repo_a: Repository, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Release 7.7.7 served with release A's (validly signed) index.
+    github.add_release("v7.7.7", _assets(repo_a))
+    assert main(["fetch", "7.7.7"]) == ExitCode.FAILURE
+    assert f"asked for release v7.7.7, but its signed index is release {repo_a.version}" in (
+        capsys.readouterr().err
+    )

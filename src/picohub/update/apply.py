@@ -51,7 +51,11 @@ def in_unit() -> bool:
 
 def start_in_unit(argv: Sequence[str], *, wait: bool, timeout_s: int = 1800) -> int:
     """Run ``picohub-update ARGV`` again as the transient unit; return its exit code
-    (with ``wait``) or 0 once it started."""
+    (with ``wait``) or 0 once it started.
+
+    The unit has no run-time limit of its own: stopping it would kill dpkg mid-unpack.
+    Each step inside is bounded instead (downloads, apt, the health check).
+    """
     passed = [f"--setenv={k}={v}" for k, v in os.environ.items() if k.startswith("PICOHUB_")]
     command = [
         "systemd-run",
@@ -59,7 +63,6 @@ def start_in_unit(argv: Sequence[str], *, wait: bool, timeout_s: int = 1800) -> 
         "--description=picohub update",
         "--collect",
         "--service-type=exec",
-        f"--property=RuntimeMaxSec={timeout_s}",
         f"--setenv={IN_UNIT}=1",
         *passed,
         *(["--wait", "--quiet"] if wait else []),
@@ -123,6 +126,16 @@ def _apt(args: Sequence[str], timeout: float = 1200) -> None:
         )
 
 
+def repair_dpkg() -> None:
+    """Finish what an interrupted or failed dpkg run left (non-interactively)."""
+    run(
+        ["dpkg", "--configure", "-a", "--force-confdef", "--force-confold"],
+        env=APT_ENVIRONMENT,
+        timeout=1200,
+        check=False,
+    )
+
+
 def wait_healthy(version: str, timeout: float) -> None:
     """Wait until picohub.service is active and /healthz reports ``version``."""
     deadline = time.monotonic() + timeout
@@ -167,14 +180,20 @@ def update(config: UpdateConfig, settings: Settings, version: str | None) -> int
                 return ExitCode.OK
             packages = [change.package for change in result.changes]
             report(Phase.DOWNLOADING, f"fetching release {result.version}", result.version)
-            previous = _fetch_previous(config, settings, session, installed, packages)
-            fetched = fetch(result, settings, session, keep=[installed] if installed else [])
-    except PicohubError as exc:
+            # The target may already be in the cache (picohub-update fetch): keep it.
+            keep = [v for v in (installed, result.version) if v]
+            previous = _fetch_previous(config, settings, session, installed, packages, keep)
+            fetched = fetch(
+                result, settings, session, keep=keep, max_bytes=config.max_download_bytes
+            )
+    except Exception as exc:  # every failure ends in a recorded status, then is reported
         report(Phase.FAILED, f"nothing was changed: {exc}")
         raise
     try:
         report(
-            Phase.INSTALLING, f"installing {', '.join(packages)} {fetched.version}", fetched.version
+            Phase.INSTALLING,
+            f"installing {', '.join(packages)} {fetched.version}",
+            fetched.version,
         )
         install(
             fetched,
@@ -188,12 +207,13 @@ def update(config: UpdateConfig, settings: Settings, version: str | None) -> int
             Phase.INSTALLING, f"waiting for picohub {expected} to answer /healthz", fetched.version
         )
         wait_healthy(expected, config.health_timeout)
-    except PicohubError as exc:
+    except Exception as exc:
         reason = str(exc)
         if previous is None:
             report(
                 Phase.FAILED,
-                f"update to {fetched.version} failed and no release to roll back to: {reason}",
+                f"update to {fetched.version} failed and there is no release to roll back "
+                f"to: {reason}",
                 fetched.version,
             )
             raise
@@ -202,8 +222,23 @@ def update(config: UpdateConfig, settings: Settings, version: str | None) -> int
             f"update to {fetched.version} failed ({reason}); rolling back to {previous.version}",
             fetched.version,
         )
-        install(previous, packages, settings.archive_keyring, settings, downgrade=True)
-        wait_healthy(previous.version if "picohub" in packages else expected, config.health_timeout)
+        try:
+            # A failed maintainer script leaves dpkg half done; apt refuses to go on until
+            # it is finished.
+            repair_dpkg()
+            install(previous, packages, settings.archive_keyring, settings, downgrade=True)
+            wait_healthy(
+                previous.version if "picohub" in packages else expected, config.health_timeout
+            )
+        except Exception as again:
+            report(
+                Phase.FAILED,
+                f"update to {fetched.version} failed ({reason}) and the rollback to "
+                f"{previous.version} failed too ({again}); recover with: dpkg --configure -a, "
+                "then apt install ./ of the release's packages",
+                fetched.version,
+            )
+            raise
         report(
             Phase.ROLLED_BACK,
             f"rolled back to {previous.version} because the update to {fetched.version} "
@@ -221,6 +256,7 @@ def _fetch_previous(
     session: requests.Session,
     installed: str | None,
     packages: Sequence[str],
+    keep: Sequence[str],
 ) -> Fetched | None:
     """The installed release's packages, in the cache before anything changes: what a
     rollback installs again. None when the installed version was never released."""
@@ -228,10 +264,17 @@ def _fetch_previous(
         return None
     try:
         previous = check(config, settings, session, tag=f"v{installed}", allow_older=True)
+        return fetch(
+            previous,
+            settings,
+            session,
+            packages=packages,
+            keep=keep,
+            max_bytes=config.max_download_bytes,
+        )
     except PicohubError as exc:
         log.warning("no rollback possible: release %s cannot be fetched: %s", installed, exc)
         return None
-    return fetch(previous, settings, session, packages=packages, keep=[installed])
 
 
 def previous_release(settings: Settings, installed: str | None) -> Fetched:
@@ -259,42 +302,22 @@ def previous_release(settings: Settings, installed: str | None) -> Fetched:
 def rollback(config: UpdateConfig, settings: Settings) -> int:
     """Install the previous release again from the cache, inside the transient unit."""
     installed = installed_version(PACKAGE, settings.dpkg_admin_dir)
-    previous = previous_release(settings, installed)
-    names = [deb.name.split("_", 1)[0] for deb in previous.debs]
-    write_status(
-        settings.update_status,
-        Status(
-            Phase.INSTALLING,
-            f"rolling back to {previous.version}",
-            None,
-            installed,
-            previous.version,
-        ),
-    )
+
+    def report(phase: Phase, message: str, target: str | None = None) -> None:
+        log.info("%s", message)
+        write_status(settings.update_status, Status(phase, message, None, installed, target))
+
+    report(Phase.INSTALLING, "rolling back to the previous release")
     try:
+        previous = previous_release(settings, installed)
+        names = [deb.name.split("_", 1)[0] for deb in previous.debs]
+        report(Phase.INSTALLING, f"rolling back to {previous.version}", previous.version)
+        repair_dpkg()
         install(previous, names, settings.archive_keyring, settings, downgrade=True)
         if "picohub" in names:
             wait_healthy(previous.version, config.health_timeout)
-    except PicohubError as exc:
-        write_status(
-            settings.update_status,
-            Status(
-                Phase.FAILED,
-                f"rollback to {previous.version} failed: {exc}",
-                None,
-                installed,
-                previous.version,
-            ),
-        )
+    except Exception as exc:  # every failure ends in a recorded status
+        report(Phase.FAILED, f"rollback failed: {exc}")
         raise
-    write_status(
-        settings.update_status,
-        Status(
-            Phase.ROLLED_BACK,
-            f"rolled back to {previous.version} on request",
-            None,
-            installed,
-            previous.version,
-        ),
-    )
+    report(Phase.ROLLED_BACK, f"rolled back to {previous.version} on request", previous.version)
     return ExitCode.OK

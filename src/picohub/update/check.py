@@ -98,6 +98,8 @@ def check(
     version = release.fields.get("Version")
     if not version:
         raise RepositoryError("the signed index has no Version field")
+    if tag is not None and f"v{version}" != tag:
+        raise RepositoryError(f"asked for release {tag}, but its signed index is release {version}")
     if PACKAGES not in release.files:
         raise RepositoryError("the signed index does not list Packages")
     # Every index file it lists (apt, reading the cache later, wants them all), each

@@ -21,7 +21,7 @@ from picohub.settings import PACKAGE, Settings
 from picohub.update.apply import in_unit, rollback, start_in_unit, update
 from picohub.update.check import CheckResult, check
 from picohub.update.config import load_config
-from picohub.update.fetch import fetch
+from picohub.update.fetch import VERSION, fetch
 from picohub.update.http import open_session
 from picohub.update.status import Phase, Status, read_status, write_status
 
@@ -35,11 +35,15 @@ def _parser() -> argparse.ArgumentParser:
     check_command = commands.add_parser("check", help="is a newer release available?")
     check_command.add_argument("--json", action="store_true", help="machine-readable output")
     fetch_command = commands.add_parser("fetch", help="download and verify, install nothing")
-    fetch_command.add_argument("version", nargs="?", help="a release's version (default newest)")
+    fetch_command.add_argument(
+        "version", nargs="?", type=_version, help="a release's version (default newest)"
+    )
     apply = commands.add_parser(
         "apply", help="fetch if needed and install, in the transient unit picohub-update"
     )
-    apply.add_argument("version", nargs="?", help="a release's version (default newest)")
+    apply.add_argument(
+        "version", nargs="?", type=_version, help="a release's version (default newest)"
+    )
     apply.add_argument("--wait", action="store_true", help="follow the unit until it ends")
     back = commands.add_parser("rollback", help="install the previous release from the cache")
     back.add_argument("--wait", action="store_true", help="follow the unit until it ends")
@@ -90,7 +94,7 @@ def _fetch(settings: Settings, version: str | None) -> None:
     try:
         with open_session() as session:
             result = check(config, settings, session, tag=tag, allow_older=version is not None)
-            fetched = fetch(result, settings, session)
+            fetched = fetch(result, settings, session, max_bytes=config.max_download_bytes)
     except PicohubError as exc:
         write_status(settings.update_status, Status(Phase.FAILED, str(exc), installed=installed))
         raise
@@ -119,6 +123,15 @@ def _status(settings: Settings, as_json: bool) -> None:
     print(f"{status.phase}: {status.message or '(nothing yet)'}")
     if status.installed or status.target:
         print(f"installed {status.installed or '-'}, target {status.target or '-'}")
+
+
+def _version(text: str) -> str:
+    """A VERSION argument: a plain release version, nothing a path or URL could abuse."""
+    if not VERSION.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a release version (digits, letters, '.' and '-')"
+        )
+    return text
 
 
 def main(argv: Sequence[str] | None = None) -> int:

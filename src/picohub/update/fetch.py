@@ -59,6 +59,7 @@ def fetch(
     session: requests.Session,
     packages: Sequence[str] | None = None,
     keep: Sequence[str] = (),
+    max_bytes: int | None = None,
 ) -> Fetched:
     """Download ``packages`` (default: those ``result`` says change) of the release, each
     checked against the signed index."""
@@ -69,6 +70,13 @@ def fetch(
     if missing_names:
         raise RepositoryError(f"release {result.version} has no package {', '.join(missing_names)}")
     wanted = [entries[name] for name in names]
+    too_big = [e for e in wanted if max_bytes is not None and e.size > max_bytes]
+    if too_big:
+        raise RepositoryError(
+            f"{too_big[0].filename} has {too_big[0].size} bytes, more than the "
+            f"{max_bytes} max_download_bytes allows",
+            hint="raise max_download_bytes in /etc/picohub/update.conf if that is expected",
+        )
     missing = sum(e.size for e in wanted if not (target / safe_filename(e.filename)).exists())
     check_free_space(target, missing)
     for name in (INRELEASE, *result.index_files):  # the verified index goes with them
