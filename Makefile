@@ -46,6 +46,7 @@ pytest: rootfs
 
 rootfs:
 	$(BIN)/python -m tests.system.rootfs bookworm
+	$(BIN)/python -m tests.system.rootfs trixie
 
 clean:
 	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache

@@ -36,44 +36,58 @@ PRELOAD = ("gunicorn", "python3-flask", "python3-debian", "python3-requests", "n
 RECIPE = 1
 
 
+def apt_sources(sources_dir: Path) -> list[tuple[str, list[str]]]:
+    """(URI, suites) of every enabled binary source, deb822 and one-line alike."""
+    found: list[tuple[str, list[str]]] = []
+    for path in sorted((sources_dir / "sources.list.d").glob("*.sources")):
+        with path.open(encoding="utf-8") as handle:
+            for paragraph in Deb822.iter_paragraphs(handle):
+                types = paragraph.get("Types", "").split()
+                if "deb" in types and paragraph.get("Enabled", "yes") != "no":
+                    suites = paragraph.get("Suites", "").split()
+                    found += [(uri, suites) for uri in paragraph.get("URIs", "").split()]
+    one_line = [
+        sources_dir / "sources.list",
+        *sorted((sources_dir / "sources.list.d").glob("*.list")),
+    ]
+    for path in (path for path in one_line if path.is_file()):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            words = [w for w in line.split("#", 1)[0].split() if not w.startswith("[")]
+            if len(words) >= 3 and words[0] == "deb":
+                found.append((words[1], [words[2]]))
+    return found
+
+
 def host_mirror(suite: str, sources_dir: Path = Path("/etc/apt")) -> str:
-    """The first URI in the host's apt sources that serves ``suite`` (or its base name).
+    """The first URI in the host's apt sources that serves ``suite`` (or its base name);
+    else the one serving the host's own release (a Debian mirror serves every suite).
 
     A host that is not Debian (a GitHub runner is Ubuntu) names one in PICOHUB_TEST_MIRROR.
     """
     if os.environ.get("PICOHUB_TEST_MIRROR"):
         return os.environ["PICOHUB_TEST_MIRROR"]
     base = suite.split("-", maxsplit=1)[0]
-    candidates: list[tuple[str, list[str]]] = []
-    for path in sorted((sources_dir / "sources.list.d").glob("*.sources")):
-        with path.open(encoding="utf-8") as handle:
-            for paragraph in Deb822.iter_paragraphs(handle):
-                if (
-                    "deb" in paragraph.get("Types", "").split()
-                    and paragraph.get("Enabled", "yes") != "no"
-                ):
-                    suites = paragraph.get("Suites", "").split()
-                    candidates += [(uri, suites) for uri in paragraph.get("URIs", "").split()]
-    one_line = [
-        sources_dir / "sources.list",
-        *sorted((sources_dir / "sources.list.d").glob("*.list")),
-    ]
-    for path in one_line:
-        if not path.is_file():
-            continue
-        for line in path.read_text(encoding="utf-8").splitlines():
-            words = line.split("#", 1)[0].split()
-            if len(words) >= 3 and words[0] == "deb":
-                words = [word for word in words if not word.startswith("[")]
-                candidates.append((words[1], [words[2]]))
-    for uri, suites in candidates:
-        if base in suites or suite in suites:
-            return uri
+    candidates = apt_sources(sources_dir)
+    own = _host_codename(sources_dir.parent / "os-release")
+    for wanted in (base, suite, own):
+        for uri, suites in candidates:
+            if wanted and wanted in suites:
+                return uri
     raise PicohubError(
         f"no apt source on this machine serves Debian {base}",
         hint="the system tests take their mirror from the host's /etc/apt sources; "
         "on a host that is not Debian, set PICOHUB_TEST_MIRROR to a Debian mirror's URL",
     )
+
+
+def _host_codename(os_release: Path) -> str | None:
+    try:
+        for line in os_release.read_text(encoding="utf-8").splitlines():
+            if line.startswith("VERSION_CODENAME="):
+                return line.split("=", 1)[1].strip().strip('"') or None
+    except OSError:
+        return None
+    return None
 
 
 def root_path(suite: str) -> Path:
