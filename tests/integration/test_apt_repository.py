@@ -13,7 +13,6 @@ import pytest
 from picohub.process import run
 from picohub_release.build import Build
 from picohub_release.repository import KEYRING, Repository
-from picohub_release.signing import Signer
 from tests.conftest import need, need_tools
 from tests.integration.repo_fixtures import (
     copy_repository,
@@ -23,18 +22,10 @@ from tests.integration.repo_fixtures import (
 )
 
 
-@pytest.fixture(scope="module")
-def signer(tmp_path_factory: pytest.TempPathFactory) -> Signer:
-    need_tools("apt-get", "gpg", "gpgv")
+@pytest.fixture(scope="module", autouse=True)
+def _apt_as_root() -> None:
+    need_tools("apt-get")
     need(os.geteuid() == 0, "apt-get needs root, even in a private apt root")
-    return make_signer(tmp_path_factory.mktemp("key") / "gnupg")
-
-
-@pytest.fixture(scope="module")
-def repository(
-    release_a: Build, signer: Signer, tmp_path_factory: pytest.TempPathFactory
-) -> Repository:
-    return make_repository(release_a, tmp_path_factory.mktemp("repo") / "repo", signer)
 
 
 class PrivateApt:

@@ -16,26 +16,13 @@ from picohub_release.build import Build
 from picohub_release.repository import KEYRING, SUMS, Repository, write_repository
 from picohub_release.signing import Signer, signer_from_environment
 from picohub_release.versions import changelog_notes, check_tag
-from tests.conftest import SOURCE, need_tools
+from tests.conftest import SOURCE
 from tests.integration.repo_fixtures import copy_repository, make_repository, make_signer
-
-
-@pytest.fixture(scope="module")
-def signer(tmp_path_factory: pytest.TempPathFactory) -> Signer:
-    need_tools("gpg", "gpgv")
-    return make_signer(tmp_path_factory.mktemp("key") / "gnupg")
 
 
 @pytest.fixture(scope="module")
 def other_signer(tmp_path_factory: pytest.TempPathFactory) -> Signer:
     return make_signer(tmp_path_factory.mktemp("other-key") / "gnupg")
-
-
-@pytest.fixture(scope="module")
-def repository(
-    release_a: Build, signer: Signer, tmp_path_factory: pytest.TempPathFactory
-) -> Repository:
-    return make_repository(release_a, tmp_path_factory.mktemp("repo") / "repo", signer)
 
 
 def test_the_repository_verifies_with_the_release_key(

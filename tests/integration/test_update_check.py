@@ -18,16 +18,9 @@ from picohub.update.status import Phase, read_status
 from picohub_release.build import Build
 from picohub_release.repository import KEYRING, Repository
 from picohub_release.signing import Signer
-from tests.conftest import need_tools
 from tests.fakegithub import FakeGitHub
 from tests.integration.repo_fixtures import make_repository, make_signer
 from tests.unit.conftest import fake_dpkg
-
-
-@pytest.fixture(scope="module")
-def signer(tmp_path_factory: pytest.TempPathFactory) -> Signer:
-    need_tools("gpg", "gpgv")
-    return make_signer(tmp_path_factory.mktemp("key") / "gnupg")
 
 
 @pytest.fixture(scope="module")
