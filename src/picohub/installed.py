@@ -16,8 +16,12 @@ _FILES_ON_DISK = frozenset(
 )
 
 
-def installed_versions(packages: Sequence[str], admin_dir: Path) -> dict[str, str | None]:
-    """The version dpkg has of each package, None for one that is not installed."""
+# States in which dpkg has nothing left to do for the package.
+_SETTLED = frozenset({"installed", "not-installed", "config-files"})
+
+
+def _statuses(packages: Sequence[str], admin_dir: Path) -> list[tuple[str, str, str]]:
+    """(package, dpkg status, version) of each package dpkg knows."""
     # dpkg-query exits 1 when any package is unknown but still prints the others.
     argv = [
         "dpkg-query",
@@ -35,12 +39,31 @@ def installed_versions(packages: Sequence[str], admin_dir: Path) -> dict[str, st
             returncode=result.returncode,
             stderr=result.stderr,
         )
-    versions: dict[str, str | None] = dict.fromkeys(packages)
+    found = []
     for line in result.stdout.splitlines():
         name, status, version = [*line.split(" ", 2), "", ""][:3]
-        if name in versions and status in _FILES_ON_DISK and version:
+        if name in packages:
+            found.append((name, status, version))
+    return found
+
+
+def installed_versions(packages: Sequence[str], admin_dir: Path) -> dict[str, str | None]:
+    """The version dpkg has of each package, None for one that is not installed."""
+    versions: dict[str, str | None] = dict.fromkeys(packages)
+    for name, status, version in _statuses(packages, admin_dir):
+        if status in _FILES_ON_DISK and version:
             versions[name] = version
     return versions
+
+
+def unfinished_packages(packages: Sequence[str], admin_dir: Path) -> dict[str, str]:
+    """The packages an interrupted or failed dpkg run left half done, with their state
+    (half-installed, unpacked, half-configured, triggers-...)."""
+    return {
+        name: status
+        for name, status, _version in _statuses(packages, admin_dir)
+        if status not in _SETTLED
+    }
 
 
 def installed_version(package: str, admin_dir: Path) -> str | None:

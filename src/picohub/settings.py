@@ -39,6 +39,11 @@ class Settings:
         return self.update_state_dir / "status.json"
 
     @property
+    def update_available(self) -> Path:
+        """The last check's answer (root writes it, the app shows it)."""
+        return self.update_state_dir / "available.json"
+
+    @property
     def firmware_manifest(self) -> Path:
         return self.firmware_dir / "manifest.json"
 

@@ -92,7 +92,9 @@ def test_check_finds_the_newer_release_and_what_changes(
     out = capsys.readouterr().out
     assert f"release {repo_b.version} is available" in out
     assert f"picohub {repo_b.version.rsplit('.', 1)[0]}" in out
-    assert not [r for r in github.requests_log if r.kind == "api"]  # assets only
+    # The release is found through its assets; the API is asked for its notes only.
+    api = [r.path for r in github.requests_log if r.kind == "api"]
+    assert api == [f"/api/repos/picohub/picohub/releases/tags/v{repo_b.version}"]
 
 
 def test_a_second_check_is_a_304(device: Settings, github: FakeGitHub) -> None:

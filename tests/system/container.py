@@ -59,7 +59,11 @@ class Container:
             f"workdir={self.scratch / 'work'}"
         )
         run(["mount", "-t", "overlay", "overlay", "-o", options, self.root])
-        with self._console.open("wb") as console:
+        self.boot(boot_timeout)
+
+    def boot(self, boot_timeout: float = 60) -> None:
+        """Boot systemd on the mounted overlay and wait until it has started up."""
+        with self._console.open("ab") as console:
             self._nspawn = subprocess.Popen(
                 [
                     "systemd-nspawn",
@@ -94,7 +98,16 @@ class Container:
     def _booted(self) -> str | None:
         result = self.run(["systemctl", "is-system-running"], check=False)
         state = result.stdout.strip()
-        return None if state in ("initializing", "starting", "") else state
+        # "offline": systemctl cannot reach the manager yet (its bus is not up).
+        return None if state in ("initializing", "starting", "offline", "") else state
+
+    def power_cut(self) -> None:
+        """Kill the container at once, as a power cut would: its PID 1 dies with SIGKILL
+        (so does everything in its PID namespace). Nothing is unmounted; boot() again."""
+        assert self._nspawn is not None and self.leader is not None
+        os.kill(self.leader, signal.SIGKILL)
+        self._nspawn.wait(timeout=30)
+        self.leader = None
 
     def stop(self) -> None:
         """Shut the container down cleanly, unmount and delete the overlay."""
@@ -204,6 +217,9 @@ class Answer:
     status: int
     headers: dict[str, str]
     content: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.content)
 
 
 # Runs inside the container with its python3 (standard library only): one request, the

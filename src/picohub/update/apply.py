@@ -5,6 +5,7 @@ The unit lives in its own cgroup, so it survives dpkg stopping and restarting
 picohub.service; its name is the lock (systemd refuses a second unit of that name).
 apt reads the verified release from the cache through a private sources list and lists
 folder, with ``signed-by`` the pinned keyring, so it checks the signature again.
+An apply from an offline bundle (``bundle.py``) shares :func:`install_and_confirm`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import time
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 import requests
 from debian.debian_support import Version
@@ -29,6 +31,7 @@ from picohub.update.check import check
 from picohub.update.config import UpdateConfig
 from picohub.update.fetch import Fetched, fetch
 from picohub.update.http import open_session
+from picohub.update.releases import channel_tag
 from picohub.update.status import Phase, Status, write_status
 
 log = logging.getLogger(__name__)
@@ -70,7 +73,7 @@ def start_in_unit(argv: Sequence[str], *, wait: bool, timeout_s: int = 1800) -> 
         *argv,
     ]
     result = run(command, check=False, timeout=timeout_s + 60 if wait else 60)
-    if result.returncode != 0 and _running():
+    if result.returncode != 0 and is_running():
         raise UsageError(
             "an update is already running",
             hint="follow it with: picohub-update status, or journalctl -u picohub-update",
@@ -80,13 +83,26 @@ def start_in_unit(argv: Sequence[str], *, wait: bool, timeout_s: int = 1800) -> 
     return result.returncode
 
 
-def _running() -> bool:
+def is_running() -> bool:
+    """Whether an update (the transient unit) is running now."""
     state = run(["systemctl", "is-active", UNIT], check=False).stdout.strip()
     return state in ("active", "activating", "deactivating")
 
 
+def _environment(services_offline: bool) -> dict[str, str]:
+    # SYSTEMD_OFFLINE=1: systemctl ignores start/restart requests from maintainer scripts
+    # (at boot, before picohub.service, a restart would wait for ever; see recover.py).
+    return {**APT_ENVIRONMENT, "SYSTEMD_OFFLINE": "1"} if services_offline else APT_ENVIRONMENT
+
+
 def install(
-    fetched: Fetched, packages: Sequence[str], keyring: Path, settings: Settings, *, downgrade: bool
+    fetched: Fetched,
+    packages: Sequence[str],
+    keyring: Path,
+    settings: Settings,
+    *,
+    downgrade: bool,
+    services_offline: bool = False,
 ) -> None:
     """apt-get install ``packages`` at the fetched version from the verified cache."""
     private = settings.cache_dir / "apt"
@@ -104,13 +120,16 @@ def install(
     _apt([*options, "update"], timeout=300)
     wanted = [f"{package}={fetched.version}" for package in packages]
     extra = ["--allow-downgrades"] if downgrade else []
-    _apt(["--yes", "--no-install-recommends", *options, *APT_OPTIONS, *extra, "install", *wanted])
+    _apt(
+        ["--yes", "--no-install-recommends", *options, *APT_OPTIONS, *extra, "install", *wanted],
+        env=_environment(services_offline),
+    )
 
 
-def _apt(args: Sequence[str], timeout: float = 1200) -> None:
+def _apt(args: Sequence[str], timeout: float = 1200, env: dict[str, str] = APT_ENVIRONMENT) -> None:
     """apt-get ``args``; a failure's message carries every error and warning apt gave."""
     argv = ["apt-get", "-q", *args]
-    result = run(argv, env=APT_ENVIRONMENT, timeout=timeout, check=False)
+    result = run(argv, env=env, timeout=timeout, check=False)
     if result.returncode != 0:
         said = [
             line
@@ -126,11 +145,11 @@ def _apt(args: Sequence[str], timeout: float = 1200) -> None:
         )
 
 
-def repair_dpkg() -> None:
+def repair_dpkg(*, services_offline: bool = False) -> None:
     """Finish what an interrupted or failed dpkg run left (non-interactively)."""
     run(
         ["dpkg", "--configure", "-a", "--force-confdef", "--force-confold"],
-        env=APT_ENVIRONMENT,
+        env=_environment(services_offline),
         timeout=1200,
         check=False,
     )
@@ -161,19 +180,31 @@ def is_downgrade(installed: str | None, target: str) -> bool:
     return installed is not None and Version(target) < Version(installed)
 
 
-def update(config: UpdateConfig, settings: Settings, version: str | None) -> int:
-    """The whole apply, inside the transient unit: check, fetch, install, confirm; on a
-    failed install or health check, install the previous release again."""
-    installed = installed_version(PACKAGE, settings.dpkg_admin_dir)
-    tag = None if version is None else f"v{version}"
+class Report(Protocol):
+    """Log a step and record it in the status file."""
 
+    def __call__(self, phase: Phase, message: str, target: str | None = None) -> None: ...
+
+
+def reporter(settings: Settings, installed: str | None) -> Report:
     def report(phase: Phase, message: str, target: str | None = None) -> None:
         log.info("%s", message)
         write_status(settings.update_status, Status(phase, message, None, installed, target))
 
+    return report
+
+
+def update(config: UpdateConfig, settings: Settings, version: str | None) -> int:
+    """The whole apply, inside the transient unit: check, fetch, install, confirm; on a
+    failed install or health check, install the previous release again."""
+    installed = installed_version(PACKAGE, settings.dpkg_admin_dir)
+    report = reporter(settings, installed)
+
     report(Phase.CHECKING, "checking for a release")
     try:
         with open_session() as session:
+            # No version: the newest release of the configured channel.
+            tag = f"v{version}" if version else channel_tag(config, settings, session)
             result = check(config, settings, session, tag=tag, allow_older=version is not None)
             if not result.update_available:
                 report(Phase.DONE, f"up to date: release {result.version} changes nothing")
@@ -189,6 +220,22 @@ def update(config: UpdateConfig, settings: Settings, version: str | None) -> int
     except Exception as exc:  # every failure ends in a recorded status, then is reported
         report(Phase.FAILED, f"nothing was changed: {exc}")
         raise
+    return install_and_confirm(config, settings, fetched, packages, previous, installed, report)
+
+
+def install_and_confirm(
+    config: UpdateConfig,
+    settings: Settings,
+    fetched: Fetched,
+    packages: Sequence[str],
+    previous: Fetched | None,
+    installed: str | None,
+    report: Report,
+) -> int:
+    """Install ``packages`` of the verified release in the cache, wait for it to be
+    healthy; on a failure, install ``previous`` again (when there is one). The same for
+    an update from the network and from a bundle."""
+    expected = fetched.version if "picohub" in packages else (installed or fetched.version)
     try:
         report(
             Phase.INSTALLING,
@@ -202,7 +249,6 @@ def update(config: UpdateConfig, settings: Settings, version: str | None) -> int
             settings,
             downgrade=is_downgrade(installed, fetched.version),
         )
-        expected = fetched.version if "picohub" in packages else (installed or fetched.version)
         report(
             Phase.INSTALLING, f"waiting for picohub {expected} to answer /healthz", fetched.version
         )
@@ -299,7 +345,7 @@ def previous_release(settings: Settings, installed: str | None) -> Fetched:
     return Fetched(directory.name, directory, verified.present, 0)
 
 
-def rollback(config: UpdateConfig, settings: Settings) -> int:
+def rollback(config: UpdateConfig, settings: Settings, reason: str = "on request") -> int:
     """Install the previous release again from the cache, inside the transient unit."""
     installed = installed_version(PACKAGE, settings.dpkg_admin_dir)
 
@@ -319,5 +365,5 @@ def rollback(config: UpdateConfig, settings: Settings) -> int:
     except Exception as exc:  # every failure ends in a recorded status
         report(Phase.FAILED, f"rollback failed: {exc}")
         raise
-    report(Phase.ROLLED_BACK, f"rolled back to {previous.version} on request", previous.version)
+    report(Phase.ROLLED_BACK, f"rolled back to {previous.version} {reason}", previous.version)
     return ExitCode.OK

@@ -3,6 +3,8 @@
 The routine check costs no API call: it fetches the latest release's ``InRelease`` asset
 conditionally (the last ETag and date are remembered), verifies it against the pinned
 keyring before reading anything from it, then reads ``Packages`` through its signed hash.
+Which tag a pre-release channel checks, and the release notes, come from the API:
+:func:`picohub.update.releases.check_channel` wraps this check with both.
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ class CheckResult:
     packages: tuple[PackageEntry, ...]
     changes: tuple[Change, ...]
     not_modified: bool  # the server answered 304 to the conditional request
+    # The release's notes from the API (picohub.update.releases), when asked for and had.
+    notes: str | None = None
 
     @property
     def update_available(self) -> bool:
@@ -114,7 +118,7 @@ def check(
             limits=Limits(max_bytes=entry.size),
         )
     packages = tuple(read_packages((index_dir / PACKAGES).read_text(encoding="utf-8")))
-    changes = _changes(packages, settings, allow_older=allow_older)
+    changes = changes_from(packages, settings, allow_older=allow_older)
     return CheckResult(
         version=version,
         base_url=base_url,
@@ -126,7 +130,7 @@ def check(
     )
 
 
-def _changes(
+def changes_from(
     packages: tuple[PackageEntry, ...], settings: Settings, *, allow_older: bool
 ) -> tuple[Change, ...]:
     """The installed release packages whose offered version differs (is newer, unless

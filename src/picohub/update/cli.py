@@ -10,19 +10,24 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
+from pathlib import Path
 
 from picohub import logs
 from picohub.cli import run_command
-from picohub.errors import ExitCode, PicohubError
+from picohub.errors import ExitCode, PicohubError, UsageError
 from picohub.installed import installed_version
 from picohub.settings import PACKAGE, Settings
 from picohub.update.apply import in_unit, rollback, start_in_unit, update
+from picohub.update.available import describe
+from picohub.update.bundle import apply_bundle, bundle_release
 from picohub.update.check import CheckResult, check
 from picohub.update.config import load_config
 from picohub.update.fetch import VERSION, fetch
 from picohub.update.http import open_session
+from picohub.update.recover import recover
+from picohub.update.releases import channel_tag, check_channel
 from picohub.update.status import Phase, Status, read_status, write_status
 
 log = logging.getLogger(__name__)
@@ -45,26 +50,35 @@ def _parser() -> argparse.ArgumentParser:
         "version", nargs="?", type=_version, help="a release's version (default newest)"
     )
     apply.add_argument("--wait", action="store_true", help="follow the unit until it ends")
+    apply.add_argument(
+        "--bundle", type=Path, metavar="FILE", help="install from an offline bundle, no network"
+    )
+    bundle = commands.add_parser(
+        "bundle", help="pack a cached release as an offline bundle (a plain tar file)"
+    )
+    bundle.add_argument("version", type=_version, help="a release's version in the cache")
+    bundle.add_argument("file", type=Path, help="the bundle to write (never overwritten)")
     back = commands.add_parser("rollback", help="install the previous release from the cache")
     back.add_argument("--wait", action="store_true", help="follow the unit until it ends")
+    commands.add_parser(
+        "recover", help="finish or undo an update a power cut interrupted (run at boot)"
+    )
     status = commands.add_parser("status", help="what the updater is doing or last did")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 
 
 def _describe(result: CheckResult) -> str:
-    if not result.update_available:
-        return f"up to date: release {result.version} changes nothing installed here"
-    changes = ", ".join(
-        f"{c.package} {c.installed or '(not installed)'} -> {c.offered}" for c in result.changes
-    )
-    return f"release {result.version} is available: {changes}"
+    message = describe(result)
+    if result.update_available and result.notes:
+        message += f"\n\nrelease notes:\n{result.notes}"
+    return message
 
 
 def _check(settings: Settings, as_json: bool) -> int:
     config = load_config(settings.update_config)
     with open_session() as session:
-        result = check(config, settings, session)
+        result = check_channel(config, settings, session)
     message = _describe(result)
     if as_json:
         print(
@@ -74,6 +88,7 @@ def _check(settings: Settings, as_json: bool) -> int:
                     "update_available": result.update_available,
                     "not_modified": result.not_modified,
                     "changes": [asdict(change) for change in result.changes],
+                    "notes": result.notes,
                 },
                 indent=2,
             )
@@ -86,13 +101,14 @@ def _check(settings: Settings, as_json: bool) -> int:
 def _fetch(settings: Settings, version: str | None) -> None:
     config = load_config(settings.update_config)
     installed = installed_version(PACKAGE, settings.dpkg_admin_dir)
-    tag = None if version is None else f"v{version}"
     write_status(
         settings.update_status,
         Status(Phase.DOWNLOADING, "fetching the release index", installed=installed),
     )
     try:
         with open_session() as session:
+            # No version: the newest release of the configured channel.
+            tag = f"v{version}" if version else channel_tag(config, settings, session)
             result = check(config, settings, session, tag=tag, allow_older=version is not None)
             fetched = fetch(result, settings, session, max_bytes=config.max_download_bytes)
     except PicohubError as exc:
@@ -109,10 +125,24 @@ def _fetch(settings: Settings, version: str | None) -> None:
     print(message)
 
 
-def _apply(settings: Settings, version: str | None, wait: bool) -> int:
+def _apply(settings: Settings, version: str | None, wait: bool, bundle: Path | None) -> int:
+    if bundle is None:
+        if not in_unit():
+            return start_in_unit(["apply", *([version] if version else [])], wait=wait)
+        return update(load_config(settings.update_config), settings, version)
+    if version is not None:
+        raise UsageError("give a VERSION or --bundle FILE, not both")
     if not in_unit():
-        return start_in_unit(["apply", *([version] if version else [])], wait=wait)
-    return update(load_config(settings.update_config), settings, version)
+        if not bundle.is_file():
+            raise UsageError(f"the bundle {bundle} is not a file")
+        # The unit runs in /: it gets the absolute path.
+        return start_in_unit(["apply", "--bundle", str(bundle.resolve())], wait=wait)
+    return apply_bundle(load_config(settings.update_config), settings, bundle)
+
+
+def _bundle(settings: Settings, version: str, file: Path) -> None:
+    made = bundle_release(settings, version, file)
+    print(f"release {made.version}: {', '.join(made.members)} ({made.size} bytes) in {made.path}")
 
 
 def _status(settings: Settings, as_json: bool) -> None:
@@ -139,22 +169,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs.configure(logging.DEBUG if args.debug else logging.INFO)
     settings = Settings.from_environment()
 
-    def action() -> int | None:
-        if args.command == "check":
-            return _check(settings, args.json)
-        if args.command == "apply":
-            return _apply(settings, args.version, args.wait)
-        if args.command == "rollback":
-            if not in_unit():
-                return start_in_unit(["rollback"], wait=args.wait)
-            return rollback(load_config(settings.update_config), settings)
-        if args.command == "fetch":
-            _fetch(settings, args.version)
-        elif args.command == "status":
-            _status(settings, args.json)
-        return None
+    def rollback_command() -> int:
+        if not in_unit():
+            return start_in_unit(["rollback"], wait=args.wait)
+        return rollback(load_config(settings.update_config), settings)
 
-    return run_command(action, debug=args.debug)
+    commands: dict[str, Callable[[], int | None]] = {
+        "check": lambda: _check(settings, args.json),
+        "fetch": lambda: _fetch(settings, args.version),
+        "apply": lambda: _apply(settings, args.version, args.wait, args.bundle),
+        "bundle": lambda: _bundle(settings, args.version, args.file),
+        "rollback": rollback_command,
+        "recover": lambda: recover(load_config(settings.update_config), settings),
+        "status": lambda: _status(settings, args.json),
+    }
+    return run_command(commands[args.command], debug=args.debug)
 
 
 if __name__ == "__main__":

@@ -245,6 +245,8 @@ def _open(
         following = urljoin(current, response.headers["location"])
         response.close()
         check_redirect(current, following)  # before any connection to the next hop
+        if urlsplit(following).netloc != urlsplit(current).netloc:  # credentials stay home
+            headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
         log.debug("%s redirects to %s", shown(current), shown(following))
         current = following
     raise DownloadError(
@@ -332,24 +334,27 @@ def fetch_conditional(
     limits: Limits,
     etag: str | None = None,
     last_modified: str | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> Fetched:
     """Fetch ``url`` into ``target`` unless it is unchanged since ``etag``/``last_modified``.
 
     The validators are sent only while ``target`` exists: a 304 for a file we no longer
     have would leave us with nothing. A new body goes to a temporary file beside ``target``
     and replaces it by rename, so ``target`` is always either the old file or the new one.
+    ``headers`` go with the request (an ``Authorization`` header only to the first host:
+    a redirect to another drops it).
     """
     clock = _Clock(limits.deadline)
-    headers: dict[str, str] = {}
+    conditional: dict[str, str] = {}
     if target.is_file():
         if etag:
-            headers["If-None-Match"] = etag
+            conditional["If-None-Match"] = etag
         if last_modified:
-            headers["If-Modified-Since"] = last_modified
-    response, final = _open(session, url, headers, limits, clock)
+            conditional["If-Modified-Since"] = last_modified
+    response, final = _open(session, url, {**(headers or {}), **conditional}, limits, clock)
     with closing(response):
         answer = response.headers
-        if response.status_code == 304 and headers:
+        if response.status_code == 304 and conditional:
             return Fetched(
                 "not-modified",
                 None,

@@ -1,0 +1,136 @@
+"""``recover``: at boot, finish or undo an update that a power cut interrupted.
+
+``picohub-recover.service`` runs this before ``picohub.service`` starts, so the app never
+serves from a half-installed release. It finishes dpkg's work (``dpkg --configure -a``),
+then installs the update's target release again from the verified cache (or, failing
+that, the release that was installed before). Maintainer scripts must not start or
+restart services meanwhile: picohub.service waits for this unit, so a restart from a
+postinst would wait for ever. systemctl ignores such requests with ``SYSTEMD_OFFLINE=1``.
+
+The health check needs the app running, so it happens after this unit: ``recover`` starts
+itself again in the transient unit ``picohub-update`` to wait for ``/healthz`` and roll
+back to the previous release if the recovered one does not answer.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from picohub.errors import ExitCode, PicohubError, UsageError
+from picohub.installed import installed_version, unfinished_packages
+from picohub.process import run
+from picohub.repository import verify_repository
+from picohub.settings import PACKAGE, RELEASE_PACKAGES, Settings
+from picohub.update.apply import (
+    in_unit,
+    install,
+    is_downgrade,
+    is_running,
+    repair_dpkg,
+    rollback,
+    start_in_unit,
+    wait_healthy,
+)
+from picohub.update.config import UpdateConfig
+from picohub.update.fetch import Fetched, release_dir
+from picohub.update.status import Phase, Status, read_status, write_status
+
+log = logging.getLogger(__name__)
+
+RECOVERED = "recovered from an interrupted update"
+
+
+def interrupted(settings: Settings) -> str | None:
+    """Why the last update needs finishing, or None when nothing was left half done."""
+    status = read_status(settings.update_status)
+    unfinished = unfinished_packages(RELEASE_PACKAGES, settings.dpkg_admin_dir)
+    if unfinished:
+        states = ", ".join(f"{name} {state}" for name, state in sorted(unfinished.items()))
+        return f"dpkg left {states}"
+    if status.phase is Phase.INSTALLING:
+        return f"the update to {status.target or 'a new release'} did not finish"
+    return None
+
+
+def recover(config: UpdateConfig, settings: Settings) -> int:
+    """Outside the transient unit (at boot): make dpkg's state whole again, then start
+    the health check in the unit. Inside it: the health check, and rollback if it fails."""
+    if in_unit():
+        return _confirm(config, settings)
+    if is_running():
+        raise UsageError("an update is running; there is nothing to recover")
+    reason = interrupted(settings)
+    if reason is None:
+        log.info("nothing to recover")
+        return ExitCode.OK
+    before = read_status(settings.update_status)
+
+    def report(phase: Phase, message: str) -> None:
+        log.info("%s", message)
+        installed = installed_version(PACKAGE, settings.dpkg_admin_dir) or before.installed
+        write_status(settings.update_status, Status(phase, message, None, installed, before.target))
+
+    report(Phase.INSTALLING, f"recovering: {reason}")
+    repair_dpkg(services_offline=True)
+    candidates = [v for v in (before.target, before.installed) if v]
+    for version in dict.fromkeys(candidates):
+        try:
+            _reinstall(settings, version)
+            break
+        except PicohubError as exc:
+            log.warning("cannot recover to release %s: %s", version, exc)
+    left = unfinished_packages(RELEASE_PACKAGES, settings.dpkg_admin_dir)
+    # The unit files on disk may have changed under the manager that booted with them.
+    run(["systemctl", "daemon-reload"], timeout=120, check=False)
+    if left:
+        report(
+            Phase.FAILED,
+            f"could not recover from an interrupted update ({reason}): "
+            f"{', '.join(sorted(left))} still unfinished; recover with: dpkg --configure -a, "
+            "then apt install ./ of the release's packages",
+        )
+        return ExitCode.FAILURE
+    now = installed_version(PACKAGE, settings.dpkg_admin_dir)
+    report(Phase.INSTALLING, f"{RECOVERED} ({reason}); waiting for picohub {now} to answer")
+    start_in_unit(["recover"], wait=False)
+    return ExitCode.OK
+
+
+def _reinstall(settings: Settings, version: str) -> None:
+    """Install the cached release ``version`` again, the packages of it that are cached."""
+    directory = release_dir(settings, version)
+    if not directory.is_dir():
+        raise PicohubError(f"release {version} is not in the cache")
+    verified = verify_repository(directory, settings.archive_keyring, partial=True)
+    fetched = Fetched(version, directory, verified.present, 0)
+    names = [deb.name.split("_", 1)[0] for deb in fetched.debs]
+    installed = installed_version(PACKAGE, settings.dpkg_admin_dir)
+    log.info("installing %s %s again from the cache", ", ".join(names), version)
+    install(
+        fetched,
+        names,
+        settings.archive_keyring,
+        settings,
+        downgrade=is_downgrade(installed, version),
+        services_offline=True,
+    )
+
+
+def _confirm(config: UpdateConfig, settings: Settings) -> int:
+    """In the transient unit: the recovered release must answer /healthz, or it is
+    rolled back to the previous cached release."""
+    before = read_status(settings.update_status)
+    version = installed_version(PACKAGE, settings.dpkg_admin_dir)
+    if version is None:
+        raise PicohubError("picohub is not installed; nothing to confirm")
+    try:
+        wait_healthy(version, config.health_timeout)
+    except PicohubError as exc:
+        log.warning("the recovered release %s is not healthy: %s", version, exc)
+        return rollback(
+            config, settings, reason=f"because the recovered release was not healthy: {exc}"
+        )
+    message = f"{RECOVERED}: running {version}"
+    log.info("%s", message)
+    write_status(settings.update_status, Status(Phase.DONE, message, None, version, before.target))
+    return ExitCode.OK

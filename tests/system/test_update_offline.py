@@ -1,0 +1,120 @@
+"""``picohub-update apply --bundle`` on a booted bookworm with no network at all (the
+container has loopback only, and the updater points at a port nothing listens on): the
+release comes from a bundle file, as from a USB stick. A tampered bundle is refused
+with the hub left on its release; a good one updates it, keeping its data."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from picohub.update.bundle import write_bundle
+from picohub_release.build import Build
+from picohub_release.repository import KEYRING
+from tests.system.conftest import _repository, point_updater_at
+from tests.system.container import Container
+from tests.system.journeys import apt_install, device_ids, healthy_version, heartbeat
+
+NOWHERE = "http://127.0.0.1:9"  # the discard port: nothing listens there
+
+
+@pytest.fixture(scope="module")
+def hub(container: Container, release_a: Build) -> Build:
+    apt_install(container, release_a)
+    assert healthy_version(container) == release_a.version
+    assert heartbeat(container, "pico-shed", "1.0.0")[0] == 200
+    point_updater_at(container, NOWHERE)
+    # No way to reach a release over the network.
+    offline = container.run(["picohub-update", "check"], check=False)
+    assert offline.returncode == 1, offline.stdout + offline.stderr
+    return release_a
+
+
+@pytest.fixture(scope="module")
+def bundle_b(release_b: Build, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Release B's repository (signed with the key the test builds pin) as a bundle,
+    packed on this machine by the code ``picohub-update bundle`` uses."""
+    repository = _repository(release_b, tmp_path_factory)
+    target = tmp_path_factory.mktemp("usb") / "b.tar"
+    write_bundle(repository.directory, repository.directory / KEYRING, target)
+    return target
+
+
+def _status(container: Container) -> dict[str, str]:
+    status: dict[str, str] = json.loads(
+        container.run(["picohub-update", "status", "--json"]).stdout
+    )
+    return status
+
+
+def _cached(container: Container) -> list[str]:
+    listing = container.run(["ls", "-A", "/var/cache/picohub/releases"], check=False)
+    return listing.stdout.split()
+
+
+def test_a_bundle_with_a_tampered_package_is_refused(
+    container: Container,
+    hub: Build,
+    bundle_b: Path,
+    release_b: Build,
+    tmp_path: Path,
+) -> None:
+    tampered = tmp_path / "tampered.tar"
+    deb = release_b.deb("picohub").name
+    with tarfile.open(bundle_b) as source, tarfile.open(tampered, "w") as out:
+        for member in source.getmembers():
+            data = bytearray(source.extractfile(member).read())  # type: ignore[union-attr]
+            if member.name == deb:
+                data[len(data) // 2] ^= 0xFF
+            out.addfile(member, io.BytesIO(bytes(data)))
+    cached_before = _cached(container)
+    inside = container.put(tampered, "/root")
+
+    result = container.run(
+        ["picohub-update", "apply", "--bundle", inside, "--wait"], check=False, timeout=600
+    )
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    status = _status(container)
+    assert status["phase"] == "failed", status
+    assert status["message"].startswith("nothing was changed: "), status
+    assert f"{deb} does not match the SHA-256 in the signed index" in status["message"]
+    assert healthy_version(container) == hub.version
+    assert _cached(container) == cached_before and release_b.version not in cached_before
+    leftovers = container.run(["ls", "-A", "/var/cache/picohub"], check=False).stdout.split()
+    assert not [name for name in leftovers if name.startswith(".bundle-")], leftovers
+
+
+def test_a_bundle_updates_the_hub_without_network(
+    container: Container, hub: Build, bundle_b: Path, release_b: Build
+) -> None:
+    inside = container.put(bundle_b, "/root")
+    cursor = container.journal_cursor()
+
+    result = container.run(
+        ["picohub-update", "apply", "--bundle", inside, "--wait"], check=False, timeout=600
+    )
+
+    log = container.journal_messages(cursor, SYSLOG_IDENTIFIER="picohub-update")
+    assert result.returncode == 0, "\n".join(log) + result.stderr
+    assert healthy_version(container) == release_b.version
+    assert device_ids(container) == ["pico-shed"]  # the data kept
+    status = _status(container)
+    assert (status["phase"], status["target"]) == ("done", release_b.version), status
+    assert status["message"] == f"updated to {release_b.version}"
+    versions = container.run(
+        ["dpkg-query", "-W", "-f=${Package} ${Version}\\n",
+         "picohub", "picohub-web", "picohub-firmware"]
+    ).stdout.split("\n")  # fmt: skip
+    assert sorted(filter(None, versions)) == sorted(
+        f"{name} {release_b.version}" for name in ("picohub", "picohub-web", "picohub-firmware")
+    )
+    # The release is in the cache now (a later rollback can use it); the bundle stays.
+    assert release_b.version in _cached(container)
+    assert container.run(["test", "-f", inside], check=False).returncode == 0
+    # It ran in the transient unit, from the bundle's absolute path.
+    assert any(f"opening the bundle {inside}" in line for line in log), log

@@ -1,0 +1,123 @@
+"""A power cut in the middle of an update: dpkg is killed with SIGKILL mid-unpack, the
+container boots again, and picohub-recover.service finishes the install before the app
+starts. The system comes up healthy on one consistent release."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from picohub.settings import RELEASE_PACKAGES
+from picohub_release.build import Build, build_debs
+from tests.conftest import SOURCE, next_version
+from tests.system.conftest import _repository, point_updater_at, serve_releases
+from tests.system.container import Container, wait_for
+from tests.system.journeys import apt_install, device_ids, healthy_version, heartbeat
+
+# While this file exists the release's preinst waits: dpkg is then mid-unpack. It is in
+# /run, a tmpfs, so it is gone after the reboot.
+HANG = "/run/picohub-test-hang"
+HANGING = "/run/picohub-test-hanging"
+
+
+def _preinst_waits(tree: Path) -> None:
+    (tree / "debian" / "picohub.preinst").write_text(
+        "#!/bin/sh\nset -e\n"
+        f'if [ "$1" = upgrade ] && [ -e {HANG} ]; then\n'
+        f"    touch {HANGING}\n"
+        f"    while [ -e {HANG} ]; do sleep 0.1; done\n"
+        "fi\n#DEBHELPER#\n"
+    )
+
+
+@pytest.fixture(scope="module")
+def interrupted_release(release_a: Build, tmp_path_factory: pytest.TempPathFactory) -> Build:
+    base = tmp_path_factory.mktemp("preinst-waits")
+    version = next_version(release_a.version, 8)
+    return build_debs(SOURCE, base / "dist", base / "work", version=version, patch=_preinst_waits)
+
+
+@pytest.fixture(scope="module")
+def hub(
+    container: Container,
+    release_a: Build,
+    interrupted_release: Build,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Build]:
+    releases = [
+        (f"v{build.version}", _repository(build, tmp_path_factory).directory)
+        for build in (release_a, interrupted_release)
+    ]
+    with serve_releases(container, releases) as url:
+        apt_install(container, release_a)
+        assert healthy_version(container) == release_a.version
+        assert heartbeat(container, "pico-cellar", "1.0.0")[0] == 200
+        point_updater_at(container, url)
+        yield release_a
+
+
+def _dpkg_status(container: Container, package: str) -> str:
+    return container.run(
+        ["dpkg-query", "--showformat=${db:Status-Status}", "--show", package], check=False
+    ).stdout
+
+
+def _update_status(container: Container) -> dict[str, str]:
+    status: dict[str, str] = json.loads(
+        container.run(["picohub-update", "status", "--json"]).stdout
+    )
+    return status
+
+
+def test_a_power_cut_mid_unpack_recovers_at_the_next_boot(
+    container: Container, hub: Build, interrupted_release: Build
+) -> None:
+    container.run(["touch", HANG])
+    container.run(["picohub-update", "apply"])  # returns once the transient unit runs
+    wait_for(
+        lambda: container.run(["test", "-e", HANGING], check=False).returncode == 0,
+        timeout=300,
+        what="dpkg to reach the release's preinst",
+    )
+    # dpkg is mid-unpack: picohub's files are neither the old nor the new release's.
+    assert _dpkg_status(container, "picohub") == "half-installed"
+    assert _update_status(container)["phase"] == "installing"
+
+    # The power goes: SIGKILL to dpkg, to the updater and to everything else at once.
+    container.power_cut()
+    container.boot()
+
+    assert healthy_version(container, timeout=300) == interrupted_release.version
+    status = wait_for(
+        lambda: (s := _update_status(container))["phase"] != "installing" and s,
+        timeout=300,
+        what="the recovery's health check to finish",
+    )
+    assert status["phase"] == "done", status
+    assert "recovered from an interrupted update" in status["message"]
+    # One consistent release: every package installed, all of the same version, dpkg idle.
+    for package in RELEASE_PACKAGES:
+        assert _dpkg_status(container, package) == "installed", package
+    versions = container.run(
+        ["dpkg-query", "--showformat=${Version}\\n", "--show", *RELEASE_PACKAGES]
+    ).stdout.split()
+    assert versions == [interrupted_release.version] * len(RELEASE_PACKAGES)
+    assert container.run(["dpkg", "--audit"]).stdout == ""
+    assert device_ids(container) == ["pico-cellar"]  # the data survived
+
+    # The app started only after the recovery had finished.
+    recovered = container.unit_property("picohub-recover.service", "ExecMainExitTimestampMonotonic")
+    started = container.unit_property("picohub.service", "ExecMainStartTimestampMonotonic")
+    assert container.unit_property("picohub-recover.service", "Result") == "success"
+    assert 0 < int(recovered) <= int(started), (recovered, started)
+
+
+def test_a_clean_boot_has_nothing_to_recover(container: Container, hub: Build) -> None:
+    cursor = container.journal_cursor()
+    container.run(["systemctl", "start", "picohub-recover.service"])
+    log = container.journal_messages(cursor, SYSLOG_IDENTIFIER="picohub-update")
+    assert any(line.endswith("nothing to recover") for line in log), log
+    assert _update_status(container)["phase"] == "done"  # untouched
