@@ -26,11 +26,15 @@ from picohub.update.check import CheckResult, check
 from picohub.update.config import load_config
 from picohub.update.fetch import VERSION, fetch
 from picohub.update.http import open_session
+from picohub.update.lock import cache_lock
 from picohub.update.recover import recover
 from picohub.update.releases import channel_tag, check_channel
 from picohub.update.status import Phase, Status, read_status, write_status
 
 log = logging.getLogger(__name__)
+
+# In the transient unit, a check or fetch holding the cache is waited for, this long.
+UNIT_WAIT_S = 60.0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -129,7 +133,8 @@ def _apply(settings: Settings, version: str | None, wait: bool, bundle: Path | N
     if bundle is None:
         if not in_unit():
             return start_in_unit(["apply", *([version] if version else [])], wait=wait)
-        return update(load_config(settings.update_config), settings, version)
+        with cache_lock(settings, UNIT_WAIT_S):
+            return update(load_config(settings.update_config), settings, version)
     if version is not None:
         raise UsageError("give a VERSION or --bundle FILE, not both")
     if not in_unit():
@@ -137,7 +142,8 @@ def _apply(settings: Settings, version: str | None, wait: bool, bundle: Path | N
             raise UsageError(f"the bundle {bundle} is not a file")
         # The unit runs in /: it gets the absolute path.
         return start_in_unit(["apply", "--bundle", str(bundle.resolve())], wait=wait)
-    return apply_bundle(load_config(settings.update_config), settings, bundle)
+    with cache_lock(settings, UNIT_WAIT_S):
+        return apply_bundle(load_config(settings.update_config), settings, bundle)
 
 
 def _bundle(settings: Settings, version: str, file: Path) -> None:
@@ -169,18 +175,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs.configure(logging.DEBUG if args.debug else logging.INFO)
     settings = Settings.from_environment()
 
-    def rollback_command() -> int:
+    def locked(action: Callable[[], int | None], wait_s: float = 0.0) -> Callable[[], int | None]:
+        def run_locked() -> int | None:
+            with cache_lock(settings, wait_s):
+                return action()
+
+        return run_locked
+
+    def rollback_command() -> int | None:
         if not in_unit():
             return start_in_unit(["rollback"], wait=args.wait)
-        return rollback(load_config(settings.update_config), settings)
+        return locked(
+            lambda: rollback(load_config(settings.update_config), settings), UNIT_WAIT_S
+        )()
 
     commands: dict[str, Callable[[], int | None]] = {
-        "check": lambda: _check(settings, args.json),
-        "fetch": lambda: _fetch(settings, args.version),
+        "check": locked(lambda: _check(settings, args.json)),
+        "fetch": locked(lambda: _fetch(settings, args.version)),
         "apply": lambda: _apply(settings, args.version, args.wait, args.bundle),
-        "bundle": lambda: _bundle(settings, args.version, args.file),
+        "bundle": locked(lambda: _bundle(settings, args.version, args.file)),
         "rollback": rollback_command,
-        "recover": lambda: recover(load_config(settings.update_config), settings),
+        "recover": locked(
+            lambda: recover(load_config(settings.update_config), settings), UNIT_WAIT_S
+        ),
         "status": lambda: _status(settings, args.json),
     }
     return run_command(commands[args.command], debug=args.debug)
