@@ -29,10 +29,32 @@ class Settings:
     firmware_dir: Path = Path("/usr/share/picohub/firmware")
     # Largest request body the API accepts; a heartbeat is a few hundred bytes.
     max_request_bytes: int = 16 * 1024
+    # The administrator password in clear, for root's eyes only (``picohub admin-password
+    # show``): root:root 0600 in a folder only root may change. The app reads only the hash.
+    admin_password_file: Path = Path("/etc/picohub/admin-password")
+    # The unprivileged user the app runs as (picohub.sysusers); it owns the password's hash.
+    service_user: str = PACKAGE
+    # The root-owned update trigger (picohub-update-trigger.socket) the app asks to act.
+    update_trigger_socket: Path = Path("/run/picohub-update/trigger.sock")
 
     @property
     def database(self) -> Path:
         return self.state_dir / "picohub.db"
+
+    @property
+    def admin_credential(self) -> Path:
+        """The administrator password's scrypt hash (picohub:picohub 0600): the app reads it."""
+        return self.state_dir / "admin.json"
+
+    @property
+    def secret_key_file(self) -> Path:
+        """The key that signs the session cookies, made by the app on its first start."""
+        return self.state_dir / "secret_key"
+
+    @property
+    def upload_dir(self) -> Path:
+        """Where the app puts an uploaded bundle for the update trigger to take."""
+        return self.state_dir / "uploads"
 
     @property
     def update_status(self) -> Path:
@@ -59,4 +81,11 @@ class Settings:
             update_state_dir=Path(env.get("PICOHUB_UPDATE_STATE_DIR", defaults.update_state_dir)),
             update_config=Path(env.get("PICOHUB_UPDATE_CONFIG", defaults.update_config)),
             archive_keyring=Path(env.get("PICOHUB_ARCHIVE_KEYRING", defaults.archive_keyring)),
+            admin_password_file=Path(
+                env.get("PICOHUB_ADMIN_PASSWORD_FILE", defaults.admin_password_file)
+            ),
+            service_user=env.get("PICOHUB_SERVICE_USER", defaults.service_user),
+            update_trigger_socket=Path(
+                env.get("PICOHUB_UPDATE_TRIGGER_SOCKET", defaults.update_trigger_socket)
+            ),
         )

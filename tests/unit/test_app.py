@@ -11,6 +11,7 @@ from flask.testing import FlaskClient
 from picohub.errors import PicohubError
 from picohub.settings import Settings
 from picohub.web import create_app
+from picohub.web.database import MIGRATIONS
 from tests.unit.conftest import INSTALLED_VERSION, fake_dpkg
 
 HEARTBEAT = {"firmware_version": "1.0.0", "uptime_s": 5, "readings": {"temperature_c": 20.5}}
@@ -122,7 +123,7 @@ def test_the_schema_is_created_once_and_versioned(settings: Settings) -> None:
     create_app(settings)
     create_app(settings)
     with sqlite3.connect(settings.database) as connection:
-        assert connection.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert connection.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
 
 
 def test_a_missing_state_directory_is_a_clear_error(tmp_path: Path) -> None:

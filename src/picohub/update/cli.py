@@ -30,6 +30,7 @@ from picohub.update.lock import cache_lock
 from picohub.update.recover import recover
 from picohub.update.releases import channel_tag, check_channel
 from picohub.update.status import Phase, Status, read_status, write_status
+from picohub.update.trigger_service import serve_standard_input
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,9 @@ def _parser() -> argparse.ArgumentParser:
     back.add_argument("--wait", action="store_true", help="follow the unit until it ends")
     commands.add_parser(
         "recover", help="finish or undo an update a power cut interrupted (run at boot)"
+    )
+    commands.add_parser(
+        "trigger", help="answer the web app's request on standard input (run by systemd)"
     )
     status = commands.add_parser("status", help="what the updater is doing or last did")
     status.add_argument("--json", action="store_true", help="machine-readable output")
@@ -198,6 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "recover": locked(
             lambda: recover(load_config(settings.update_config), settings), UNIT_WAIT_S
         ),
+        "trigger": lambda: serve_standard_input(settings),
         "status": lambda: _status(settings, args.json),
     }
     return run_command(commands[args.command], debug=args.debug)

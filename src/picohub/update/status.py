@@ -6,12 +6,14 @@ Written atomically (temp file, fsync, rename) so a reader never sees half of it.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
+
+# Moved to picohub.files (the credential files use it too); still importable from here,
+# hence the explicit re-export mypy wants.
+from picohub.files import write_atomically as write_atomically  # noqa: PLC0414
 
 
 class Phase(StrEnum):
@@ -37,21 +39,6 @@ class Status:
 
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def write_atomically(path: Path, text: str, mode: int = 0o644) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        Path(name).chmod(mode)
-        Path(name).replace(path)
-    except BaseException:
-        Path(name).unlink(missing_ok=True)
-        raise
 
 
 def write_status(path: Path, status: Status) -> Status:

@@ -23,6 +23,14 @@ MIGRATIONS = (
         last_seen TEXT NOT NULL
     );
     """,
+    # Wrong administrator passwords, per client address and '*' for all (web/lockout.py).
+    """
+    CREATE TABLE login_failures (
+        client TEXT PRIMARY KEY,
+        failures INTEGER NOT NULL,
+        last_failure REAL NOT NULL
+    );
+    """,
 )
 
 

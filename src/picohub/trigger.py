@@ -1,0 +1,148 @@
+"""The update trigger's protocol: the one way the unprivileged web app asks root to act.
+
+The app connects to ``picohub-update-trigger.socket`` (a Unix socket only root and the
+group picohub may use); systemd starts ``picohub-update-trigger@.service`` as root for the
+connection, which reads one request, checks it strictly and answers once. A request is
+one JSON object on one line and carries at most a version string or the name of an
+uploaded bundle: nothing from the web reaches a command line unchecked.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from picohub.errors import PicohubError
+from picohub.update.fetch import VERSION
+
+MAX_REQUEST_BYTES = 1024
+MAX_REPLY_BYTES = 256 * 1024
+# A bundle holds a release's three packages; far below this.
+MAX_BUNDLE_BYTES = 512 * 1024 * 1024
+# An uploaded bundle: a plain file name in the upload folder, nothing a path could abuse.
+BUNDLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}\.tar")
+
+
+class Action(StrEnum):
+    CHECK = "check"  # ask GitHub whether a newer release exists
+    APPLY = "apply"  # install a release (the newest, or the given version)
+    APPLY_BUNDLE = "apply-bundle"  # install the release in an uploaded bundle
+    ROLLBACK = "rollback"  # install the previous release from the cache
+
+
+class RequestRefused(PicohubError):
+    """A trigger request that is not in the allowed form; nothing was done."""
+
+
+@dataclass(frozen=True)
+class TriggerRequest:
+    action: Action
+    version: str | None = None
+    bundle: str | None = None
+
+    def encode(self) -> bytes:
+        fields: dict[str, str] = {"action": self.action.value}
+        if self.version is not None:
+            fields["version"] = self.version
+        if self.bundle is not None:
+            fields["bundle"] = self.bundle
+        return json.dumps(fields).encode() + b"\n"
+
+
+# The fields each action may carry (and must, for a bundle).
+_ALLOWED: dict[Action, frozenset[str]] = {
+    Action.CHECK: frozenset(),
+    Action.APPLY: frozenset({"version"}),
+    Action.APPLY_BUNDLE: frozenset({"bundle"}),
+    Action.ROLLBACK: frozenset(),
+}
+
+
+def parse_request(raw: bytes) -> TriggerRequest:
+    """Decode one request, refusing anything outside the allowed form."""
+    if len(raw) > MAX_REQUEST_BYTES:
+        raise RequestRefused(f"the request is longer than {MAX_REQUEST_BYTES} bytes")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise RequestRefused(f"the request is not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise RequestRefused("the request must be a JSON object")
+    known = {a.value: a for a in Action}
+    name = data.get("action")
+    if not isinstance(name, str) or name not in known:
+        raise RequestRefused(f"unknown action {name!r}; known: {', '.join(known)}")
+    action = known[name]
+    extra = set(data) - {"action"} - _ALLOWED[action]
+    if extra:
+        raise RequestRefused(f"{action} takes no {', '.join(sorted(extra))}")
+    version, bundle = data.get("version"), data.get("bundle")
+    if version is not None and not (isinstance(version, str) and VERSION.fullmatch(version)):
+        raise RequestRefused(f"{version!r} is not a release version")
+    if action is Action.APPLY_BUNDLE and not (
+        isinstance(bundle, str) and BUNDLE_NAME.fullmatch(bundle)
+    ):
+        raise RequestRefused(f"{bundle!r} is not the name of an uploaded bundle")
+    return TriggerRequest(action, version, bundle)
+
+
+@dataclass(frozen=True)
+class TriggerReply:
+    ok: bool
+    message: str
+    error: str | None = None  # "running", "refused" or "failed" when not ok
+    data: dict[str, Any] | None = None
+
+    def encode(self) -> bytes:
+        fields = {"ok": self.ok, "message": self.message, "error": self.error, "data": self.data}
+        return json.dumps(fields).encode() + b"\n"
+
+
+def decode_reply(raw: bytes) -> TriggerReply:
+    try:
+        data = json.loads(raw.decode("utf-8"))
+        return TriggerReply(
+            ok=bool(data["ok"]),
+            message=str(data["message"]),
+            error=data.get("error"),
+            data=data.get("data"),
+        )
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        raise PicohubError(f"the update trigger answered something unreadable: {exc}") from exc
+
+
+def read_line(sock: socket.socket, limit: int) -> bytes:
+    """One newline-terminated message of at most ``limit`` bytes (or up to EOF)."""
+    received = bytearray()
+    while b"\n" not in received:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        received += chunk
+        if len(received) > limit:
+            raise PicohubError(f"a message longer than {limit} bytes")
+    return bytes(received.split(b"\n", 1)[0])
+
+
+def ask(socket_path: Path, request: TriggerRequest, timeout: float) -> TriggerReply:
+    """Send ``request`` to the trigger and wait (at most ``timeout`` s) for its answer."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        try:
+            sock.connect(str(socket_path))
+            sock.sendall(request.encode())
+            sock.shutdown(socket.SHUT_WR)
+            raw = read_line(sock, MAX_REPLY_BYTES)
+        except OSError as exc:
+            raise PicohubError(
+                f"the update trigger {socket_path} cannot be reached: {exc}",
+                hint="is picohub-update-trigger.socket running? systemctl status it as root",
+            ) from exc
+    if not raw:
+        raise PicohubError("the update trigger closed the connection without an answer")
+    return decode_reply(raw)

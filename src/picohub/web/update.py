@@ -1,0 +1,140 @@
+"""The system page's update actions: check, install, upload a bundle, roll back.
+
+Each needs the administrator (and a CSRF token). The app itself runs as the unprivileged
+user picohub: it asks the root-owned update trigger (:mod:`picohub.trigger`) and reads the
+updater's status file; the update runs in the transient unit picohub-update, so it goes
+on while this app is restarted underneath the page.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from picohub.errors import PicohubError
+from picohub.settings import Settings
+from picohub.trigger import (
+    MAX_BUNDLE_BYTES,
+    Action,
+    TriggerReply,
+    TriggerRequest,
+    ask,
+)
+from picohub.update.fetch import VERSION
+from picohub.web.auth import admin_required
+from picohub.web.errors import ApiError
+
+blueprint = Blueprint("update", __name__, url_prefix="/api/system")
+
+# A check asks GitHub; the trigger bounds it well below gunicorn's 30 s worker timeout.
+CHECK_TIMEOUT_S = 25
+START_TIMEOUT_S = 15
+UPLOAD_CHUNK = 1 << 16
+
+
+def _settings() -> Settings:
+    settings: Settings = current_app.config["PICOHUB_SETTINGS"]
+    return settings
+
+
+def _ask(trigger_request: TriggerRequest, timeout: float) -> TriggerReply:
+    try:
+        return ask(_settings().update_trigger_socket, trigger_request, timeout)
+    except PicohubError as exc:
+        raise ApiError(503, "updater_unavailable", str(exc)) from exc
+
+
+def _answer(reply: TriggerReply, success: int) -> tuple[Response, int]:
+    if reply.ok:
+        return jsonify(message=reply.message, status=reply.data), success
+    if reply.error == "running":
+        return jsonify(error="update_running", message=reply.message, status=reply.data), 409
+    if reply.error == "refused":
+        raise ApiError(400, "refused", reply.message)
+    raise ApiError(502, "update_failed", reply.message)
+
+
+def _json_body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if body is None and request.content_length:
+        raise ApiError(400, "invalid_json", "the request body must be a JSON object")
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_json", "the request body must be a JSON object")
+    return body
+
+
+@blueprint.post("/update/check")
+@admin_required
+def check() -> tuple[Response, int]:
+    reply = _ask(TriggerRequest(Action.CHECK), CHECK_TIMEOUT_S)
+    if not reply.ok:
+        raise ApiError(502, "check_failed", reply.message)
+    return jsonify(message=reply.message, available=reply.data), 200
+
+
+@blueprint.post("/update")
+@admin_required
+def install() -> tuple[Response, int]:
+    body = _json_body()
+    unknown = set(body) - {"version"}
+    if unknown:
+        raise ApiError(400, "invalid_field", f"unknown field(s): {', '.join(sorted(unknown))}")
+    version = body.get("version")
+    if version is not None and not (isinstance(version, str) and VERSION.fullmatch(version)):
+        raise ApiError(400, "invalid_version", f"{version!r} is not a release version")
+    return _answer(_ask(TriggerRequest(Action.APPLY, version=version), START_TIMEOUT_S), 202)
+
+
+@blueprint.post("/rollback")
+@admin_required
+def rollback() -> tuple[Response, int]:
+    if _json_body() != {"confirm": True}:
+        raise ApiError(
+            400, "confirmation_required", 'a rollback must be confirmed: send {"confirm": true}'
+        )
+    return _answer(_ask(TriggerRequest(Action.ROLLBACK), START_TIMEOUT_S), 202)
+
+
+@blueprint.post("/update/bundle")
+@admin_required
+def upload_bundle() -> tuple[Response, int]:
+    """The body is the bundle itself (a tar file), streamed to the upload folder; the
+    root side moves it out of the app's reach and verifies it like a download."""
+    size = request.content_length
+    if size is None:
+        raise ApiError(411, "length_required", "send the bundle with a Content-Length")
+    if size > MAX_BUNDLE_BYTES:
+        raise ApiError(
+            413, "payload_too_large", f"a bundle has at most {MAX_BUNDLE_BYTES} bytes, not {size}"
+        )
+    uploads = _settings().upload_dir
+    uploads.mkdir(mode=0o750, exist_ok=True)
+    name = f"bundle-{secrets.token_hex(8)}.tar"
+    handle, temporary = tempfile.mkstemp(dir=uploads, prefix=".upload.")
+    try:
+        received = 0
+        with os.fdopen(handle, "wb") as stream:
+            while chunk := request.stream.read(UPLOAD_CHUNK):
+                received += len(chunk)
+                if received > size:
+                    raise ApiError(400, "too_long", "the body is longer than its Content-Length")
+                stream.write(chunk)
+        if received != size:
+            raise ApiError(400, "truncated", f"received {received} of {size} bytes")
+        Path(temporary).replace(uploads / name)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    try:
+        reply = _ask(TriggerRequest(Action.APPLY_BUNDLE, bundle=name), START_TIMEOUT_S)
+    finally:
+        # Taken by the trigger when it accepted it; removed here when it did not.
+        (uploads / name).unlink(missing_ok=True)
+    return _answer(reply, 202)

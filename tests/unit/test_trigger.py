@@ -1,0 +1,126 @@
+"""The update trigger: only requests of the allowed form get through, and an uploaded
+bundle is moved out of the app's reach before anything reads it."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from picohub.settings import Settings
+from picohub.trigger import (
+    MAX_REQUEST_BYTES,
+    Action,
+    RequestRefused,
+    TriggerReply,
+    TriggerRequest,
+    decode_reply,
+    parse_request,
+)
+from picohub.update.trigger_service import serve_connection, take_upload
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (b'{"action": "check"}', TriggerRequest(Action.CHECK)),
+        (b'{"action": "apply"}', TriggerRequest(Action.APPLY)),
+        (b'{"action": "apply", "version": "1.2.3"}', TriggerRequest(Action.APPLY, "1.2.3")),
+        (b'{"action": "rollback"}', TriggerRequest(Action.ROLLBACK)),
+        (
+            b'{"action": "apply-bundle", "bundle": "bundle-0a1b.tar"}',
+            TriggerRequest(Action.APPLY_BUNDLE, bundle="bundle-0a1b.tar"),
+        ),
+    ],
+)
+def test_requests_of_the_allowed_form_are_read(raw: bytes, expected: TriggerRequest) -> None:
+    assert parse_request(raw) == expected
+    assert parse_request(expected.encode().strip()) == expected  # the client's encoding
+
+
+@pytest.mark.parametrize(
+    ("raw", "says"),
+    [
+        (b"apply 1.2.3", "not JSON"),
+        (b'["apply"]', "must be a JSON object"),
+        (b'{"action": "shell", "command": "id"}', "unknown action 'shell'"),
+        (b'{"action": "apply", "version": "1.0; rm -rf /"}', "is not a release version"),
+        (b'{"action": "apply", "version": "--allow-downgrades"}', "is not a release version"),
+        (b'{"action": "apply", "version": 2}', "is not a release version"),
+        (b'{"action": "apply", "unit": "ssh.service"}', "apply takes no unit"),
+        (b'{"action": "rollback", "version": "1.0.0"}', "rollback takes no version"),
+        (b'{"action": "check", "bundle": "x.tar"}', "check takes no bundle"),
+        (b'{"action": "apply-bundle"}', "is not the name of an uploaded bundle"),
+        (b'{"action": "apply-bundle", "bundle": "../../etc/shadow"}', "not the name of an"),
+        (b'{"action": "apply-bundle", "bundle": "/root/b.tar"}', "not the name of an"),
+        (b'{"action": "apply-bundle", "bundle": ".hidden.tar"}', "not the name of an"),
+        (b'{"action": "check"' + b" " * MAX_REQUEST_BYTES + b"}", "longer than"),
+    ],
+)
+def test_anything_else_is_refused_with_the_reason(raw: bytes, says: str) -> None:
+    with pytest.raises(RequestRefused) as refused:
+        parse_request(raw)
+    assert says in str(refused.value)
+
+
+def test_a_refused_request_is_answered_over_the_socket(settings: Settings) -> None:
+    app_side, root_side = socket.socketpair()
+    with app_side, root_side:
+        app_side.sendall(b'{"action": "apply", "version": "$(id)"}\n')
+        serve_connection(root_side, settings)
+        reply = decode_reply(app_side.recv(65536).strip())
+    assert reply == TriggerReply(False, "'$(id)' is not a release version", "refused")
+
+
+def test_replies_round_trip() -> None:
+    reply = TriggerReply(False, "an update is already running", "running", {"phase": "installing"})
+    assert decode_reply(reply.encode().strip()) == reply
+
+
+@pytest.fixture
+def uploads(settings: Settings, tmp_path: Path) -> Settings:
+    here = replace(settings, cache_dir=tmp_path / "cache")
+    here.upload_dir.mkdir(parents=True)
+    return here
+
+
+def test_an_upload_is_moved_into_a_root_only_folder(uploads: Settings) -> None:
+    (uploads.upload_dir / "bundle-1.tar").write_bytes(b"tar bytes")
+    taken = take_upload(uploads, "bundle-1.tar")
+    assert taken.read_bytes() == b"tar bytes"
+    assert taken.parent == uploads.cache_dir / "incoming"
+    assert taken.parent.stat().st_mode & 0o777 == 0o700
+    assert not (uploads.upload_dir / "bundle-1.tar").exists()  # out of the app's reach
+
+
+def test_a_symbolic_link_is_never_followed(uploads: Settings, tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("root's")
+    (uploads.upload_dir / "bundle-1.tar").symlink_to(secret)
+    with pytest.raises(RequestRefused, match=r"there is no uploaded bundle 'bundle-1\.tar'"):
+        take_upload(uploads, "bundle-1.tar")
+    assert not (uploads.cache_dir / "incoming").exists()
+
+
+def test_a_swapped_upload_folder_is_refused(uploads: Settings, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "bundle-1.tar").write_bytes(b"x")
+    uploads.upload_dir.rmdir()
+    uploads.upload_dir.symlink_to(elsewhere)
+    with pytest.raises(RequestRefused, match="there is no uploaded bundle"):
+        take_upload(uploads, "bundle-1.tar")
+
+
+def test_only_regular_files_are_taken(uploads: Settings) -> None:
+    os.mkfifo(uploads.upload_dir / "bundle-1.tar")
+    with pytest.raises(RequestRefused, match="is not a regular file"):
+        take_upload(uploads, "bundle-1.tar")
+
+
+def test_a_missing_upload_is_named(uploads: Settings) -> None:
+    with pytest.raises(RequestRefused, match=r"there is no uploaded bundle 'bundle-2\.tar'"):
+        take_upload(uploads, "bundle-2.tar")

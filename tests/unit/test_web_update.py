@@ -1,0 +1,202 @@
+"""The update actions of the web API: administrator only, CSRF-checked, validated, and
+answered from what the root-owned trigger says (played here by a real Unix socket)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from picohub import admin
+from picohub.settings import Settings
+from picohub.trigger import (
+    MAX_REQUEST_BYTES,
+    Action,
+    TriggerReply,
+    TriggerRequest,
+    parse_request,
+    read_line,
+)
+from picohub.update.status import Phase, Status, write_status
+from picohub.web import create_app
+
+OWNER = (os.getuid(), os.getgid())
+
+
+@dataclass
+class FakeTrigger:
+    """Answers each connection with ``reply``; remembers the requests it was sent."""
+
+    path: Path
+    reply: TriggerReply = field(default_factory=lambda: TriggerReply(True, "started"))
+    requests: list[TriggerRequest] = field(default_factory=list)
+    uploads_seen: list[bytes] = field(default_factory=list)
+    upload_dir: Path | None = None
+
+    def serve(self, server: socket.socket) -> None:
+        while True:
+            try:
+                connection, _ = server.accept()
+            except OSError:
+                return
+            with connection:
+                request = parse_request(read_line(connection, MAX_REQUEST_BYTES))
+                self.requests.append(request)
+                if request.bundle and self.upload_dir:
+                    self.uploads_seen.append((self.upload_dir / request.bundle).read_bytes())
+                connection.sendall(self.reply.encode())
+
+
+@pytest.fixture
+def trigger(settings: Settings) -> Iterator[FakeTrigger]:
+    # Unix socket paths are short: not in pytest's deep temporary folder.
+    directory = Path(f"/tmp/picohub-trigger-{os.getpid()}-{threading.get_ident()}")
+    directory.mkdir(exist_ok=True)
+    fake = FakeTrigger(directory / "trigger.sock", upload_dir=settings.upload_dir)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+        server.bind(str(fake.path))
+        server.listen()
+        thread = threading.Thread(target=fake.serve, args=(server,), daemon=True)
+        thread.start()
+        yield fake
+        server.shutdown(socket.SHUT_RDWR)
+    fake.path.unlink(missing_ok=True)
+    directory.rmdir()
+
+
+@pytest.fixture
+def hub(settings: Settings, tmp_path: Path, trigger: FakeTrigger) -> Settings:
+    here = replace(
+        settings,
+        admin_password_file=tmp_path / "etc" / "admin-password",
+        update_state_dir=tmp_path / "update",
+        update_trigger_socket=trigger.path,
+    )
+    admin.init(here, OWNER)
+    return here
+
+
+@pytest.fixture
+def app(hub: Settings) -> Flask:
+    return create_app(hub)
+
+
+@pytest.fixture
+def client(app: Flask) -> Iterator[FlaskClient]:
+    yield app.test_client()  # the fixture app stays referenced (Flask 2.2)
+
+
+@pytest.fixture
+def csrf(client: FlaskClient, hub: Settings) -> dict[str, str]:
+    answer = client.post("/api/session", json={"password": admin.show(hub)})
+    assert answer.status_code == 200
+    return {"X-CSRF-Token": answer.get_json()["csrf_token"]}
+
+
+def test_actions_need_the_administrator(client: FlaskClient, trigger: FakeTrigger) -> None:
+    for path in ("/api/system/update", "/api/system/update/check", "/api/system/rollback"):
+        assert client.post(path, json={}).status_code == 401, path
+    assert trigger.requests == []
+
+
+def test_actions_need_the_csrf_token(
+    client: FlaskClient, csrf: dict[str, str], trigger: FakeTrigger
+) -> None:
+    answer = client.post("/api/system/update", json={})
+    assert answer.status_code == 403
+    assert (
+        client.post("/api/system/update", json={}, headers={"X-CSRF-Token": "x"}).status_code == 403
+    )
+    assert trigger.requests == []
+
+
+def test_install_asks_the_trigger_for_the_version_shown(
+    client: FlaskClient, csrf: dict[str, str], trigger: FakeTrigger
+) -> None:
+    answer = client.post("/api/system/update", json={"version": "1.2.3"}, headers=csrf)
+    assert answer.status_code == 202
+    assert trigger.requests == [TriggerRequest(Action.APPLY, version="1.2.3")]
+
+
+@pytest.mark.parametrize(
+    "body", [{"version": "1.0; id"}, {"version": 3}, {"version": "1.0", "unit": "x"}, [1]]
+)
+def test_bad_input_is_refused_before_it_reaches_the_trigger(
+    client: FlaskClient, csrf: dict[str, str], trigger: FakeTrigger, body: object
+) -> None:
+    answer = client.post("/api/system/update", json=body, headers=csrf)
+    assert answer.status_code == 400
+    assert answer.get_json()["message"]
+    assert trigger.requests == []
+
+
+def test_a_second_install_while_one_runs_is_409_with_its_status(
+    client: FlaskClient, csrf: dict[str, str], trigger: FakeTrigger
+) -> None:
+    running = {"phase": "downloading", "message": "fetching release 1.2.3"}
+    trigger.reply = TriggerReply(False, "an update is already running", "running", running)
+    answer = client.post("/api/system/update", json={}, headers=csrf)
+    assert answer.status_code == 409
+    assert answer.get_json()["status"] == running
+
+
+def test_a_rollback_must_be_confirmed(
+    client: FlaskClient, csrf: dict[str, str], trigger: FakeTrigger
+) -> None:
+    assert client.post("/api/system/rollback", json={}, headers=csrf).status_code == 400
+    assert trigger.requests == []
+    assert (
+        client.post("/api/system/rollback", json={"confirm": True}, headers=csrf).status_code == 202
+    )
+    assert trigger.requests == [TriggerRequest(Action.ROLLBACK)]
+
+
+def test_an_uploaded_bundle_reaches_the_trigger_by_name_only(
+    client: FlaskClient, csrf: dict[str, str], trigger: FakeTrigger, hub: Settings
+) -> None:
+    tar = b"a bundle" * 5000  # larger than the 16 KiB other requests may have
+    answer = client.post(
+        "/api/system/update/bundle",
+        data=tar,
+        headers={**csrf, "Content-Type": "application/x-tar"},
+    )
+    assert answer.status_code == 202, answer.get_json()
+    (request,) = trigger.requests
+    assert request.bundle is not None and request.bundle.startswith("bundle-")
+    assert trigger.uploads_seen == [tar]
+    # The trigger takes the file when it accepts it; nothing is left behind here.
+    assert list(hub.upload_dir.iterdir()) == []
+
+
+def test_other_requests_stay_small(client: FlaskClient, csrf: dict[str, str]) -> None:
+    answer = client.post(
+        "/api/system/update", data=b"{" + b" " * 20000 + b"}", headers=csrf,
+        content_type="application/json",
+    )  # fmt: skip
+    assert answer.status_code == 413
+
+
+def test_the_system_page_shows_the_status_to_everyone(client: FlaskClient, hub: Settings) -> None:
+    write_status(
+        hub.update_status, Status(Phase.DOWNLOADING, "fetching release 1.2.3", 0.5, "1.0", "1.2.3")
+    )
+    update = client.get("/api/system").get_json()["update"]
+    assert update["busy"] is True
+    assert update["status"]["progress"] == 0.5
+    assert update["available"] is None
+
+
+def test_an_unreachable_trigger_is_503_naming_it(
+    client: FlaskClient, csrf: dict[str, str], trigger: FakeTrigger
+) -> None:
+    trigger.path.unlink()
+    answer = client.post("/api/system/update", json={}, headers=csrf)
+    assert answer.status_code == 503
+    assert "cannot be reached" in answer.get_json()["message"]
