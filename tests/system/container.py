@@ -41,9 +41,11 @@ def wait_for(
 
 
 class Container:
-    def __init__(self, lower: Path, scratch: Path) -> None:
+    def __init__(self, lower: Path, scratch: Path, *, private_network: bool = True) -> None:
         self.lower = lower
         self.scratch = scratch
+        # The demo shares the host's network, so its frontend can be opened from the host.
+        self.private_network = private_network
         self.name = f"picohub-{uuid.uuid4().hex[:8]}"
         self.root = scratch / "merged"
         self.leader: int | None = None
@@ -69,7 +71,7 @@ class Container:
                     "systemd-nspawn",
                     "--register=no",
                     "--keep-unit",
-                    "--private-network",
+                    *(["--private-network"] if self.private_network else []),
                     f"--machine={self.name}",
                     f"--directory={self.root}",
                     "--boot",
