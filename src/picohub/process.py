@@ -6,6 +6,7 @@ debug level, and a failure turned into plain words in a :class:`CommandError`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shlex
@@ -59,21 +60,31 @@ def run(
     args = [os.fspath(arg) for arg in argv]
     log.debug("running %s", shlex.join(args))
     try:
-        result = subprocess.run(
+        # Its own process group, so a timeout ends everything it started (apt's dpkg,
+        # a maintainer script), not just the command itself.
+        process = subprocess.Popen(
             args,
             env=clean_environment(env),
             cwd=cwd,
-            stdin=subprocess.DEVNULL if input_text is None else None,
-            input=input_text,
-            capture_output=True,
+            stdin=subprocess.DEVNULL if input_text is None else subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=timeout,
-            check=False,
+            start_new_session=True,
         )
     except FileNotFoundError as exc:
         raise CommandError(args, f"{args[0]}: command not found") from exc
-    except subprocess.TimeoutExpired as exc:
-        raise CommandError(args, f"{shlex.join(args)}: timed out after {timeout} s") from exc
+    with process:
+        try:
+            stdout, stderr = process.communicate(input_text, timeout=timeout)
+        except BaseException as exc:  # the timeout, or an interrupt of our own
+            _kill_group(process)
+            if isinstance(exc, subprocess.TimeoutExpired):
+                raise CommandError(
+                    args, f"{shlex.join(args)}: timed out after {timeout} s"
+                ) from exc
+            raise
+    result = subprocess.CompletedProcess(args, process.returncode, stdout, stderr)
     if check and result.returncode != 0:
         detail = result.stderr.strip().splitlines()
         last = f": {detail[-1]}" if detail else ""
@@ -84,3 +95,11 @@ def run(
             stderr=result.stderr,
         )
     return result
+
+
+def _kill_group(process: subprocess.Popen[str]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    # Whatever left the group (a daemon) may hold the pipes: do not wait for it for ever.
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.communicate(timeout=10)

@@ -252,8 +252,8 @@ def test_a_bundle_is_verified_and_its_release_moved_into_the_cache(
     assert previous is not None and previous.version == repository.version
     assert previous.directory == device.cache_dir / "releases" / repository.version
     assert len(previous.debs) == 3
-    # Nothing else left behind; the bundle itself is untouched.
-    assert sorted(path.name for path in device.cache_dir.iterdir()) == ["releases"]
+    # Nothing else left behind (but the cache's lock); the bundle itself is untouched.
+    assert sorted(path.name for path in device.cache_dir.iterdir()) == [".lock", "releases"]
     assert bundle_b.exists()
 
 

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import pytest
 
 from picohub.errors import CommandError
@@ -45,3 +48,22 @@ def test_a_hung_command_times_out() -> None:
 
 def test_check_false_returns_the_failure() -> None:
     assert run(["false"], check=False).returncode == 1
+
+
+def test_a_timeout_ends_everything_the_command_started(tmp_path: Path) -> None:
+    pid_file = tmp_path / "grandchild"
+    with pytest.raises(CommandError, match=r"timed out after 0\.5 s"):
+        run(["sh", "-c", f"sleep 60 & echo $! > {pid_file}; wait"], timeout=0.5)
+    grandchild = int(pid_file.read_text())
+
+    def gone() -> bool:
+        try:
+            state = Path(f"/proc/{grandchild}/stat").read_text().split(") ", 1)[1][0]
+        except (FileNotFoundError, ProcessLookupError):
+            return True
+        return state in "ZX"  # killed; not yet reaped by whoever adopted it
+
+    deadline = time.monotonic() + 5
+    while not gone():
+        assert time.monotonic() < deadline, "the command's child outlived the timeout"
+        time.sleep(0.05)

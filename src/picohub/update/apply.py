@@ -25,7 +25,7 @@ from debian.debian_support import Version
 from picohub.errors import CommandError, ExitCode, PicohubError, UsageError
 from picohub.installed import installed_version
 from picohub.process import run
-from picohub.repository import verify_repository
+from picohub.repository import RepositoryError, verify_repository
 from picohub.settings import PACKAGE, Settings
 from picohub.update.check import check
 from picohub.update.config import UpdateConfig
@@ -104,7 +104,8 @@ def install(
     downgrade: bool,
     services_offline: bool = False,
 ) -> None:
-    """apt-get install ``packages`` at the fetched version from the verified cache."""
+    """apt-get install ``packages``, each at its version in the fetched release, from the
+    verified cache."""
     private = settings.cache_dir / "apt"
     lists = private / "lists"
     (lists / "partial").mkdir(parents=True, exist_ok=True)
@@ -118,7 +119,11 @@ def install(
         "-o", f"Dir::State::Lists={lists}",
     ]  # fmt: skip
     _apt([*options, "update"], timeout=300)
-    wanted = [f"{package}={fetched.version}" for package in packages]
+    offered = fetched.package_versions()
+    missing = [package for package in packages if package not in offered]
+    if missing:
+        raise RepositoryError(f"release {fetched.version} in the cache has no {', '.join(missing)}")
+    wanted = [f"{package}={offered[package]}" for package in packages]
     extra = ["--allow-downgrades"] if downgrade else []
     _apt(
         ["--yes", "--no-install-recommends", *options, *APT_OPTIONS, *extra, "install", *wanted],

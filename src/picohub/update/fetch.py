@@ -34,6 +34,16 @@ class Fetched:
     debs: tuple[Path, ...]
     downloaded_bytes: int
 
+    def package_versions(self) -> dict[str, str]:
+        """Each cached package's version, from its file name (NAME_VERSION_ARCH.deb; our
+        versions have no epoch). A release may hold packages of earlier versions: those
+        that did not change in it."""
+        versions = {}
+        for deb in self.debs:
+            name, version, _arch = deb.name.removesuffix(".deb").split("_")
+            versions[name] = version
+        return versions
+
 
 def release_dir(settings: Settings, version: str) -> Path:
     if not VERSION.fullmatch(version):
