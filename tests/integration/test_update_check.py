@@ -13,6 +13,7 @@ from picohub.settings import Settings
 from picohub.update.check import check
 from picohub.update.cli import main
 from picohub.update.config import UpdateConfig
+from picohub.update.fetch import fetch
 from picohub.update.http import open_session
 from picohub.update.status import Phase, read_status
 from picohub_release.build import Build
@@ -233,3 +234,12 @@ def test_a_tag_whose_index_is_another_release_is_refused(
     assert f"asked for release v7.7.7, but its signed index is release {repo_a.version}" in (
         capsys.readouterr().err
     )
+
+
+def test_fetch_reports_its_progress_up_to_the_whole(device: Settings, github: FakeGitHub) -> None:
+    heard: list[float] = []
+    with open_session() as session:
+        result = check(_config(github), device, session)
+        fetched = fetch(result, device, session, progress=heard.append)
+    assert heard == sorted(heard) and heard[-1] == 1.0
+    assert len(heard) >= len(fetched.debs)  # at least once per package

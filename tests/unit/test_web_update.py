@@ -3,6 +3,7 @@ answered from what the root-owned trigger says (played here by a real Unix socke
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import threading
@@ -26,6 +27,7 @@ from picohub.trigger import (
 )
 from picohub.update.status import Phase, Status, write_status
 from picohub.web import create_app
+from tests.unit.conftest import INSTALLED_VERSION
 
 OWNER = (os.getuid(), os.getgid())
 
@@ -200,3 +202,30 @@ def test_an_unreachable_trigger_is_503_naming_it(
     answer = client.post("/api/system/update", json={}, headers=csrf)
     assert answer.status_code == 503
     assert "cannot be reached" in answer.get_json()["message"]
+
+
+def _offer(hub: Settings, offered: str) -> None:
+    available = {
+        "version": offered,
+        "update_available": True,
+        "changes": [{"package": "picohub", "installed": "0.0.1", "offered": offered}],
+        "notes": None,
+        "message": f"release {offered} is available",
+        "checked_at": "2026-11-24T12:00:00Z",
+    }
+    hub.update_available.parent.mkdir(parents=True, exist_ok=True)
+    hub.update_available.write_text(json.dumps(available))
+
+
+def test_a_release_installed_since_the_check_is_no_longer_offered(
+    client: FlaskClient, hub: Settings
+) -> None:
+    _offer(hub, INSTALLED_VERSION)
+    available = client.get("/api/system").get_json()["update"]["available"]
+    assert available["update_available"] is False and available["changes"] == []
+    assert available["message"].startswith("up to date")
+
+    _offer(hub, "99.0.0")
+    available = client.get("/api/system").get_json()["update"]["available"]
+    assert available["update_available"] is True
+    assert [c["offered"] for c in available["changes"]] == ["99.0.0"]

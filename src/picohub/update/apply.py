@@ -15,7 +15,7 @@ import logging
 import os
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -199,6 +199,25 @@ def reporter(settings: Settings, installed: str | None) -> Report:
     return report
 
 
+def download_progress(
+    settings: Settings, installed: str | None, version: str
+) -> Callable[[float], None]:
+    """Writes the download's progress into the status, at most every half second (each
+    write is an fsync) and always at the end."""
+    last = [0.0]
+
+    def progress(fraction: float) -> None:
+        now = time.monotonic()
+        if fraction < 1.0 and now - last[0] < 0.5:
+            return
+        last[0] = now
+        message = f"downloading release {version}: {fraction:.0%}"
+        status = Status(Phase.DOWNLOADING, message, round(fraction, 3), installed, version)
+        write_status(settings.update_status, status)
+
+    return progress
+
+
 def update(config: UpdateConfig, settings: Settings, version: str | None) -> int:
     """The whole apply, inside the transient unit: check, fetch, install, confirm; on a
     failed install or health check, install the previous release again."""
@@ -220,7 +239,12 @@ def update(config: UpdateConfig, settings: Settings, version: str | None) -> int
             keep = [v for v in (installed, result.version) if v]
             previous = _fetch_previous(config, settings, session, installed, packages, keep)
             fetched = fetch(
-                result, settings, session, keep=keep, max_bytes=config.max_download_bytes
+                result,
+                settings,
+                session,
+                keep=keep,
+                max_bytes=config.max_download_bytes,
+                progress=download_progress(settings, installed, result.version),
             )
     except Exception as exc:  # every failure ends in a recorded status, then is reported
         report(Phase.FAILED, f"nothing was changed: {exc}")

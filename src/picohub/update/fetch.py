@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import re
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,9 +70,10 @@ def fetch(
     packages: Sequence[str] | None = None,
     keep: Sequence[str] = (),
     max_bytes: int | None = None,
+    progress: Callable[[float], None] | None = None,
 ) -> Fetched:
     """Download ``packages`` (default: those ``result`` says change) of the release, each
-    checked against the signed index."""
+    checked against the signed index; ``progress`` hears the fraction of bytes done."""
     target = release_dir(settings, result.version)
     entries = {entry.package: entry for entry in result.packages}
     names = [change.package for change in result.changes] if packages is None else packages
@@ -93,9 +94,13 @@ def fetch(
         shutil.copyfile(result.index_dir / name, target / name)
     debs = []
     downloaded = 0
+    total = sum(entry.size for entry in wanted) or 1
+    done = 0
     for entry in wanted:
         path = target / safe_filename(entry.filename)
         existed = path.exists()
+        before = done
+        on_bytes = None if progress is None else (lambda n, b=before: progress((b + n) / total))
         log.info("fetching %s %s (%d bytes)", entry.package, entry.version, entry.size)
         debs.append(
             fetch_file(
@@ -105,8 +110,12 @@ def fetch(
                 size=entry.size,
                 sha256=entry.sha256,
                 limits=Limits(max_bytes=entry.size),
+                progress=on_bytes,
             )
         )
+        done += entry.size
+        if progress is not None:
+            progress(done / total)
         downloaded += 0 if existed else entry.size
     prune(settings, keep={result.version, *keep})
     return Fetched(result.version, target, tuple(debs), downloaded)
