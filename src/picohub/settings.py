@@ -61,6 +61,11 @@ class Settings:
         return self.update_state_dir / "status.json"
 
     @property
+    def update_newest_seen(self) -> Path:
+        """The newest release ever offered as the latest (it never goes back)."""
+        return self.update_state_dir / "newest-seen.json"
+
+    @property
     def update_available(self) -> Path:
         """The last check's answer (root writes it, the app shows it)."""
         return self.update_state_dir / "available.json"

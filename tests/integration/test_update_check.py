@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from picohub.errors import ExitCode
+from picohub.repository import RepositoryError
 from picohub.settings import Settings
 from picohub.update.check import check
 from picohub.update.cli import main
@@ -243,3 +244,15 @@ def test_fetch_reports_its_progress_up_to_the_whole(device: Settings, github: Fa
         fetched = fetch(result, device, session, progress=heard.append)
     assert heard == sorted(heard) and heard[-1] == 1.0
     assert len(heard) >= len(fetched.debs)  # at least once per package
+
+
+def test_a_replayed_old_release_as_the_latest_is_refused(
+    device: Settings, github: FakeGitHub, repo_a: Repository, repo_b: Repository
+) -> None:
+    with open_session() as session:
+        assert check(_config(github), device, session).version == repo_b.version
+        # The server now offers release A's signed index as the latest: a replay.
+        github.add_release("v9.9.9", _assets(repo_a))
+        with pytest.raises(RepositoryError, match="older than release") as refused:
+            check(_config(github), device, session)
+    assert repo_a.version in str(refused.value) and repo_b.version in str(refused.value)

@@ -104,6 +104,8 @@ def check(
         raise RepositoryError("the signed index has no Version field")
     if tag is not None and f"v{version}" != tag:
         raise RepositoryError(f"asked for release {tag}, but its signed index is release {version}")
+    if tag is None:
+        _never_backwards(settings.update_newest_seen, version)
     if PACKAGES not in release.files:
         raise RepositoryError("the signed index does not list Packages")
     # Every index file it lists (apt, reading the cache later, wants them all), each
@@ -128,6 +130,21 @@ def check(
         changes=changes,
         not_modified=fetched.status == "not-modified",
     )
+
+
+def _never_backwards(memory: Path, version: str) -> None:
+    """The latest release never goes back: an old signed index served as the latest (a
+    replay) would otherwise keep the hub on old releases without a word."""
+    seen = _remembered(memory).get("version")
+    if seen and Version(version) < Version(seen):
+        raise RepositoryError(
+            f"the latest release offered is {version}, older than release {seen} "
+            "offered before",
+            hint="a server replaying an old release keeps the hub from updating; if "
+            f"release {seen} was withdrawn on purpose, publish a newer one (or delete {memory})",
+        )
+    if seen != version:
+        write_atomically(memory, json.dumps({"version": version}) + "\n")
 
 
 def changes_from(
