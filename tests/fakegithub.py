@@ -477,7 +477,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self, method: str) -> None:
         parts = urlsplit(self.path)
-        path = unquote(parts.path)
+        # "./" segments removed, as web servers normalise them (RFC 3986): apt asks a flat
+        # repository "deb URL ./" for URL/./InRelease.
+        path = re.sub(r"/(?:\./)+", "/", unquote(parts.path))
         self._query = parts.query
         self._logged_path = parts.path
         if path.startswith("/api/"):

@@ -113,6 +113,11 @@ def fetch(
                 progress=on_bytes,
             )
         )
+        log.info(
+            "verified %s %s: size and SHA-256 as the signed index says",
+            entry.package,
+            entry.version,
+        )
         done += entry.size
         if progress is not None:
             progress(done / total)
