@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PYTHONPATH := $(CURDIR)/src:$(CURDIR)
 
-.PHONY: all deps debs release test checks pytest lint typecheck unit-debian rootfs clean
+.PHONY: all deps debs release test checks pytest lint typecheck unit-debian rootfs demo bench clean
 
 all: debs
 
@@ -47,6 +47,17 @@ pytest: rootfs
 rootfs:
 	$(BIN)/python -m tests.system.rootfs bookworm
 	$(BIN)/python -m tests.system.rootfs trixie
+
+## The whole journey on a booted bookworm standing in for the Pi, with a timeline:
+## build and publish releases 1 and 2, install 1 with apt, update to 2 from the web API.
+## DEMO_ARGS=--keep leaves it running.
+demo: deps
+	$(BIN)/python -m tests.demo $(DEMO_ARGS)
+
+## The update benchmark: picohub against the naive swap and plain apt, in one run;
+## writes bench/results.json and prints a table.
+bench: deps
+	$(BIN)/python -m tests.bench $(BENCH_ARGS)
 
 clean:
 	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache
