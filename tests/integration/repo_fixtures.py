@@ -10,10 +10,14 @@ from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import pytest
+
 from picohub.process import run
+from picohub.settings import Settings
 from picohub_release.build import Build
 from picohub_release.repository import Repository, write_repository
 from picohub_release.signing import Signer, local_signer
+from tests.unit.conftest import fake_dpkg
 
 # Every GnuPG home a test made: its gpg-agent is stopped when the session ends.
 GNUPG_HOMES: list[Path] = []
@@ -56,3 +60,28 @@ def served(directory: Path) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+def hub_settings(
+    root: Path, keyring: Path, monkeypatch: pytest.MonkeyPatch, **installed: str
+) -> Settings:
+    """A hub under ``root`` with these packages installed (a dpkg database dpkg-query
+    reads), trusting ``keyring``; also in the environment, for the command line."""
+    settings = Settings(
+        state_dir=root / "state",
+        cache_dir=root / "cache",
+        dpkg_admin_dir=fake_dpkg(root / "dpkg", **installed),
+        update_state_dir=root / "update",
+        update_config=root / "update.conf",
+        archive_keyring=keyring,
+    )
+    for name, value in (
+        ("PICOHUB_STATE_DIR", settings.state_dir),
+        ("PICOHUB_CACHE_DIR", settings.cache_dir),
+        ("PICOHUB_DPKG_ADMIN_DIR", settings.dpkg_admin_dir),
+        ("PICOHUB_UPDATE_STATE_DIR", settings.update_state_dir),
+        ("PICOHUB_UPDATE_CONFIG", settings.update_config),
+        ("PICOHUB_ARCHIVE_KEYRING", settings.archive_keyring),
+    ):
+        monkeypatch.setenv(name, str(value))
+    return settings

@@ -28,8 +28,7 @@ from picohub.update.status import Phase, read_status
 from picohub_release.build import Build
 from picohub_release.repository import KEYRING, Repository
 from picohub_release.signing import Signer
-from tests.integration.repo_fixtures import make_repository, make_signer
-from tests.unit.conftest import fake_dpkg
+from tests.integration.repo_fixtures import hub_settings, make_repository, make_signer
 
 PACKAGES = ("picohub", "picohub-web", "picohub-firmware")
 INDEX = ("Packages", "Packages.gz")
@@ -91,34 +90,11 @@ def installs(monkeypatch: pytest.MonkeyPatch) -> Installs:
     return recorded
 
 
-def _device(
-    root: Path, keyring: Path, monkeypatch: pytest.MonkeyPatch, **installed: str
-) -> Settings:
-    settings = Settings(
-        state_dir=root / "state",
-        cache_dir=root / "cache",
-        dpkg_admin_dir=fake_dpkg(root / "dpkg", **installed),
-        update_state_dir=root / "update",
-        update_config=root / "update.conf",
-        archive_keyring=keyring,
-    )
-    for name, value in (
-        ("PICOHUB_STATE_DIR", settings.state_dir),
-        ("PICOHUB_CACHE_DIR", settings.cache_dir),
-        ("PICOHUB_DPKG_ADMIN_DIR", settings.dpkg_admin_dir),
-        ("PICOHUB_UPDATE_STATE_DIR", settings.update_state_dir),
-        ("PICOHUB_UPDATE_CONFIG", settings.update_config),
-        ("PICOHUB_ARCHIVE_KEYRING", settings.archive_keyring),
-    ):
-        monkeypatch.setenv(name, str(value))
-    return settings
-
-
 @pytest.fixture
 def device(tmp_path: Path, repository: Repository, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """A hub with all of release A installed and cached (as an update to A leaves it),
     trusting the release key."""
-    settings = _device(
+    settings = hub_settings(
         tmp_path / "hub",
         repository.directory / KEYRING,
         monkeypatch,
@@ -376,7 +352,9 @@ def test_an_older_bundle_is_refused(
 ) -> None:
     # A hub on B, given a bundle of A (signed, valid, and old: a replay).
     keyring = repository.directory / KEYRING
-    hub = _device(tmp_path / "hub", keyring, monkeypatch, **dict.fromkeys(PACKAGES, repo_b.version))
+    hub = hub_settings(
+        tmp_path / "hub", keyring, monkeypatch, **dict.fromkeys(PACKAGES, repo_b.version)
+    )
     _cache_release(hub.cache_dir, repo_b, PACKAGES)
     old = write_bundle(repository.directory, keyring, tmp_path / "a.tar")
     _refused(hub, old.path, installs, BundleError, f"older than the installed {repo_b.version}")

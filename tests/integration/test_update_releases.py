@@ -26,8 +26,7 @@ from picohub_release.build import Build
 from picohub_release.repository import KEYRING, Repository
 from picohub_release.signing import Signer
 from tests.fakegithub import FakeGitHub
-from tests.integration.repo_fixtures import make_repository
-from tests.unit.conftest import fake_dpkg
+from tests.integration.repo_fixtures import hub_settings, make_repository
 
 TOKEN = "ghp_test-token-1234"
 NOTES_B = "## B\n\n- the stable fix"
@@ -78,24 +77,7 @@ def device(
 ) -> Settings:
     """A hub with release A installed, trusting the release key; no update.conf yet."""
     installed = dict.fromkeys(("picohub", "picohub-web", "picohub-firmware"), repo_a.version)
-    settings = Settings(
-        state_dir=tmp_path / "state",
-        cache_dir=tmp_path / "cache",
-        dpkg_admin_dir=fake_dpkg(tmp_path / "dpkg", **installed),
-        update_state_dir=tmp_path / "update",
-        update_config=tmp_path / "update.conf",
-        archive_keyring=repo_a.directory / KEYRING,
-    )
-    for name, value in (
-        ("PICOHUB_STATE_DIR", settings.state_dir),
-        ("PICOHUB_CACHE_DIR", settings.cache_dir),
-        ("PICOHUB_DPKG_ADMIN_DIR", settings.dpkg_admin_dir),
-        ("PICOHUB_UPDATE_STATE_DIR", settings.update_state_dir),
-        ("PICOHUB_UPDATE_CONFIG", settings.update_config),
-        ("PICOHUB_ARCHIVE_KEYRING", settings.archive_keyring),
-    ):
-        monkeypatch.setenv(name, str(value))
-    return settings
+    return hub_settings(tmp_path, repo_a.directory / KEYRING, monkeypatch, **installed)
 
 
 def _configure(

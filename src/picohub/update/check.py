@@ -63,7 +63,8 @@ class CheckResult:
         return bool(self.changes)
 
 
-def _remembered(path: Path) -> dict[str, str]:
+def remembered(path: Path) -> dict[str, str]:
+    """A small JSON object this updater wrote (empty when missing or unreadable)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         return {key: str(value) for key, value in data.items()}
@@ -84,14 +85,14 @@ def check(
     index_dir = settings.cache_dir / "index" / (tag or "latest")
     index_dir.mkdir(parents=True, exist_ok=True)
     memory = index_dir / "conditional.json"
-    remembered = _remembered(memory) if (index_dir / INRELEASE).exists() else {}
+    validators = remembered(memory) if (index_dir / INRELEASE).exists() else {}
     fetched = fetch_conditional(
         session,
         base_url + INRELEASE,
         index_dir / INRELEASE,
         limits=Limits(max_bytes=MAX_INRELEASE_BYTES),
-        etag=remembered.get("etag"),
-        last_modified=remembered.get("last_modified"),
+        etag=validators.get("etag"),
+        last_modified=validators.get("last_modified"),
     )
     if fetched.status == "fetched":
         conditional = {"etag": fetched.etag, "last_modified": fetched.last_modified}
@@ -135,11 +136,10 @@ def check(
 def _never_backwards(memory: Path, version: str) -> None:
     """The latest release never goes back: an old signed index served as the latest (a
     replay) would otherwise keep the hub on old releases without a word."""
-    seen = _remembered(memory).get("version")
+    seen = remembered(memory).get("version")
     if seen and Version(version) < Version(seen):
         raise RepositoryError(
-            f"the latest release offered is {version}, older than release {seen} "
-            "offered before",
+            f"the latest release offered is {version}, older than release {seen} offered before",
             hint="a server replaying an old release keeps the hub from updating; if "
             f"release {seen} was withdrawn on purpose, publish a newer one (or delete {memory})",
         )

@@ -36,7 +36,7 @@ from debian.debian_support import Version
 
 from picohub.errors import PicohubError
 from picohub.settings import Settings
-from picohub.update.check import CheckResult, check
+from picohub.update.check import CheckResult, check, remembered
 from picohub.update.config import Channel, UpdateConfig
 from picohub.update.fetch import VERSION
 from picohub.update.http import DownloadError, Limits, fetch_conditional, shown
@@ -171,13 +171,13 @@ class ReleasesApi:
         self.cache.mkdir(parents=True, exist_ok=True)
         self.cache.chmod(0o700)  # an authorised list shows drafts: for root's eyes only
         target, memory = self.cache / f"{name}.json", self.cache / f"{name}.conditional.json"
-        remembered = _remembered(memory)
+        validators = remembered(memory)
         fetched = fetch_conditional(
             session,
             url,
             target,
             limits=Limits(max_bytes=max_bytes, deadline=API_DEADLINE),
-            etag=remembered.get("etag") if remembered.get("url") == url else None,
+            etag=validators.get("etag") if validators.get("url") == url else None,
             headers=self._headers(),
         )
         if fetched.status == "fetched":
@@ -220,14 +220,6 @@ class ReleasesApi:
             log.warning("the release notes of %s are not available: not text", tag)
             return None
         return clean_notes(body)
-
-
-def _remembered(path: Path) -> dict[str, str]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return {key: str(value) for key, value in data.items()}
-    except (OSError, ValueError, AttributeError):
-        return {}
 
 
 # -- the check of a channel ----------------------------------------------------------------
