@@ -8,6 +8,8 @@ import pytest
 from picohub_release.build import Build
 from tests.system.container import Container
 from tests.system.journeys import (
+    UNIT_STARTED,
+    UNIT_STOPPED,
     apt_install,
     device_ids,
     healthy_version,
@@ -22,6 +24,17 @@ def installed_a(container: Container, release_a: Build) -> Build:
     assert healthy_version(container) == release_a.version
     assert heartbeat(container, "pico-garden", "1.0.0")[0] == 200
     return release_a
+
+
+def _unit_events(container: Container, cursor: str) -> list[tuple[str, str]]:
+    """systemd's "Started" and "Stopped" of the app's two units since the cursor, in order."""
+    kinds = {UNIT_STARTED: "started", UNIT_STOPPED: "stopped"}
+    return [
+        (entry["UNIT"], kinds[entry["MESSAGE_ID"]])
+        for entry in container.journal(cursor, _PID="1")
+        if entry.get("UNIT") in ("picohub.service", "picohub-handover.service")
+        and entry.get("MESSAGE_ID") in kinds
+    ]
 
 
 def _main_pid(container: Container) -> str:
@@ -47,6 +60,15 @@ def test_unpack_keeps_the_old_version_serving_and_configure_restarts_it_once(
     assert healthy_version(container) == release_b.version
     assert _main_pid(container) != pid_a
     assert unit_stops_and_starts(container, "picohub.service", cursor) == (1, 1)
+    # The new version served from picohub-handover.service, on the same socket, from
+    # before picohub.service stopped until after it had started again.
+    assert _unit_events(container, cursor) == [
+        ("picohub-handover.service", "started"),
+        ("picohub.service", "stopped"),
+        ("picohub.service", "started"),
+        ("picohub-handover.service", "stopped"),
+    ]
+    assert container.unit_property("picohub-handover.service", "ActiveState") == "inactive"
     # The listening socket stayed open throughout: connections waited, none were refused.
     assert (
         container.unit_property("picohub.socket", "ActiveEnterTimestampMonotonic") == socket_since
