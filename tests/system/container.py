@@ -167,8 +167,18 @@ class Container:
     def request(
         self, method: str, url: str, body: Any = None, headers: dict[str, str] | None = None
     ) -> Answer:
-        """An HTTP request made from inside the container; a refused connection is 0."""
-        spec = json.dumps({"method": method, "url": url, "body": body, "headers": headers or {}})
+        """An HTTP request made from inside the container; a refused connection is 0.
+        ``body`` is sent as JSON, or as it is when it is text or bytes."""
+        raw = base64.b64encode(body).decode() if isinstance(body, bytes) else None
+        spec = json.dumps(
+            {
+                "method": method,
+                "url": url,
+                "body": None if raw is not None else body,
+                "raw": raw,
+                "headers": headers or {},
+            }
+        )
         result = self.run(["python3", "-c", _HTTP_CLIENT], input_text=spec, check=False)
         if result.returncode != 0:
             raise CommandError(["http", method, url], f"HTTP client failed: {result.stderr}")
@@ -234,6 +244,8 @@ data = None if spec["body"] is None else (
 headers = dict(spec["headers"])
 if data is not None:
     headers.setdefault("Content-Type", "application/json")
+if spec["raw"] is not None:
+    data = base64.b64decode(spec["raw"])
 request = urllib.request.Request(spec["url"], data=data, method=spec["method"], headers=headers)
 try:
     with urllib.request.urlopen(request, timeout=10) as answer:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from picohub.update.bundle import write_bundle
 from picohub_release.build import Build, build_debs
 from tests.conftest import SOURCE, next_version
 from tests.system.conftest import _repository, point_updater_at, serve_releases
@@ -56,8 +57,10 @@ class Browser:
         self.cookie: str | None = None
         self.csrf: str | None = None
 
-    def call(self, method: str, path: str, body: Any = None, csrf: bool = True) -> Any:
-        headers = {}
+    def call(
+        self, method: str, path: str, body: Any = None, csrf: bool = True, raw: bool = False
+    ) -> Any:
+        headers = {"Content-Type": "application/x-tar"} if raw else {}
         if self.cookie:
             headers["Cookie"] = self.cookie
         if csrf and self.csrf:
@@ -137,8 +140,22 @@ def test_install_from_the_web_ends_on_the_new_release(
     assert admin.call("GET", "/api/session").json()["admin"] is True
 
 
+def test_a_rollback_from_the_web_must_be_confirmed(
+    container: Container, hub: Build, release_b: Build
+) -> None:
+    admin = Browser(container)
+    assert admin.log_in(_password(container)).status == 200
+    assert admin.call("POST", "/api/system/rollback", {}).status == 400
+    assert healthy_version(container) == release_b.version  # nothing happened
+    assert admin.call("POST", "/api/system/rollback", {"confirm": True}).status == 202
+    system = admin.wait_until_done()
+    assert system["update"]["status"]["phase"] == "rolled-back", system
+    assert system["running"] == hub.version
+    assert device_ids(container) == ["pico-porch"]
+
+
 def test_a_broken_release_from_the_web_is_rolled_back_with_the_reason(
-    container: Container, hub: Build, release_b: Build, broken_release: Build
+    container: Container, hub: Build, broken_release: Build
 ) -> None:
     admin = Browser(container)
     assert admin.log_in(_password(container)).status == 200
@@ -146,10 +163,41 @@ def test_a_broken_release_from_the_web_is_rolled_back_with_the_reason(
     system = admin.wait_until_done()
     status = system["update"]["status"]
     assert status["phase"] == "rolled-back", status
-    assert f"rolled back to {release_b.version}" in status["message"]
+    assert f"rolled back to {hub.version}" in status["message"]
     assert broken_release.version in status["message"]
     assert "apt-get install failed" in status["message"], status
-    assert healthy_version(container) == release_b.version
+    assert healthy_version(container) == hub.version
+
+
+def test_an_uploaded_bundle_is_checked_like_a_download_then_installed(
+    container: Container,
+    hub: Build,
+    release_b: Build,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    repository = _repository(release_b, tmp_path_factory)
+    keyring = repository.directory / "picohub-archive-keyring.gpg"
+    folder = tmp_path_factory.mktemp("bundles")
+    good = write_bundle(repository.directory, keyring, folder / "b.tar").path.read_bytes()
+    # The same bundle with one byte of a package changed.
+    tampered = bytearray(good)
+    tampered[good.index(b"!<arch>") + 4000] ^= 0xFF
+    admin = Browser(container)
+    assert admin.log_in(_password(container)).status == 200
+
+    upload = admin.call("POST", "/api/system/update/bundle", bytes(tampered), raw=True)
+    assert upload.status == 202, upload.content
+    status = admin.wait_until_done()["update"]["status"]
+    assert status["phase"] == "failed" and "nothing was changed" in status["message"], status
+    assert healthy_version(container) == hub.version
+
+    upload = admin.call("POST", "/api/system/update/bundle", good, raw=True)
+    assert upload.status == 202, upload.content
+    system = admin.wait_until_done()
+    assert system["update"]["status"]["message"] == f"updated to {release_b.version}"
+    assert system["running"] == release_b.version
+    # Nothing of the uploads is left where the app could reach it.
+    assert container.run(["ls", "-A", "/var/lib/picohub/uploads"]).stdout == ""
 
 
 def _as_picohub(container: Container, *argv: str) -> Any:
