@@ -1,0 +1,50 @@
+"""``python -m tests.bench``: the options, the checks before anything starts, the errors."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import tests.bench
+from picohub.errors import ExitCode, PicohubError, UsageError
+from tests.bench.run import run_bench
+from tests.bench.settings import TOOLS
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.bench",
+        description=tests.bench.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--runs", type=int, default=5, help="runs of each variant (default 5)")
+    parser.add_argument("--out", type=Path, default=Path("bench/results.json"))
+    parser.add_argument("--debug", action="store_true", help="log every command")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO, format="%(message)s")
+    try:
+        if os.geteuid() != 0:
+            raise UsageError(
+                "the benchmark needs root (it mounts an overlay and boots systemd-nspawn)",
+                hint="run it as root: sudo make bench",
+            )
+        missing = [tool for tool in TOOLS if shutil.which(tool) is None]
+        if missing:
+            raise UsageError(f"missing {', '.join(missing)}", hint="run packaging/dev/bootstrap")
+        if args.runs < 1:
+            raise UsageError("--runs must be at least 1")
+        run_bench(args.runs, args.out)
+    except PicohubError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(f"hint: {exc.hint}", file=sys.stderr)
+        return exc.exit_code
+    except TimeoutError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return ExitCode.FAILURE
+    return ExitCode.OK

@@ -1,0 +1,100 @@
+"""One run of the bench: build, boot, every variant round by round, the report written."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+from tests.bench.agents import Agent
+from tests.bench.releases import build_releases
+from tests.bench.report import machine, summarize, table
+from tests.bench.settings import (
+    LEAD_S,
+    PROBE_PERIOD_S,
+    PROBE_TIMEOUT_S,
+    RELAY_PORT,
+    TAIL_S,
+    VARIANTS,
+)
+from tests.bench.variants import Bench
+from tests.system.conftest import point_updater_at, serve_releases
+from tests.system.container import Container
+from tests.system.rootfs import ensure_root
+
+log = logging.getLogger("bench")
+
+
+@contextmanager
+def booted(work: Path) -> Iterator[Container]:
+    container = Container(ensure_root("bookworm"), work / "container")
+    try:
+        container.start()
+        yield container
+    finally:
+        container.stop()
+
+
+def run_bench(runs: int, out: Path) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="picohub-bench-") as temporary, ExitStack() as stack:
+        work = Path(temporary)
+        log.info("building release 1 from the tree and release 2 (only picohub changes)")
+        releases = build_releases(work)
+        log.info("booting bookworm; releases %s and %s", releases.old.version, releases.new.version)
+        container = stack.enter_context(booted(work))
+        served = [(f"v{r.version}", r.directory) for r in (releases.old_repo, releases.new_repo)]
+        stack.enter_context(serve_releases(container, served))
+        probe = Agent(container, "probe")
+        stack.callback(probe.close)
+        relay = Agent(container, "relay")
+        stack.callback(relay.close)
+        bench = Bench(container, releases, probe, relay)
+        bench.install_release_1()
+        point_updater_at(container, f"http://127.0.0.1:{RELAY_PORT}")
+        results: dict[str, list[dict[str, Any]]] = {variant: [] for variant in VARIANTS}
+        about = machine(container)
+        for round_ in range(runs):
+            order = VARIANTS[round_ % len(VARIANTS) :] + VARIANTS[: round_ % len(VARIANTS)]
+            for variant in order:
+                if not bench.clean:
+                    bench.reset()
+                log.info("round %d of %d: %s", round_ + 1, runs, variant)
+                result = getattr(bench, f"run_{variant}")()
+                bench.clean = bench.clean and variant == "restart"
+                result["round"] = round_ + 1
+                results[variant].append(result)
+                log.info("  %s", _one_line(result))
+        about["load_average_after"] = os.getloadavg()
+    summary = summarize(results)
+    report = {
+        "machine": about,
+        "releases": {"old": releases.old.version, "new": releases.new.version},
+        "settings": {
+            "runs": runs,
+            "probe_period_s": PROBE_PERIOD_S,
+            "probe_timeout_s": PROBE_TIMEOUT_S,
+            "lead_s": LEAD_S,
+            "tail_s": TAIL_S,
+        },
+        "summary": summary,
+        "runs": results,
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1, default=str) + "\n", encoding="utf-8")
+    print(table(summary, results))
+    print(f"\nwrote {out}")
+    return report
+
+
+def _one_line(result: dict[str, Any]) -> str:
+    total = result["total_s"]
+    return (
+        f"total {'-' if total is None else f'{total:.2f}'} s, failed {result['failed']}, "
+        f"longest gap {result['longest_gap_s']:.3f} s, worst latency "
+        f"{result['worst_latency_s']:.3f} s, app start {result['app_start_s']}"
+    )
