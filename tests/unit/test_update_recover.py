@@ -6,7 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from picohub.settings import Settings
-from picohub.update.recover import interrupted
+from picohub.update.recover import cut_off_before_install, interrupted
 from picohub.update.status import Phase, Status, write_status
 
 
@@ -42,3 +42,17 @@ def test_a_half_installed_package_needs_recovery_whatever_the_status(
         status.read_text().replace("install ok installed", "install reinstreq half-installed")
     )
     assert interrupted(here) == "dpkg left picohub half-installed"
+
+
+def test_an_update_cut_off_while_downloading_is_recorded_as_failed() -> None:
+    for phase in (Phase.CHECKING, Phase.DOWNLOADING):
+        ended = cut_off_before_install(Status(phase, "", 0.5, "1.0.0", "1.1.0"))
+        assert ended is not None, phase
+        assert ended.phase is Phase.FAILED
+        assert "nothing was changed" in ended.message
+        assert ended.installed == "1.0.0"
+
+
+def test_a_finished_or_installing_update_is_not_rewritten_as_cut_off() -> None:
+    for phase in (Phase.INSTALLING, Phase.DONE, Phase.ROLLED_BACK, Phase.IDLE):
+        assert cut_off_before_install(Status(phase, "", None, "1.0.0", "1.1.0")) is None, phase

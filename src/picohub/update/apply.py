@@ -23,10 +23,10 @@ import requests
 from debian.debian_support import Version
 
 from picohub.errors import CommandError, ExitCode, PicohubError, UsageError
-from picohub.installed import installed_version
+from picohub.installed import installed_version, installed_versions
 from picohub.process import run
 from picohub.repository import RepositoryError, verify_repository
-from picohub.settings import PACKAGE, Settings
+from picohub.settings import PACKAGE, RELEASE_PACKAGES, Settings
 from picohub.update.check import check
 from picohub.update.config import UpdateConfig
 from picohub.update.fetch import Fetched, fetch
@@ -151,7 +151,9 @@ def _apt(args: Sequence[str], timeout: float = 1200, env: dict[str, str] = APT_E
 
 
 def repair_dpkg(*, services_offline: bool = False) -> None:
-    """Finish what an interrupted or failed dpkg run left (non-interactively)."""
+    """Finish what an interrupted or failed dpkg run left (non-interactively). A handover
+    an interrupted postinst left running (picohub-handover.service) is stopped first."""
+    run(["systemctl", "stop", "picohub-handover.service"], timeout=60, check=False)
     run(
         ["dpkg", "--configure", "-a", "--force-confdef", "--force-confold"],
         env=_environment(services_offline),
@@ -385,7 +387,9 @@ def rollback(config: UpdateConfig, settings: Settings, reason: str = "on request
     report(Phase.INSTALLING, "rolling back to the previous release")
     try:
         previous = previous_release(settings, installed)
-        names = [deb.name.split("_", 1)[0] for deb in previous.debs]
+        # Only what this hub has installed: a cached release may hold more.
+        have = installed_versions(RELEASE_PACKAGES, settings.dpkg_admin_dir)
+        names = [n for n in previous.package_versions() if have.get(n) or n == PACKAGE]
         report(Phase.INSTALLING, f"rolling back to {previous.version}", previous.version)
         repair_dpkg()
         install(previous, names, settings.archive_keyring, settings, downgrade=True)

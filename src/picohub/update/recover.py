@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 
 from picohub.errors import ExitCode, PicohubError, UsageError
-from picohub.installed import installed_version, unfinished_packages
+from picohub.installed import installed_version, installed_versions, unfinished_packages
 from picohub.process import run
 from picohub.repository import verify_repository
 from picohub.settings import PACKAGE, RELEASE_PACKAGES, Settings
@@ -52,6 +52,20 @@ def interrupted(settings: Settings) -> str | None:
     return None
 
 
+def cut_off_before_install(status: Status) -> Status | None:
+    """The status to record when a restart cut an update off while it was still checking
+    or downloading (nothing was installed), or None. Left as it was, the page would wait
+    for ever for an update that no longer runs."""
+    if status.phase not in (Phase.CHECKING, Phase.DOWNLOADING):
+        return None
+    return Status(
+        Phase.FAILED,
+        "an update was interrupted by a restart before it installed anything; nothing was changed",
+        None,
+        status.installed,
+    )
+
+
 def recover(config: UpdateConfig, settings: Settings) -> int:
     """Outside the transient unit (at boot): make dpkg's state whole again, then start
     the health check in the unit. Inside it: the health check, and rollback if it fails."""
@@ -59,11 +73,16 @@ def recover(config: UpdateConfig, settings: Settings) -> int:
         return _confirm(config, settings)
     if is_running():
         raise UsageError("an update is running; there is nothing to recover")
+    before = read_status(settings.update_status)
     reason = interrupted(settings)
     if reason is None:
-        log.info("nothing to recover")
+        ended = cut_off_before_install(before)
+        if ended is not None:
+            log.info("%s", ended.message)
+            write_status(settings.update_status, ended)
+        else:
+            log.info("nothing to recover")
         return ExitCode.OK
-    before = read_status(settings.update_status)
 
     def report(phase: Phase, message: str) -> None:
         log.info("%s", message)
@@ -72,7 +91,13 @@ def recover(config: UpdateConfig, settings: Settings) -> int:
 
     report(Phase.INSTALLING, f"recovering: {reason}")
     repair_dpkg(services_offline=True)
-    candidates = [v for v in (before.target, before.installed) if v]
+    # The update's target, else the release before it; only when an update was installing
+    # (dpkg left half done by someone else is finished by --configure -a alone).
+    candidates = (
+        [v for v in (before.target, before.installed) if v]
+        if before.phase is Phase.INSTALLING
+        else []
+    )
     for version in dict.fromkeys(candidates):
         try:
             _reinstall(settings, version)
@@ -103,7 +128,14 @@ def _reinstall(settings: Settings, version: str) -> None:
         raise PicohubError(f"release {version} is not in the cache")
     verified = verify_repository(directory, settings.archive_keyring, partial=True)
     fetched = Fetched(version, directory, verified.present, 0)
-    names = [deb.name.split("_", 1)[0] for deb in fetched.debs]
+    # Only what this hub has (or had half installed): a cached release may hold more.
+    known = {
+        name
+        for name, have in installed_versions(RELEASE_PACKAGES, settings.dpkg_admin_dir).items()
+        if have
+    }
+    known |= set(unfinished_packages(RELEASE_PACKAGES, settings.dpkg_admin_dir))
+    names = [n for n in fetched.package_versions() if n in known or n == PACKAGE]
     installed = installed_version(PACKAGE, settings.dpkg_admin_dir)
     log.info("installing %s %s again from the cache", ", ".join(names), version)
     install(
