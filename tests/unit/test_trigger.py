@@ -3,6 +3,7 @@ bundle is moved out of the app's reach before anything reads it."""
 
 from __future__ import annotations
 
+import io
 import os
 import socket
 from dataclasses import replace
@@ -20,7 +21,10 @@ from picohub.trigger import (
     decode_reply,
     parse_request,
 )
-from picohub.update.trigger_service import serve_connection, take_upload
+from picohub.update import trigger_service
+from picohub.update.lock import cache_lock
+from picohub.update.status import Phase, Status, read_status, write_status
+from picohub.update.trigger_service import copy_exactly, handle, serve_connection, take_upload
 
 
 @pytest.mark.parametrize(
@@ -111,8 +115,9 @@ def test_a_swapped_upload_folder_is_refused(uploads: Settings, tmp_path: Path) -
     (elsewhere / "bundle-1.tar").write_bytes(b"x")
     uploads.upload_dir.rmdir()
     uploads.upload_dir.symlink_to(elsewhere)
-    with pytest.raises(RequestRefused, match="there is no uploaded bundle"):
+    with pytest.raises(RequestRefused, match="there is no upload folder"):
         take_upload(uploads, "bundle-1.tar")
+    assert (elsewhere / "bundle-1.tar").exists()  # nothing removed through the link
 
 
 def test_only_regular_files_are_taken(uploads: Settings) -> None:
@@ -124,3 +129,36 @@ def test_only_regular_files_are_taken(uploads: Settings) -> None:
 def test_a_missing_upload_is_named(uploads: Settings) -> None:
     with pytest.raises(RequestRefused, match=r"there is no uploaded bundle 'bundle-2\.tar'"):
         take_upload(uploads, "bundle-2.tar")
+
+
+def test_an_upload_that_grows_while_it_is_read_is_refused() -> None:
+    # The app owns the upload and could keep writing to it after the size was taken.
+    with pytest.raises(RequestRefused, match="grew while it was read"):
+        copy_exactly(io.BytesIO(b"0123456789"), io.BytesIO(), 8, "bundle-1.tar")
+
+
+def test_an_upload_that_shrinks_while_it_is_read_is_refused() -> None:
+    with pytest.raises(RequestRefused, match="became shorter while it was read"):
+        copy_exactly(io.BytesIO(b"0123"), io.BytesIO(), 8, "bundle-1.tar")
+
+
+def test_exactly_the_bytes_the_upload_had_are_copied() -> None:
+    copy = io.BytesIO()
+    copy_exactly(io.BytesIO(b"0123456789"), copy, 10, "bundle-1.tar")
+    assert copy.getvalue() == b"0123456789"
+
+
+def test_a_request_while_another_holds_the_cache_is_answered_running(
+    uploads: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two pages at once: the second must wait its turn, not empty the first one's upload.
+    monkeypatch.setattr(trigger_service, "LOCK_WAIT_S", 0.0)
+    monkeypatch.setattr(trigger_service, "is_running", lambda: False)
+    (uploads.upload_dir / "bundle-1.tar").write_bytes(b"tar bytes")
+    write_status(uploads.update_status, Status(Phase.DONE, "updated", None, "1.4.2"))
+    with cache_lock(uploads):
+        reply = handle(TriggerRequest(Action.APPLY_BUNDLE, bundle="bundle-1.tar"), uploads)
+    assert (reply.ok, reply.error) == (False, "running")
+    assert "using the cache" in reply.message
+    assert (uploads.upload_dir / "bundle-1.tar").exists()  # untouched
+    assert read_status(uploads.update_status).phase is Phase.DONE

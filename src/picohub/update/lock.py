@@ -14,6 +14,10 @@ from picohub.errors import UsageError
 from picohub.settings import Settings
 
 
+class CacheBusy(UsageError):
+    """Another updater holds the cache's lock."""
+
+
 @contextmanager
 def cache_lock(settings: Settings, wait_s: float = 0.0) -> Iterator[None]:
     """Hold the cache's lock; wait up to ``wait_s`` for another holder to finish."""
@@ -27,7 +31,7 @@ def cache_lock(settings: Settings, wait_s: float = 0.0) -> Iterator[None]:
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    raise UsageError(
+                    raise CacheBusy(
                         "another picohub-update (an update, a check or a fetch) is using "
                         f"the cache {settings.cache_dir}",
                         hint="wait for it to finish: picohub-update status",

@@ -10,6 +10,7 @@ The socket is the privilege boundary: polkit cannot narrow ``systemd-run`` (DESI
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -18,7 +19,7 @@ import stat
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from debian.debian_support import Version
 
@@ -37,9 +38,9 @@ from picohub.trigger import (
 )
 from picohub.update.apply import is_running, start_in_unit
 from picohub.update.available import record_check
-from picohub.update.config import load_config
+from picohub.update.config import UpdateConfig, load_config
 from picohub.update.http import open_session
-from picohub.update.lock import cache_lock
+from picohub.update.lock import CacheBusy, cache_lock
 from picohub.update.releases import check_channel
 from picohub.update.status import Phase, Status, read_status, write_status
 
@@ -47,6 +48,10 @@ log = logging.getLogger(__name__)
 
 # How long a client may take to send its request.
 REQUEST_TIMEOUT_S = 10
+# How long a request waits for a check or a fetch from a shell to let go of the cache.
+LOCK_WAIT_S = 5.0
+_NO_FOLLOW = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+_CHUNK = 1 << 20
 
 
 def serve_connection(connection: socket.socket, settings: Settings) -> None:
@@ -71,15 +76,26 @@ def _status_data(settings: Settings) -> dict[str, Any]:
 
 def handle(request: TriggerRequest, settings: Settings) -> TriggerReply:
     config = load_config(settings.update_config)
+    if is_running():
+        return _running(settings)
+    # The cache's lock makes two requests at once (two pages, or a page and a shell) take
+    # turns: the second sees the unit the first started, and never empties the incoming
+    # folder under the first one's bundle.
+    try:
+        with cache_lock(settings, LOCK_WAIT_S):
+            if is_running():
+                return _running(settings)
+            return _dispatch(request, config, settings)
+    except CacheBusy:
+        return _running(settings, "another picohub-update is using the cache; try again soon")
+
+
+def _dispatch(request: TriggerRequest, config: UpdateConfig, settings: Settings) -> TriggerReply:
     if request.action is Action.CHECK:
-        if is_running():
-            return _running(settings)
-        with cache_lock(settings), open_session() as session:
+        with open_session() as session:
             result = check_channel(config, settings, session)
         available = record_check(settings, result)
         return TriggerReply(True, available["message"], data=available)
-    if is_running():
-        return _running(settings)
     if request.action is Action.APPLY:
         _refuse_older(settings, request.version)
         argv = ["apply", *([request.version] if request.version else [])]
@@ -92,10 +108,8 @@ def handle(request: TriggerRequest, settings: Settings) -> TriggerReply:
     raise RequestRefused(f"{request.action} needs a bundle")
 
 
-def _running(settings: Settings) -> TriggerReply:
-    return TriggerReply(
-        False, "an update is already running", "running", data=_status_data(settings)
-    )
+def _running(settings: Settings, message: str = "an update is already running") -> TriggerReply:
+    return TriggerReply(False, message, "running", data=_status_data(settings))
 
 
 def _refuse_older(settings: Settings, version: str | None) -> None:
@@ -131,18 +145,30 @@ def _start(settings: Settings, argv: list[str], what: str) -> TriggerReply:
 def take_upload(settings: Settings, name: str) -> Path:
     """Move the uploaded bundle ``name`` out of the app's reach, into a root-only folder,
     so that the app cannot change it after it is checked. Symbolic links are refused at
-    every step below the state folder (the app owns the folders it could swap)."""
-    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+    every step below the state folder (the app owns the folders it could swap), and the
+    upload folder is held open so the upload is removed from the folder it was read from."""
     try:
-        state = os.open(settings.state_dir, flags | os.O_DIRECTORY)
+        state = os.open(settings.state_dir, _NO_FOLLOW | os.O_DIRECTORY)
         try:
-            uploads = os.open(settings.upload_dir.name, flags | os.O_DIRECTORY, dir_fd=state)
+            uploads = os.open(settings.upload_dir.name, _NO_FOLLOW | os.O_DIRECTORY, dir_fd=state)
         finally:
             os.close(state)
-        try:
-            source = os.open(name, flags | os.O_NONBLOCK, dir_fd=uploads)
-        finally:
-            os.close(uploads)
+    except OSError as exc:
+        raise RequestRefused(f"there is no upload folder: {exc.strerror}") from exc
+    try:
+        target = _copy_upload(settings, uploads, name)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name, dir_fd=uploads)
+        return target
+    finally:
+        os.close(uploads)
+
+
+def _copy_upload(settings: Settings, uploads: int, name: str) -> Path:
+    """Copy the regular file ``name`` in the folder ``uploads`` to ``incoming/name``,
+    exactly the bytes it had when it was opened."""
+    try:
+        source = os.open(name, _NO_FOLLOW | os.O_NONBLOCK, dir_fd=uploads)
     except OSError as exc:
         raise RequestRefused(f"there is no uploaded bundle {name!r}: {exc.strerror}") from exc
     incoming = settings.cache_dir / "incoming"
@@ -158,14 +184,31 @@ def take_upload(settings: Settings, name: str) -> Path:
         shutil.rmtree(incoming, ignore_errors=True)
         incoming.mkdir(mode=0o700, parents=True)
         handle, temporary = tempfile.mkstemp(dir=incoming, prefix=".upload.")
-        with os.fdopen(handle, "wb") as copy:
-            shutil.copyfileobj(stream, copy)
-            copy.flush()
-            os.fsync(copy.fileno())
+        try:
+            with os.fdopen(handle, "wb") as copy:
+                copy_exactly(stream, copy, info.st_size, name)
+                copy.flush()
+                os.fsync(copy.fileno())
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
     target = incoming / name
     Path(temporary).replace(target)
-    (settings.upload_dir / name).unlink(missing_ok=True)
     return target
+
+
+def copy_exactly(source: BinaryIO, target: BinaryIO, size: int, name: str) -> None:
+    """Copy ``size`` bytes; an upload that grows or shrinks meanwhile is refused (the app
+    owns the file and could keep writing to it)."""
+    left = size
+    while left:
+        chunk = source.read(min(left, _CHUNK))
+        if not chunk:
+            raise RequestRefused(f"the upload {name!r} became shorter while it was read")
+        target.write(chunk)
+        left -= len(chunk)
+    if source.read(1):
+        raise RequestRefused(f"the upload {name!r} grew while it was read")
 
 
 def serve_standard_input(settings: Settings) -> None:
