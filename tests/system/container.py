@@ -54,6 +54,11 @@ class Container:
 
     # -- lifecycle -------------------------------------------------------------------
     def start(self, boot_timeout: float = 60) -> None:
+        self.mount()
+        self.boot(boot_timeout)
+
+    def mount(self) -> None:
+        """Mount this container's overlay on the shared root, not booted yet."""
         for part in ("upper", "work", "merged"):
             (self.scratch / part).mkdir(parents=True, exist_ok=True)
         options = (
@@ -61,7 +66,24 @@ class Container:
             f"workdir={self.scratch / 'work'}"
         )
         run(["mount", "-t", "overlay", "overlay", "-o", options, self.root])
-        self.boot(boot_timeout)
+
+    def run_unbooted(self, argv: Sequence[str], timeout: float = 600) -> None:
+        """Run ``argv`` in the mounted root with no systemd running in it, as a system
+        image is built (mount() first, boot() after)."""
+        assert self.leader is None, "the container is booted"
+        run(
+            [
+                "systemd-nspawn",
+                "--register=no",
+                "--keep-unit",
+                "--quiet",
+                "--private-network",
+                f"--directory={self.root}",
+                "--setenv=DEBIAN_FRONTEND=noninteractive",
+                *argv,
+            ],
+            timeout=timeout,
+        )
 
     def boot(self, boot_timeout: float = 60) -> None:
         """Boot systemd on the mounted overlay and wait until it has started up."""
