@@ -180,6 +180,27 @@ def test_log_out_needs_the_token_and_ends_the_session(client: FlaskClient, passw
     assert client.delete("/api/session").status_code == 200
 
 
+def test_a_copy_of_the_cookie_is_useless_after_the_logout(app: Flask, password: str) -> None:
+    # The LAN is plain HTTP: someone may have copied the cookie on its way.
+    owner = app.test_client()
+    login = _log_in(owner, password)
+    token = login.get_json()["csrf_token"]
+    copied = {"Cookie": _cookies(login)[0].split(";", 1)[0], "X-CSRF-Token": token}
+    thief = app.test_client(use_cookies=False)
+    assert thief.post("/api/test/protected", headers=copied).status_code == 200
+    assert owner.delete("/api/session", headers={"X-CSRF-Token": token}).status_code == 200
+    assert thief.get("/api/test/protected", headers=copied).status_code == 401
+    assert thief.post("/api/test/protected", headers=copied).status_code == 401
+
+
+def test_logging_out_ends_only_that_session(app: Flask, password: str) -> None:
+    first, second = app.test_client(), app.test_client()
+    token = _log_in(first, password).get_json()["csrf_token"]
+    _log_in(second, password)
+    assert first.delete("/api/session", headers={"X-CSRF-Token": token}).status_code == 200
+    assert second.get("/api/test/protected").status_code == 200
+
+
 def test_the_session_ends_after_twelve_hours(
     client: FlaskClient, password: str, clock: Clock
 ) -> None:

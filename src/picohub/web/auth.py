@@ -10,7 +10,9 @@ valid for ``SESSION_LIFETIME`` from the login. It is not ``Secure``: the hub is 
 the LAN over plain HTTP, where a browser would never send a Secure cookie. The key that
 signs it is random per device, made by the app on its first start (``secret_key_file``,
 0600). The session names the credential it was opened with; ``picohub admin-password
-reset`` replaces the credential, which ends every session at once.
+reset`` replaces the credential, which ends every session at once. It also carries an id
+the server records (:mod:`picohub.web.admin_sessions`): logging out ends the session on
+the server, so a copy of the cookie is of no use afterwards.
 
 Wrong passwords are slowed down by :mod:`picohub.web.lockout`. The client's address is
 the peer's, or, when the peer is the loopback (nginx, in front of the app), the last
@@ -41,7 +43,7 @@ from picohub import admin
 from picohub.errors import PicohubError
 from picohub.files import fsync_directory
 from picohub.settings import Settings
-from picohub.web import lockout
+from picohub.web import admin_sessions, lockout
 from picohub.web.database import get_db
 from picohub.web.errors import ApiError
 
@@ -171,7 +173,10 @@ def is_admin() -> bool:
     if _now() - since >= SESSION_LIFETIME.total_seconds():
         return False
     credential = _credential()
-    return credential is not None and hmac.compare_digest(credential.id, opened_with)
+    if credential is None or not hmac.compare_digest(credential.id, opened_with):
+        return False
+    session_id = session.get("sid")
+    return isinstance(session_id, str) and admin_sessions.is_open(get_db(), session_id)
 
 
 def _csrf_ok() -> bool:
@@ -248,6 +253,7 @@ def log_in() -> tuple[Response, int]:
     session.permanent = True
     session["admin"] = credential.id
     session["since"] = now
+    session["sid"] = admin_sessions.open_session(get_db(), now, SESSION_LIFETIME.total_seconds())
     session["csrf"] = secrets.token_urlsafe(32)
     return _session_state(True), 200
 
@@ -267,5 +273,8 @@ def _too_many(wait: float) -> tuple[Response, int]:
 def log_out() -> tuple[Response, int]:
     if is_admin() and not _csrf_ok():
         raise ApiError(403, "csrf_token_invalid", f"missing or wrong {CSRF_HEADER} header")
+    session_id = session.get("sid")
+    if isinstance(session_id, str):
+        admin_sessions.close_session(get_db(), session_id)  # a copy of the cookie ends too
     session.clear()
     return _session_state(False), 200

@@ -31,6 +31,13 @@ MIGRATIONS = (
         last_failure REAL NOT NULL
     );
     """,
+    # Open administrator sessions; a logout deletes its row (web/admin_sessions.py).
+    """
+    CREATE TABLE admin_sessions (
+        id TEXT PRIMARY KEY,
+        opened REAL NOT NULL
+    );
+    """,
 )
 
 
