@@ -31,7 +31,7 @@ CACHE = Path(__file__).resolve().parents[2] / ".cache" / "rootfs"
 # Booted with systemd as PID 1; python3 runs the test clients inside.
 INCLUDE = ("systemd", "systemd-sysv", "dbus", "python3")
 # What picohub's packages pull in from the archive, downloaded ahead for offline installs.
-PRELOAD = ("gunicorn", "python3-flask", "python3-debian", "python3-requests", "nginx")
+PRELOAD = ("gunicorn", "python3-flask", "python3-debian", "python3-requests", "nginx", "gpgv")
 # Bump when the recipe below changes in a way the lists above do not show.
 RECIPE = 1
 

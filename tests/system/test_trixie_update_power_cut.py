@@ -1,0 +1,12 @@
+"""A power cut mid-update on a booted trixie (see test_update_power_cut): the next boot
+recovers before the app starts. Bound in the order they run."""
+
+from tests.system import test_update_power_cut as journey
+from tests.system.trixie import container  # noqa: F401 (boots trixie for this module)
+
+interrupted_release = journey.interrupted_release
+hub = journey.hub
+test_a_power_cut_mid_unpack_recovers_at_the_next_boot = (
+    journey.test_a_power_cut_mid_unpack_recovers_at_the_next_boot
+)
+test_a_clean_boot_has_nothing_to_recover = journey.test_a_clean_boot_has_nothing_to_recover
