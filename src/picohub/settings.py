@@ -57,6 +57,11 @@ class Settings:
         return self.state_dir / "uploads"
 
     @property
+    def incoming_dir(self) -> Path:
+        """Root's copy of an uploaded bundle, out of the app's reach; removed once applied."""
+        return self.cache_dir / "incoming"
+
+    @property
     def update_status(self) -> Path:
         return self.update_state_dir / "status.json"
 

@@ -409,3 +409,35 @@ def test_a_stale_scratch_folder_is_cleared(
     (stale / "InRelease").write_text("half")
     assert apply_bundle(UpdateConfig(), device, bundle_b) == ExitCode.OK
     assert not stale.exists()
+
+
+def _uploaded(device: Settings, bundle: Path) -> Path:
+    """``bundle`` as the update trigger leaves an upload from the web page."""
+    device.incoming_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    taken = device.incoming_dir / "bundle-0123456789abcdef.tar"
+    shutil.copyfile(bundle, taken)
+    return taken
+
+
+def test_an_uploaded_bundle_is_removed_once_applied(
+    device: Settings, bundle_b: Path, installs: Installs
+) -> None:
+    # The cache keeps releases and nothing else: the upload is not kept beside them.
+    taken = _uploaded(device, bundle_b)
+    assert apply_bundle(UpdateConfig(), device, taken) == ExitCode.OK
+    assert len(installs.calls) == 1
+    assert not taken.exists()
+    assert bundle_b.exists()  # a bundle from anywhere else (a USB stick) is the user's
+
+
+def test_a_refused_upload_is_removed_too(
+    device: Settings, bundle_b: Path, repo_b: Repository, installs: Installs, tmp_path: Path
+) -> None:
+    deb = _deb(repo_b, "picohub")
+    tampered = _rewritten(bundle_b, tmp_path / "tampered.tar", {deb.name: b"not a deb"})
+    taken = _uploaded(device, tampered)
+    with pytest.raises(RepositoryError):
+        apply_bundle(UpdateConfig(), device, taken)
+    assert installs.calls == []
+    assert not taken.exists()
+    assert tampered.exists()

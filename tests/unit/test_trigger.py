@@ -95,7 +95,7 @@ def test_an_upload_is_moved_into_a_root_only_folder(uploads: Settings) -> None:
     (uploads.upload_dir / "bundle-1.tar").write_bytes(b"tar bytes")
     taken = take_upload(uploads, "bundle-1.tar")
     assert taken.read_bytes() == b"tar bytes"
-    assert taken.parent == uploads.cache_dir / "incoming"
+    assert taken.parent == uploads.incoming_dir
     assert taken.parent.stat().st_mode & 0o777 == 0o700
     assert not (uploads.upload_dir / "bundle-1.tar").exists()  # out of the app's reach
 
@@ -106,7 +106,7 @@ def test_a_symbolic_link_is_never_followed(uploads: Settings, tmp_path: Path) ->
     (uploads.upload_dir / "bundle-1.tar").symlink_to(secret)
     with pytest.raises(RequestRefused, match=r"there is no uploaded bundle 'bundle-1\.tar'"):
         take_upload(uploads, "bundle-1.tar")
-    assert not (uploads.cache_dir / "incoming").exists()
+    assert not (uploads.incoming_dir).exists()
 
 
 def test_a_swapped_upload_folder_is_refused(uploads: Settings, tmp_path: Path) -> None:

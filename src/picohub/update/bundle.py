@@ -456,6 +456,16 @@ def apply_bundle(config: UpdateConfig, settings: Settings, bundle: Path) -> int:
     """``apply --bundle``, inside the transient unit: open and verify the bundle, move its
     release into the cache, then install and confirm as an update from the network does
     (rolling back to the installed release when the cache has it). No network."""
+    try:
+        return _apply_bundle(config, settings, bundle)
+    finally:
+        # An upload from the web page is not kept beside the cached releases; a bundle
+        # from anywhere else (a USB stick) is the user's.
+        if bundle.parent == settings.incoming_dir:
+            bundle.unlink(missing_ok=True)
+
+
+def _apply_bundle(config: UpdateConfig, settings: Settings, bundle: Path) -> int:
     installed = installed_version(PACKAGE, settings.dpkg_admin_dir)
     report = reporter(settings, installed)
     report(Phase.CHECKING, f"opening the bundle {bundle}")

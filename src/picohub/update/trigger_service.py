@@ -171,7 +171,7 @@ def _copy_upload(settings: Settings, uploads: int, name: str) -> Path:
         source = os.open(name, _NO_FOLLOW | os.O_NONBLOCK, dir_fd=uploads)
     except OSError as exc:
         raise RequestRefused(f"there is no uploaded bundle {name!r}: {exc.strerror}") from exc
-    incoming = settings.cache_dir / "incoming"
+    incoming = settings.incoming_dir
     with os.fdopen(source, "rb") as stream:
         info = os.fstat(stream.fileno())
         if not stat.S_ISREG(info.st_mode):
