@@ -9,4 +9,7 @@ hub = journey.hub
 test_a_power_cut_mid_unpack_recovers_at_the_next_boot = (
     journey.test_a_power_cut_mid_unpack_recovers_at_the_next_boot
 )
+test_a_power_cut_during_a_manual_dpkg_run_is_mended_from_the_cache = (
+    journey.test_a_power_cut_during_a_manual_dpkg_run_is_mended_from_the_cache
+)
 test_a_clean_boot_has_nothing_to_recover = journey.test_a_clean_boot_has_nothing_to_recover

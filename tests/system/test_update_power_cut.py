@@ -115,6 +115,39 @@ def test_a_power_cut_mid_unpack_recovers_at_the_next_boot(
     assert 0 < int(recovered) <= int(started), (recovered, started)
 
 
+def test_a_power_cut_during_a_manual_dpkg_run_is_mended_from_the_cache(
+    container: Container, hub: Build, interrupted_release: Build
+) -> None:
+    # Not an update of the updater's: root reinstalls the package by hand, and the power
+    # goes mid-unpack. dpkg --configure -a cannot finish a half-installed package; the
+    # boot installs the hub's release again from the cache.
+    assert _update_status(container)["phase"] == "done"
+    deb = container.put(interrupted_release.deb("picohub"), "/root/manual")
+    container.run(["touch", HANG])
+    container.run(["systemd-run", "--unit=manual-dpkg", "--collect", "dpkg", "-i", deb])
+    wait_for(
+        lambda: container.run(["test", "-e", HANGING], check=False).returncode == 0,
+        timeout=120,
+        what="dpkg to reach the package's preinst",
+    )
+    assert _dpkg_status(container, "picohub") == "half-installed"
+    cursor = container.journal_cursor()
+    container.power_cut()
+    container.boot()
+    assert healthy_version(container, timeout=300) == interrupted_release.version
+    status = wait_for(
+        lambda: (s := _update_status(container))["phase"] != "installing" and s,
+        timeout=300,
+        what="the recovery's health check to finish",
+    )
+    assert status["phase"] == "done", status
+    log = container.journal_messages(cursor, _SYSTEMD_UNIT="picohub-recover.service")
+    assert any("recovering: dpkg left picohub half-installed" in line for line in log), log
+    assert _dpkg_status(container, "picohub") == "installed"
+    assert container.run(["dpkg", "--audit"]).stdout == ""
+    assert device_ids(container) == ["pico-cellar"]
+
+
 def test_a_clean_boot_has_nothing_to_recover(container: Container, hub: Build) -> None:
     cursor = container.journal_cursor()
     container.run(["systemctl", "start", "picohub-recover.service"])

@@ -45,3 +45,26 @@ def test_a_package_the_release_does_not_hold_is_named(
     monkeypatch.setattr(apply, "_apt", lambda args, **_: None)
     with pytest.raises(RepositoryError, match=r"in the cache has no picohub-firmware"):
         apply.install(_release(tmp_path), ["picohub-firmware"], KEYRING, settings, downgrade=False)
+
+
+def test_a_rollback_reinstalls_what_the_hub_has_or_left_half_done(
+    settings: Settings, tmp_path: Path
+) -> None:
+    # picohub installed, picohub-web left half-installed by a failed update (dpkg wants
+    # it reinstalled), picohub-firmware never installed on this hub.
+    status = settings.dpkg_admin_dir / "status"
+    status.write_text(
+        status.read_text()
+        + "\nPackage: picohub-web\nStatus: install reinstreq half-installed\nVersion: 1.5.0\n"
+        "Architecture: all\nMaintainer: Test <test@example.org>\nDescription: test\n"
+    )
+    release = Fetched(
+        "1.4.2",
+        tmp_path,
+        tuple(
+            tmp_path / f"{name}_1.4.2_all.deb"
+            for name in ("picohub", "picohub-web", "picohub-firmware")
+        ),
+        0,
+    )
+    assert apply.packages_on_hub(settings, release) == ["picohub", "picohub-web"]

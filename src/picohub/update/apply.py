@@ -23,7 +23,7 @@ import requests
 from debian.debian_support import Version
 
 from picohub.errors import CommandError, ExitCode, PicohubError, UsageError
-from picohub.installed import installed_version, installed_versions
+from picohub.installed import installed_version, installed_versions, unfinished_packages
 from picohub.process import run
 from picohub.repository import RepositoryError, verify_repository
 from picohub.settings import PACKAGE, RELEASE_PACKAGES, Settings
@@ -103,9 +103,11 @@ def install(
     *,
     downgrade: bool,
     services_offline: bool = False,
+    reinstall: bool = False,
 ) -> None:
     """apt-get install ``packages``, each at its version in the fetched release, from the
-    verified cache."""
+    verified cache. ``reinstall`` unpacks them even at the version dpkg has: apt does
+    nothing for a half-installed package whose version it already names."""
     private = settings.cache_dir / "apt"
     lists = private / "lists"
     (lists / "partial").mkdir(parents=True, exist_ok=True)
@@ -125,6 +127,7 @@ def install(
         raise RepositoryError(f"release {fetched.version} in the cache has no {', '.join(missing)}")
     wanted = [f"{package}={offered[package]}" for package in packages]
     extra = ["--allow-downgrades"] if downgrade else []
+    extra += ["--reinstall"] if reinstall else []
     _apt(
         ["--yes", "--no-install-recommends", *options, *APT_OPTIONS, *extra, "install", *wanted],
         env=_environment(services_offline),
@@ -154,12 +157,26 @@ def repair_dpkg(*, services_offline: bool = False) -> None:
     """Finish what an interrupted or failed dpkg run left (non-interactively). A handover
     an interrupted postinst left running (picohub-handover.service) is stopped first."""
     run(["systemctl", "stop", "picohub-handover.service"], timeout=60, check=False)
+    run(["systemctl", "reset-failed", "picohub-handover.service"], timeout=60, check=False)
     run(
         ["dpkg", "--configure", "-a", "--force-confdef", "--force-confold"],
         env=_environment(services_offline),
         timeout=1200,
         check=False,
     )
+
+
+def packages_on_hub(settings: Settings, release: Fetched) -> list[str]:
+    """The packages of a cached ``release`` to install again: those this hub has
+    installed or left half done (dpkg wants those reinstalled), and picohub. A cached
+    release may hold packages the hub never had; those are left out."""
+    have = installed_versions(RELEASE_PACKAGES, settings.dpkg_admin_dir)
+    unfinished = unfinished_packages(RELEASE_PACKAGES, settings.dpkg_admin_dir)
+    return [
+        name
+        for name in release.package_versions()
+        if have.get(name) or name in unfinished or name == PACKAGE
+    ]
 
 
 def wait_healthy(version: str, timeout: float) -> None:
@@ -387,11 +404,9 @@ def rollback(config: UpdateConfig, settings: Settings, reason: str = "on request
     report(Phase.INSTALLING, "rolling back to the previous release")
     try:
         previous = previous_release(settings, installed)
-        # Only what this hub has installed: a cached release may hold more.
-        have = installed_versions(RELEASE_PACKAGES, settings.dpkg_admin_dir)
-        names = [n for n in previous.package_versions() if have.get(n) or n == PACKAGE]
         report(Phase.INSTALLING, f"rolling back to {previous.version}", previous.version)
         repair_dpkg()
+        names = packages_on_hub(settings, previous)
         install(previous, names, settings.archive_keyring, settings, downgrade=True)
         if "picohub" in names:
             wait_healthy(previous.version, config.health_timeout)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 
 from picohub.errors import ExitCode, PicohubError, UsageError
-from picohub.installed import installed_version, installed_versions, unfinished_packages
+from picohub.installed import installed_version, unfinished_packages
 from picohub.process import run
 from picohub.repository import verify_repository
 from picohub.settings import PACKAGE, RELEASE_PACKAGES, Settings
@@ -26,6 +26,7 @@ from picohub.update.apply import (
     install,
     is_downgrade,
     is_running,
+    packages_on_hub,
     repair_dpkg,
     rollback,
     start_in_unit,
@@ -91,13 +92,13 @@ def recover(config: UpdateConfig, settings: Settings) -> int:
 
     report(Phase.INSTALLING, f"recovering: {reason}")
     repair_dpkg(services_offline=True)
-    # The update's target, else the release before it; only when an update was installing
-    # (dpkg left half done by someone else is finished by --configure -a alone).
-    candidates = (
-        [v for v in (before.target, before.installed) if v]
-        if before.phase is Phase.INSTALLING
-        else []
+    # An update that was installing may have left its packages on different releases,
+    # and --configure -a cannot finish a half-installed package: then install the
+    # update's target again from the cache, else the release before it.
+    needs_reinstall = before.phase is Phase.INSTALLING or bool(
+        unfinished_packages(RELEASE_PACKAGES, settings.dpkg_admin_dir)
     )
+    candidates = [v for v in (before.target, before.installed) if v] if needs_reinstall else []
     for version in dict.fromkeys(candidates):
         try:
             _reinstall(settings, version)
@@ -128,14 +129,7 @@ def _reinstall(settings: Settings, version: str) -> None:
         raise PicohubError(f"release {version} is not in the cache")
     verified = verify_repository(directory, settings.archive_keyring, partial=True)
     fetched = Fetched(version, directory, verified.present, 0)
-    # Only what this hub has (or had half installed): a cached release may hold more.
-    known = {
-        name
-        for name, have in installed_versions(RELEASE_PACKAGES, settings.dpkg_admin_dir).items()
-        if have
-    }
-    known |= set(unfinished_packages(RELEASE_PACKAGES, settings.dpkg_admin_dir))
-    names = [n for n in fetched.package_versions() if n in known or n == PACKAGE]
+    names = packages_on_hub(settings, fetched)
     installed = installed_version(PACKAGE, settings.dpkg_admin_dir)
     log.info("installing %s %s again from the cache", ", ".join(names), version)
     install(
@@ -145,6 +139,7 @@ def _reinstall(settings: Settings, version: str) -> None:
         settings,
         downgrade=is_downgrade(installed, version),
         services_offline=True,
+        reinstall=bool(unfinished_packages(RELEASE_PACKAGES, settings.dpkg_admin_dir)),
     )
 
 
