@@ -196,8 +196,9 @@ def test_an_uploaded_bundle_is_checked_like_a_download_then_installed(
     system = admin.wait_until_done()
     assert system["update"]["status"]["message"] == f"updated to {release_b.version}"
     assert system["running"] == release_b.version
-    # Nothing of the uploads is left where the app could reach it.
+    # Nothing of the uploads is left where the app could reach it, nor in root's cache.
     assert container.run(["ls", "-A", "/var/lib/picohub/uploads"]).stdout == ""
+    assert container.run(["ls", "-A", "/var/cache/picohub/incoming"]).stdout == ""
 
 
 def _as_picohub(container: Container, *argv: str) -> Any:
