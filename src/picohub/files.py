@@ -50,3 +50,9 @@ def fsync_directory(directory: Path) -> None:
         pass
     finally:
         os.close(descriptor)
+
+
+def fsync_file(path: Path) -> None:
+    """Make ``path``'s bytes durable before it is renamed into place."""
+    with path.open("rb") as handle:
+        os.fsync(handle.fileno())

@@ -15,15 +15,14 @@ from typing import Any
 import pytest
 import requests
 
+from picohub.update.download import fetch_file, part_path
 from picohub.update.http import (
     ChecksumMismatch,
     DownloadError,
     Limits,
     RateLimited,
     fetch_conditional,
-    fetch_file,
     open_session,
-    part_path,
 )
 from tests.fakegithub import FakeGitHub
 

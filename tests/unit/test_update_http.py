@@ -12,16 +12,15 @@ import requests
 from requests.structures import CaseInsensitiveDict
 
 from picohub.repository import RepositoryError
+from picohub.update.download import fetch_file, part_path
 from picohub.update.http import (
     ChecksumMismatch,
     DownloadError,
     Limits,
     RateLimited,
     check_redirect,
-    fetch_file,
     is_loopback,
     open_session,
-    part_path,
     shown,
     status_error,
 )

@@ -30,7 +30,8 @@ from picohub.repository import (
 )
 from picohub.settings import RELEASE_PACKAGES, Settings
 from picohub.update.config import UpdateConfig
-from picohub.update.http import Limits, fetch_conditional, fetch_file
+from picohub.update.download import fetch_file
+from picohub.update.http import Limits, fetch_conditional
 from picohub.update.status import write_atomically
 
 log = logging.getLogger(__name__)

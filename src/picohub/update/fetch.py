@@ -17,7 +17,8 @@ from picohub.installed import installed_version
 from picohub.repository import INRELEASE, RepositoryError, safe_filename
 from picohub.settings import PACKAGE, Settings
 from picohub.update.check import CheckResult
-from picohub.update.http import Limits, fetch_file
+from picohub.update.download import fetch_file
+from picohub.update.http import Limits
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""The device's one way to fetch over HTTP: bounded, redirect-checked and resumable.
+"""The device's one way to fetch over HTTP: bounded and redirect-checked.
 
 Every read is bounded (DESIGN.md, "Corrections"): a byte cap, a per-read timeout (the
 socket's read timeout, set by requests) and an overall deadline for the whole transfer,
@@ -9,7 +9,8 @@ far past any deadline. The deadline is checked between reads; the last read's ti
 to what is left of it, so it is overshot by at most one read timeout.
 
 Redirects are followed by hand, each hop through :func:`check_redirect`, up to a hop limit.
-Only requests 2.28 APIs are used (Debian bookworm's python3-requests).
+Only requests 2.28 APIs are used (Debian bookworm's python3-requests). Package downloads,
+resumed and verified against the signed index, are :mod:`picohub.update.download`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import http.client
 import ipaddress
 import logging
 import os
-import re
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -35,7 +35,8 @@ import requests
 import urllib3
 
 from picohub.errors import PicohubError
-from picohub.repository import RepositoryError, sha256_of
+from picohub.files import fsync_directory
+from picohub.repository import RepositoryError
 
 log = logging.getLogger(__name__)
 
@@ -93,11 +94,6 @@ def open_session(user_agent: str = "picohub-update") -> requests.Session:
     # Bytes as the server stores them: what the index hashes, and no decompression bombs.
     session.headers["Accept-Encoding"] = "identity"
     return session
-
-
-def part_path(target: Path) -> Path:
-    """Where :func:`fetch_file` keeps the partial download of ``target``."""
-    return target.with_name(target.name + ".part")
 
 
 # -- policy ------------------------------------------------------------------------------
@@ -184,7 +180,7 @@ def status_error(
 # -- bounded transfer --------------------------------------------------------------------
 
 
-class _Clock:
+class Clock:
     """The overall deadline of one transfer."""
 
     def __init__(self, seconds: float) -> None:
@@ -209,12 +205,12 @@ class _Clock:
         return min(limits.connect_timeout, left), min(limits.read_timeout, left)
 
 
-class _TooLarge(Exception):
+class TooLarge(Exception):
     """More bytes came than the bound allows (the callers say which bound)."""
 
 
 def _get(
-    session: requests.Session, url: str, headers: Mapping[str, str], limits: Limits, clock: _Clock
+    session: requests.Session, url: str, headers: Mapping[str, str], limits: Limits, clock: Clock
 ) -> requests.Response:
     try:
         return session.get(
@@ -232,8 +228,8 @@ def _get(
         raise DownloadError(f"cannot fetch {shown(url)} ({type(exc).__name__})") from exc
 
 
-def _open(
-    session: requests.Session, url: str, headers: Mapping[str, str], limits: Limits, clock: _Clock
+def open_following(
+    session: requests.Session, url: str, headers: Mapping[str, str], limits: Limits, clock: Clock
 ) -> tuple[requests.Response, str]:
     """GET ``url``, following the redirects policy allows; the answer and its URL."""
     current = url
@@ -266,17 +262,17 @@ def _reader(response: requests.Response) -> Callable[[int], bytes]:
     return raw.read  # not expected; bounded by the byte cap, less tightly by time
 
 
-def _copy(
+def copy_bounded(
     response: requests.Response,
     out: BinaryIO,
     *,
     limit: int,
     url: str,
     limits: Limits,
-    clock: _Clock,
+    clock: Clock,
     progress: Progress | None = None,
 ) -> int:
-    """Copy the body into ``out``, at most ``limit`` bytes (else _TooLarge); the count."""
+    """Copy the body into ``out``, at most ``limit`` bytes (else TooLarge); the count."""
     read = _reader(response)
     copied = 0
     while True:
@@ -295,32 +291,18 @@ def _copy(
         if not chunk:
             return copied
         if copied + len(chunk) > limit:
-            raise _TooLarge
+            raise TooLarge
         out.write(chunk)
         copied += len(chunk)
         if progress is not None:
             progress(copied)
 
 
-def _content_length(response: requests.Response) -> int | None:
+def content_length(response: requests.Response) -> int | None:
     if "transfer-encoding" in response.headers:
         return None  # http.client ignores Content-Length then, and so do we
     value = response.headers.get("content-length", "").strip()
     return int(value) if value.isdigit() else None
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make a rename in ``directory`` survive a power cut."""
-    descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
-def _fsync_file(path: Path) -> None:
-    with path.open("rb") as handle:
-        os.fsync(handle.fileno())
 
 
 # -- conditional fetch -------------------------------------------------------------------
@@ -344,14 +326,16 @@ def fetch_conditional(
     ``headers`` go with the request (an ``Authorization`` header only to the first host:
     a redirect to another drops it).
     """
-    clock = _Clock(limits.deadline)
+    clock = Clock(limits.deadline)
     conditional: dict[str, str] = {}
     if target.is_file():
         if etag:
             conditional["If-None-Match"] = etag
         if last_modified:
             conditional["If-Modified-Since"] = last_modified
-    response, final = _open(session, url, {**(headers or {}), **conditional}, limits, clock)
+    response, final = open_following(
+        session, url, {**(headers or {}), **conditional}, limits, clock
+    )
     with closing(response):
         answer = response.headers
         if response.status_code == 304 and conditional:
@@ -369,9 +353,9 @@ def fetch_conditional(
 
 
 def _replace_with_body(
-    response: requests.Response, target: Path, url: str, limits: Limits, clock: _Clock
+    response: requests.Response, target: Path, url: str, limits: Limits, clock: Clock
 ) -> int:
-    expected = _content_length(response)
+    expected = content_length(response)
     too_large = DownloadError(
         f"{shown(url)} is larger than the limit of {limits.max_bytes} bytes; refused",
         hint="the server sends something other than what picohub expects",
@@ -384,10 +368,10 @@ def _replace_with_body(
         with os.fdopen(descriptor, "wb") as out:
             os.fchmod(out.fileno(), 0o644)  # public release data, like any file apt fetches
             try:
-                size = _copy(
+                size = copy_bounded(
                     response, out, limit=limits.max_bytes, url=url, limits=limits, clock=clock
                 )
-            except _TooLarge:
+            except TooLarge:
                 raise too_large from None
             if expected is not None and size != expected:
                 raise DownloadError(
@@ -400,169 +384,5 @@ def _replace_with_body(
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
-    _fsync_dir(target.parent)
+    fsync_directory(target.parent)
     return size
-
-
-# -- a package from the signed index -----------------------------------------------------
-
-
-def fetch_file(
-    session: requests.Session,
-    url: str,
-    target: Path,
-    *,
-    size: int,
-    sha256: str,
-    limits: Limits,
-    progress: Progress | None = None,
-) -> Path:
-    """Download ``url`` to ``target``, whose size and SHA-256 come from the signed index.
-
-    Bytes go to ``target.part`` first; an earlier partial download is resumed with a Range
-    request. Never more than ``size`` bytes are accepted, and ``target`` appears (by rename)
-    only with the right size and hash. A timeout leaves the .part for the next try; bytes
-    that do not match the index are deleted. At most one restart from zero per call.
-    """
-    wanted = sha256.lower()
-    if target.is_file() and target.stat().st_size == size and sha256_of(target) == wanted:
-        return target
-    if size > limits.max_bytes:
-        raise DownloadError(
-            f"the signed index gives {target.name} as {size} bytes, "
-            f"more than the limit of {limits.max_bytes}"
-        )
-    part = part_path(target)
-    clock = _Clock(limits.deadline)
-    offset = _resumable(part, size, wanted)
-    if offset < size or not part.is_file():
-        _download(session, url, part, offset, size, limits, clock, progress)
-    _verify(part, size, wanted, url)
-    _fsync_file(part)
-    part.replace(target)
-    _fsync_dir(target.parent)
-    return target
-
-
-def _download(
-    session: requests.Session,
-    url: str,
-    part: Path,
-    offset: int,
-    size: int,
-    limits: Limits,
-    clock: _Clock,
-    progress: Progress | None,
-) -> None:
-    """Fill ``part`` from ``offset``: a resume, or at most one start from zero."""
-    for attempt in range(2):
-        headers = {"Range": f"bytes={offset}-"} if offset else {}
-        response, final = _open(session, url, headers, limits, clock)
-        with closing(response):
-            start = _start_of(response, offset, size, part, final)
-            if start is not None:
-                _receive(response, part, start, size, final, limits, clock, progress)
-                return
-        if attempt or not offset:
-            break
-        log.info("%s cannot resume %s; starting over", shown(final), part.name)
-        part.unlink(missing_ok=True)
-        offset = 0
-    raise DownloadError(f"{shown(url)} answered a range we did not ask for")
-
-
-def _resumable(part: Path, size: int, wanted: str) -> int:
-    """How many bytes of ``part`` to keep; a .part that cannot be the file is deleted."""
-    try:
-        have = part.stat().st_size
-    except FileNotFoundError:
-        return 0
-    if have > size or (have == size and sha256_of(part) != wanted):
-        part.unlink()
-        return 0
-    return have
-
-
-def _content_range(value: str | None) -> tuple[int, int | None] | None:
-    """(first byte, total size or None) from a ``Content-Range`` header."""
-    found = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+|\*)", (value or "").strip())
-    if found is None:
-        return None
-    return int(found[1]), None if found[3] == "*" else int(found[3])
-
-
-def _start_of(
-    response: requests.Response, offset: int, size: int, part: Path, url: str
-) -> int | None:
-    """Where the answer's body starts in the file; None when it cannot resume ``offset``."""
-    status = response.status_code
-    if status == 200:
-        if offset:
-            log.info("%s ignored the range request; starting over", shown(url))
-        return 0
-    if status == 206:
-        content_range = _content_range(response.headers.get("content-range"))
-        if content_range is None or content_range[0] != offset:
-            return None
-        total = content_range[1]
-        if total is not None and total != size:
-            part.unlink(missing_ok=True)
-            raise DownloadError(
-                f"{shown(url)} has {total} bytes; the signed index says {size}; "
-                "deleted the partial download"
-            )
-        return offset
-    if status == 416 and offset:
-        return None
-    raise status_error(url, status, response.headers)
-
-
-def _receive(
-    response: requests.Response,
-    part: Path,
-    start: int,
-    size: int,
-    url: str,
-    limits: Limits,
-    clock: _Clock,
-    progress: Progress | None,
-) -> None:
-    refused = DownloadError(
-        f"{shown(url)} sends more than the {size} bytes the signed index says; "
-        "deleted the partial download",
-        hint="the release on the server is not the one its signed index describes",
-    )
-    length = _content_length(response)
-    if length is not None and start + length > size:
-        part.unlink(missing_ok=True)
-        raise refused
-    counted = None if progress is None else (lambda copied: progress(start + copied))
-    try:
-        with part.open("ab" if start else "wb") as out:
-            _copy(
-                response,
-                out,
-                limit=size - start,
-                url=url,
-                limits=limits,
-                clock=clock,
-                progress=counted,
-            )
-    except _TooLarge:
-        part.unlink(missing_ok=True)
-        raise refused from None
-
-
-def _verify(part: Path, size: int, wanted: str, url: str) -> None:
-    have = part.stat().st_size if part.is_file() else 0
-    if have < size:
-        raise DownloadError(
-            f"the download of {shown(url)} ended after {have} of {size} bytes",
-            hint="the connection broke; the next try resumes where this one stopped",
-        )
-    if sha256_of(part) != wanted:
-        part.unlink()
-        raise ChecksumMismatch(
-            f"{shown(url)} does not match the SHA-256 in the signed index; deleted",
-            hint="the download was damaged or tampered with; try again later",
-        )
