@@ -19,8 +19,9 @@ import pytest
 from picohub.errors import ExitCode
 from picohub.repository import INRELEASE, RepositoryError
 from picohub.settings import Settings
-from picohub.update import bundle as bundle_module
-from picohub.update.bundle import BundleError, apply_bundle, write_bundle
+from picohub.update import bundle_apply
+from picohub.update.bundle import BundleError, write_bundle
+from picohub.update.bundle_apply import apply_bundle
 from picohub.update.cli import main
 from picohub.update.config import UpdateConfig
 from picohub.update.fetch import Fetched
@@ -86,7 +87,7 @@ def installs(monkeypatch: pytest.MonkeyPatch) -> Installs:
         recorded.calls.append((fetched, list(packages), previous, installed))
         return ExitCode.OK
 
-    monkeypatch.setattr(bundle_module, "install_and_confirm", install_and_confirm)
+    monkeypatch.setattr(bundle_apply, "install_and_confirm", install_and_confirm)
     return recorded
 
 

@@ -21,7 +21,8 @@ from picohub.installed import installed_version
 from picohub.settings import PACKAGE, Settings
 from picohub.update.apply import in_unit, rollback, start_in_unit, update
 from picohub.update.available import describe
-from picohub.update.bundle import apply_bundle, bundle_release
+from picohub.update.bundle import bundle_release
+from picohub.update.bundle_apply import apply_bundle
 from picohub.update.check import CheckResult, check
 from picohub.update.config import load_config
 from picohub.update.fetch import VERSION, fetch
