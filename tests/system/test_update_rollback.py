@@ -1,5 +1,6 @@
-"""A failed update rolls back by itself: a release whose postinst fails, and one whose app
-never becomes healthy, both end on the previous release, running, the reason recorded."""
+"""A failed update rolls back by itself: a release whose postinst fails, one whose app
+never becomes healthy, and one that needs a Debian package the hub lacks all end on the
+previous release, running, the reason recorded."""
 
 from __future__ import annotations
 
@@ -15,12 +16,22 @@ from tests.system.conftest import _repository, point_updater_at, serve_releases
 from tests.system.container import Container
 from tests.system.journeys import apt_install, device_ids, healthy_version, heartbeat
 
+# A Debian package no source on the hub offers.
+MISSING = "picohub-test-missing"
+
 
 def _postinst_fails(tree: Path) -> None:
     (tree / "debian" / "picohub.postinst").write_text(
         "#!/bin/sh\nset -e\n#DEBHELPER#\n"
         'if [ "$1" = configure ]; then echo "broken on purpose" >&2; exit 1; fi\n'
     )
+
+
+def _needs_a_missing_package(tree: Path) -> None:
+    control = tree / "debian" / "control"
+    text = control.read_text()
+    assert "Depends: apt,\n" in text
+    control.write_text(text.replace("Depends: apt,\n", f"Depends: apt,\n {MISSING},\n", 1))
 
 
 def _never_healthy(tree: Path) -> None:
@@ -37,7 +48,12 @@ def _never_healthy(tree: Path) -> None:
 def broken(release_a: Build, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Build]:
     builds = {}
     for step, (name, patch) in enumerate(
-        (("postinst", _postinst_fails), ("unhealthy", _never_healthy)), start=5
+        (
+            ("postinst", _postinst_fails),
+            ("unhealthy", _never_healthy),
+            ("dependency", _needs_a_missing_package),
+        ),
+        start=5,
     ):
         base = tmp_path_factory.mktemp(f"broken-{name}")
         version = next_version(release_a.version, step)
@@ -56,7 +72,7 @@ def hub(
 ) -> Iterator[Build]:
     releases = [
         (f"v{build.version}", _repository(build, tmp_path_factory).directory)
-        for build in (release_a, broken["postinst"], broken["unhealthy"])
+        for build in (release_a, *broken.values())
     ]
     with serve_releases(container, releases) as url:
         apt_install(container, release_a)
@@ -75,7 +91,12 @@ def _status(container: Container) -> dict[str, str]:
 
 @pytest.mark.parametrize(
     ("kind", "reason"),
-    [("postinst", "apt-get install failed"), ("unhealthy", "did not become healthy")],
+    [
+        ("postinst", "apt-get install failed"),
+        ("unhealthy", "did not become healthy"),
+        # The private sources list holds the release alone: the message says what to do.
+        ("dependency", f"install it first with: sudo apt install {MISSING};"),
+    ],
 )
 def test_a_failed_update_ends_on_the_previous_release(
     container: Container, hub: Build, broken: dict[str, Build], kind: str, reason: str

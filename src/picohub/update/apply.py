@@ -27,6 +27,7 @@ from picohub.installed import installed_version, installed_versions, unfinished_
 from picohub.process import run
 from picohub.repository import RepositoryError, verify_repository
 from picohub.settings import PACKAGE, RELEASE_PACKAGES, Settings
+from picohub.update.apt_output import apt_failure
 from picohub.update.check import check
 from picohub.update.config import UpdateConfig
 from picohub.update.fetch import Fetched, fetch
@@ -135,19 +136,16 @@ def install(
 
 
 def _apt(args: Sequence[str], timeout: float = 1200, env: dict[str, str] = APT_ENVIRONMENT) -> None:
-    """apt-get ``args``; a failure's message carries every error and warning apt gave."""
+    """apt-get ``args``; a failure's message carries apt's errors, warnings and the
+    dependencies it could not satisfy."""
     argv = ["apt-get", "-q", *args]
     result = run(argv, env=env, timeout=timeout, check=False)
     if result.returncode != 0:
-        said = [
-            line
-            for line in (result.stdout + result.stderr).splitlines()
-            if line.startswith(("E:", "W:", "Err:"))
-        ]
+        said = apt_failure(result.stdout + result.stderr)
         raise CommandError(
             argv,
             f"apt-get {'update' if args[-1] == 'update' else 'install'} failed: "
-            + " ".join(said or [f"exit code {result.returncode}"]),
+            + (said or f"exit code {result.returncode}"),
             returncode=result.returncode,
             stderr=result.stderr,
         )
