@@ -72,6 +72,21 @@ def _update_status(container: Container) -> dict[str, str]:
     return status
 
 
+def _power_cut_and_boot(container: Container, version: str) -> dict[str, str]:
+    """Cut the power, boot again; wait until ``version`` answers and the recovery's
+    health check has passed. The update's status then."""
+    container.power_cut()
+    container.boot()
+    assert healthy_version(container, timeout=300) == version
+    status: dict[str, str] = wait_for(
+        lambda: (s := _update_status(container))["phase"] != "installing" and s,
+        timeout=300,
+        what="the recovery's health check to finish",
+    )
+    assert status["phase"] == "done", status
+    return status
+
+
 def test_a_power_cut_mid_unpack_recovers_at_the_next_boot(
     container: Container, hub: Build, interrupted_release: Build
 ) -> None:
@@ -87,16 +102,7 @@ def test_a_power_cut_mid_unpack_recovers_at_the_next_boot(
     assert _update_status(container)["phase"] == "installing"
 
     # The power goes: SIGKILL to dpkg, to the updater and to everything else at once.
-    container.power_cut()
-    container.boot()
-
-    assert healthy_version(container, timeout=300) == interrupted_release.version
-    status = wait_for(
-        lambda: (s := _update_status(container))["phase"] != "installing" and s,
-        timeout=300,
-        what="the recovery's health check to finish",
-    )
-    assert status["phase"] == "done", status
+    status = _power_cut_and_boot(container, interrupted_release.version)
     assert "recovered from an interrupted update" in status["message"]
     # One consistent release: every package installed, all of the same version, dpkg idle.
     for package in RELEASE_PACKAGES:
@@ -132,15 +138,7 @@ def test_a_power_cut_during_a_manual_dpkg_run_is_mended_from_the_cache(
     )
     assert _dpkg_status(container, "picohub") == "half-installed"
     cursor = container.journal_cursor()
-    container.power_cut()
-    container.boot()
-    assert healthy_version(container, timeout=300) == interrupted_release.version
-    status = wait_for(
-        lambda: (s := _update_status(container))["phase"] != "installing" and s,
-        timeout=300,
-        what="the recovery's health check to finish",
-    )
-    assert status["phase"] == "done", status
+    _power_cut_and_boot(container, interrupted_release.version)
     log = container.journal_messages(cursor, _SYSTEMD_UNIT="picohub-recover.service")
     assert any("recovering: dpkg left picohub half-installed" in line for line in log), log
     assert _dpkg_status(container, "picohub") == "installed"
