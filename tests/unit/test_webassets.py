@@ -13,7 +13,11 @@ from tests.conftest import SOURCE
 def test_assets_get_content_hashed_names_and_pages_name_them(tmp_path: Path) -> None:
     renames = install_web(SOURCE / "src" / "web", tmp_path / "web")
     html = (tmp_path / "web" / "index.html").read_text()
-    assert set(renames) == {"/assets/app.js", "/assets/style.css"}
+    scripts = ("common", "devices", "system", "app")
+    assert set(renames) == {*(f"/assets/{name}.js" for name in scripts), "/assets/style.css"}
+    # Loaded in this order: each script uses what the ones before it define.
+    named = [html.index(renames[f"/assets/{name}.js"]) for name in scripts]
+    assert named == sorted(named)
     for old, new in renames.items():
         assert f'"{old}"' not in html and f'"{new}"' in html
         content = (tmp_path / "web" / new.lstrip("/")).read_bytes()

@@ -1,0 +1,352 @@
+"use strict";
+// The system page: the installed release and its updates. Reading is open to all; the
+// update actions need the administrator, whose CSRF token is kept in memory only (read
+// again from /api/session after a reload; the session cookie itself is HttpOnly).
+// Everything shown comes from GET /api/system, so a reload at any point shows the same
+// state; while an update runs the page polls every second, through the restart of the
+// app under it (requests fail for a moment then, and the page says so and carries on).
+
+const PROGRESS_MS = 1000;
+const PHASES = {
+  idle: "Idle",
+  checking: "Checking",
+  downloading: "Downloading",
+  downloaded: "Downloaded",
+  installing: "Installing",
+  done: "Done",
+  failed: "Failed",
+  "rolled-back": "Rolled back",
+};
+// Phases that end an update: the page shows their message as the result.
+const ENDED = new Set(["done", "failed", "rolled-back", "downloaded"]);
+
+const hub = {
+  session: null, // {admin, csrf_token} from /api/session; null until read
+  system: null, // the last answer of GET /api/system
+  unreachable: false, // the last GET /api/system failed
+  following: false, // an update was started from this page: follow it until it ends
+  followedAt: 0, // when it was started (answers to requests sent before are stale)
+  acting: false, // a request of this page is under way
+  offered: null, // the release version the Install button installs
+  loadedWith: null, // the version running when this page was loaded
+};
+
+const $ = (id) => document.getElementById(id);
+
+function capitalized(text) {
+  return text ? text[0].toUpperCase() + text.slice(1) : text;
+}
+
+function say(id, text, kind = "error") {
+  const node = $(id);
+  node.textContent = text || "";
+  node.hidden = !text;
+  node.dataset.kind = kind;
+}
+
+async function send(method, path, { json, file, timeout = REQUEST_TIMEOUT_MS } = {}) {
+  const headers = { Accept: "application/json" };
+  if (hub.session?.csrf_token) headers["X-CSRF-Token"] = hub.session.csrf_token;
+  let body;
+  if (file) {
+    body = file;
+    headers["Content-Type"] = "application/x-tar";
+  } else if (json !== undefined) {
+    body = JSON.stringify(json);
+    headers["Content-Type"] = "application/json";
+  }
+  const signal = timeout ? AbortSignal.timeout(timeout) : undefined;
+  const answer = await fetch(path, { method, headers, body, cache: "no-store", signal });
+  const data = await answer.json().catch(() => null);
+  return { status: answer.status, body: data, headers: answer.headers };
+}
+
+function problem(answer, what) {
+  return answer.body?.message
+    ? capitalized(answer.body.message)
+    : `The ${what} failed: HTTP ${answer.status}.`;
+}
+
+function busy() {
+  return Boolean(hub.system?.update?.busy);
+}
+
+async function readSession() {
+  const { status, body } = await getJSON("/api/session");
+  if (status !== 200 || !body) throw new Error(`session: HTTP ${status}`);
+  setSession(body);
+}
+
+function setSession(body) {
+  hub.session = { admin: body.admin === true, csrf_token: body.admin ? body.csrf_token : null };
+  renderSystem();
+}
+
+async function refreshSystem() {
+  if (hub.session === null) await readSession().catch(() => {});
+  const sent = performance.now();
+  let answer;
+  try {
+    answer = await getJSON("/api/system");
+    if (answer.status !== 200 || !answer.body) throw new Error(`system: HTTP ${answer.status}`);
+  } catch (error) {
+    hub.unreachable = true;
+    renderSystem();
+    throw error;
+  }
+  hub.unreachable = false;
+  // Sent before an action of this page started: it may show the state before it.
+  if (sent >= hub.followedAt || hub.system === null) {
+    hub.system = answer.body;
+    hub.loadedWith ??= answer.body.running;
+    if (!busy()) hub.following = false;
+  }
+  renderSystem();
+}
+
+function renderSystem() {
+  const system = hub.system;
+  const admin = hub.session?.admin === true;
+  $("login-form").hidden = hub.session === null || admin;
+  $("logged-in").hidden = !admin;
+  for (const node of document.querySelectorAll(".admin-only")) node.hidden = !admin;
+  if (system === null) {
+    if (hub.unreachable) $("update-note").textContent = "The hub is not answering; retrying…";
+    return;
+  }
+  $("running-version").textContent = system.running;
+  const rows = Object.entries(system.packages).map(([name, version]) => {
+    const row = el("tr");
+    row.dataset.package = name;
+    row.append(el("td", name), el("td", version ?? "not installed"));
+    return row;
+  });
+  $("packages-table").tBodies[0].replaceChildren(...rows);
+  if (!system.update) {
+    $("update-note").textContent = "The updater is not part of this release.";
+    for (const node of document.querySelectorAll(".admin-only")) node.hidden = true;
+    return;
+  }
+  renderOffer(system);
+  renderProgress(system);
+  renderControls();
+}
+
+function renderOffer(system) {
+  const available = system.update.available;
+  const note = $("update-note");
+  // The last check may predate an update since: what it offers may be installed now.
+  const pending = available?.update_available
+    ? available.changes.filter((change) => system.packages[change.package] !== change.offered)
+    : [];
+  hub.offered = pending.length ? available.version : null;
+  $("update-offer").hidden = !hub.offered;
+  if (!hub.offered && (busy() || hub.following)) {
+    // dpkg may list the new release before the update has ended: not "up to date" yet.
+    note.textContent = "An update is under way.";
+    note.dataset.state = "busy";
+    return;
+  }
+  if (!available) {
+    note.textContent = "No check for updates yet.";
+    note.dataset.state = "none";
+    return;
+  }
+  const checked = `(checked ${ago(available.checked_at)})`;
+  if (!hub.offered) {
+    note.textContent = available.update_available
+      ? `Up to date: release ${available.version} is installed ${checked}.`
+      : `${capitalized(available.message)} ${checked}.`;
+    note.dataset.state = "current";
+    return;
+  }
+  note.textContent = `Release ${available.version} is available ${checked}.`;
+  note.dataset.state = "available";
+  const rows = pending.map((change) => {
+    const row = el("tr");
+    row.dataset.package = change.package;
+    const now = system.packages[change.package];
+    row.append(el("td", change.package), el("td", now ?? "not installed"), el("td", change.offered));
+    return row;
+  });
+  $("changes-table").tBodies[0].replaceChildren(...rows);
+  $("release-notes").textContent = available.notes ?? "";
+  $("release-notes").hidden = !available.notes;
+  $("release-notes-title").hidden = !available.notes;
+}
+
+function renderProgress(system) {
+  const status = system.update.status;
+  const running = busy() || hub.following;
+  $("update-progress").hidden = !running;
+  $("update-phase").textContent = PHASES[status.phase] ?? status.phase;
+  $("update-message").textContent = capitalized(status.message);
+  const measured = typeof status.progress === "number";
+  $("update-bar-line").hidden = !running || !measured;
+  if (measured) {
+    $("update-bar").value = status.progress;
+    $("update-percent").textContent = `${Math.round(status.progress * 100)} %`;
+  }
+  // The app restarts under an update: while it does, requests fail for a moment.
+  $("update-connection").hidden = !hub.unreachable;
+
+  const ended = !running && ENDED.has(status.phase);
+  const result = $("update-result");
+  result.hidden = !ended;
+  result.dataset.phase = status.phase;
+  result.textContent = status.phase === "failed"
+    ? `Failed: ${status.message}`
+    : capitalized(status.message);
+  // This page's script is the one it was loaded with; a new release may bring a new page.
+  const stale = !running && hub.loadedWith !== null && system.running !== hub.loadedWith;
+  $("reload-note").hidden = !stale;
+  $("reload-text").textContent = `This page came with picohub ${hub.loadedWith}.`;
+}
+
+function renderControls() {
+  const locked = hub.acting || hub.following || busy() || hub.unreachable;
+  $("check-button").disabled = locked;
+  $("install-button").hidden = !hub.offered;
+  $("install-button").disabled = locked;
+  $("install-button").textContent = `Install ${hub.offered ?? ""}`.trim();
+  $("bundle-button").disabled = locked || $("bundle-input").files.length === 0;
+  $("rollback-button").disabled = locked;
+  $("rollback-confirm").disabled = locked;
+}
+
+// One update action: a request, then its answer shown. 202 (started) and 409 (one is
+// running already) both lead to the progress view.
+async function act(what, request, onSuccess) {
+  hub.acting = true;
+  say("action-message", "");
+  renderControls();
+  try {
+    const answer = await request();
+    if (answer.status === 200 || answer.status === 202 || answer.status === 409) {
+      if (answer.body?.status) follow(answer.body.status);
+      if (answer.status === 409) say("action-message", problem(answer, what), "info");
+      onSuccess?.(answer);
+    } else if (answer.status === 401) {
+      setSession({ admin: false });
+      say("action-message", `${problem(answer, what)} (the session ended).`);
+    } else if (answer.status === 403) {
+      say("action-message", `${problem(answer, what)} Try again.`);
+      await readSession().catch(() => {});
+    } else {
+      say("action-message", problem(answer, what));
+    }
+  } catch (error) {
+    say("action-message", `The hub did not answer the ${what}; try again in a moment.`);
+  } finally {
+    hub.acting = false;
+    renderSystem();
+  }
+}
+
+function follow(status) {
+  hub.following = true;
+  hub.followedAt = performance.now();
+  if (hub.system?.update) {
+    hub.system.update.status = status;
+    hub.system.update.busy = !ENDED.has(status.phase) && status.phase !== "idle";
+  }
+  schedule(PROGRESS_MS);
+}
+
+function checkForUpdates() {
+  const button = $("check-button");
+  button.textContent = "Checking…";
+  return act("check", () => send("POST", "/api/system/update/check", { timeout: 60000 }), (
+    answer,
+  ) => {
+    if (hub.system?.update && answer.body?.available) {
+      hub.system.update.available = answer.body.available;
+    }
+  }).finally(() => {
+    button.textContent = "Check for updates";
+  });
+}
+
+function install() {
+  // The version the page shows: what the administrator saw is what gets installed.
+  const version = hub.offered;
+  return act("update", () => send("POST", "/api/system/update", { json: { version } }));
+}
+
+function uploadBundle(event) {
+  event.preventDefault();
+  const input = $("bundle-input");
+  const file = input.files[0];
+  if (!file) return undefined;
+  const megabytes = (file.size / 1e6).toFixed(1);
+  return act(
+    "upload",
+    () => {
+      say("action-message", `Uploading ${file.name} (${megabytes} MB)…`, "info");
+      return send("POST", "/api/system/update/bundle", { file, timeout: 0 });
+    },
+    () => {
+      input.value = "";
+      say("action-message", `Uploaded ${file.name}.`, "info");
+    },
+  );
+}
+
+function askRollback(open) {
+  $("rollback-box").hidden = !open;
+  $("rollback-button").setAttribute("aria-expanded", String(open));
+  if (open) $("rollback-confirm").focus();
+}
+
+function rollBack() {
+  askRollback(false);
+  return act("rollback", () => send("POST", "/api/system/rollback", { json: { confirm: true } }));
+}
+
+async function logIn(event) {
+  event.preventDefault();
+  const password = $("password");
+  const button = $("login-button");
+  button.disabled = true;
+  say("login-message", "");
+  let wait = 0;
+  try {
+    const answer = await send("POST", "/api/session", { json: { password: password.value } });
+    if (answer.status === 200 && answer.body) {
+      password.value = "";
+      say("action-message", "");
+      setSession(answer.body);
+    } else {
+      say("login-message", problem(answer, "login"));
+      if (answer.status === 429) wait = Number(answer.headers.get("Retry-After")) || 1;
+    }
+  } catch (error) {
+    say("login-message", "The hub did not answer; try again in a moment.");
+  }
+  // Locked out: the button comes back when the hub accepts an attempt again.
+  setTimeout(() => {
+    button.disabled = false;
+  }, wait * 1000);
+}
+
+async function logOut() {
+  try {
+    const answer = await send("DELETE", "/api/session");
+    setSession(answer.status === 200 && answer.body ? answer.body : { admin: false });
+  } catch (error) {
+    say("action-message", "The hub did not answer; try again in a moment.");
+  }
+}
+
+function wireSystem() {
+  $("login-form").addEventListener("submit", logIn);
+  $("logout-button").addEventListener("click", logOut);
+  $("check-button").addEventListener("click", checkForUpdates);
+  $("install-button").addEventListener("click", install);
+  $("bundle-form").addEventListener("submit", uploadBundle);
+  $("bundle-input").addEventListener("change", renderControls);
+  $("rollback-button").addEventListener("click", () => askRollback(true));
+  $("rollback-cancel").addEventListener("click", () => askRollback(false));
+  $("rollback-confirm").addEventListener("click", rollBack);
+  $("reload-button").addEventListener("click", () => location.reload());
+}
