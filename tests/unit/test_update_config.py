@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from picohub.errors import UsageError
-from picohub.update.apply import is_downgrade
 from picohub.update.config import Channel, UpdateConfig, load_config
+from picohub.update.packages import is_downgrade
 from picohub.update.status import Phase, Status, read_status, write_status
 from tests.conftest import SOURCE
 

@@ -10,7 +10,7 @@ import pytest
 
 from picohub.repository import RepositoryError
 from picohub.settings import Settings
-from picohub.update import apply
+from picohub.update import packages
 from picohub.update.fetch import Fetched
 
 KEYRING = Path("/usr/share/keyrings/picohub-archive-keyring.gpg")
@@ -29,10 +29,10 @@ def test_each_package_is_pinned_to_its_own_version(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[Sequence[str]] = []
-    monkeypatch.setattr(apply, "_apt", lambda args, **_: calls.append(args))
+    monkeypatch.setattr(packages, "_apt", lambda args, **_: calls.append(args))
     fetched = _release(tmp_path)
     assert fetched.package_versions() == {"picohub": "1.1.0", "picohub-web": "1.0.0"}
-    apply.install(fetched, ["picohub", "picohub-web"], KEYRING, settings, downgrade=True)
+    packages.install(fetched, ["picohub", "picohub-web"], KEYRING, settings, downgrade=True)
     update, install = calls
     assert update[-1] == "update"
     assert install[-2:] == ["picohub=1.1.0", "picohub-web=1.0.0"]
@@ -42,9 +42,11 @@ def test_each_package_is_pinned_to_its_own_version(
 def test_a_package_the_release_does_not_hold_is_named(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(apply, "_apt", lambda args, **_: None)
+    monkeypatch.setattr(packages, "_apt", lambda args, **_: None)
     with pytest.raises(RepositoryError, match=r"in the cache has no picohub-firmware"):
-        apply.install(_release(tmp_path), ["picohub-firmware"], KEYRING, settings, downgrade=False)
+        packages.install(
+            _release(tmp_path), ["picohub-firmware"], KEYRING, settings, downgrade=False
+        )
 
 
 def test_a_rollback_reinstalls_what_the_hub_has_or_left_half_done(
@@ -67,4 +69,4 @@ def test_a_rollback_reinstalls_what_the_hub_has_or_left_half_done(
         ),
         0,
     )
-    assert apply.packages_on_hub(settings, release) == ["picohub", "picohub-web"]
+    assert packages.packages_on_hub(settings, release) == ["picohub", "picohub-web"]

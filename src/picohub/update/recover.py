@@ -23,17 +23,14 @@ from picohub.repository import verify_repository
 from picohub.settings import PACKAGE, RELEASE_PACKAGES, Settings
 from picohub.update.apply import (
     in_unit,
-    install,
-    is_downgrade,
     is_running,
-    packages_on_hub,
-    repair_dpkg,
     rollback,
     start_in_unit,
     wait_healthy,
 )
 from picohub.update.config import UpdateConfig
 from picohub.update.fetch import Fetched, release_dir
+from picohub.update.packages import install, is_downgrade, packages_on_hub, repair_dpkg
 from picohub.update.status import Phase, Status, read_status, write_status
 
 log = logging.getLogger(__name__)
