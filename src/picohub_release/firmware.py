@@ -16,7 +16,7 @@ from pathlib import Path
 
 from picohub.cli import run_command
 from picohub.errors import PicohubError, UsageError
-from picohub.firmware import uf2
+from picohub.firmware import testimage, uf2
 from picohub.firmware.manifest import (
     IMAGE_NAME,
     MANIFEST_NAME,
@@ -85,7 +85,7 @@ def build(
     test_image = uf2_path is None
     if uf2_path is None:
         firmware_version = firmware_version or package_version
-        data = uf2.generate_test_image(board, firmware_version)
+        data = testimage.generate_test_image(board, firmware_version)
     else:
         if firmware_version is None:
             raise UsageError(

@@ -10,7 +10,8 @@ from debian.debfile import DebFile
 
 from picohub.errors import PicohubError
 from picohub.firmware.manifest import from_json
-from picohub.firmware.uf2 import BLOCK_SIZE, board, generate_test_image
+from picohub.firmware.testimage import generate_test_image
+from picohub.firmware.uf2 import BLOCK_SIZE, board
 from picohub_release.build import build_debs
 from tests.conftest import SOURCE, need_tools
 

@@ -7,7 +7,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from picohub.firmware.manifest import make_manifest, to_json
-from picohub.firmware.uf2 import board, generate_test_image
+from picohub.firmware.testimage import generate_test_image
+from picohub.firmware.uf2 import board
 from picohub.settings import Settings
 from picohub.web import create_app
 from tests.unit.conftest import fake_dpkg

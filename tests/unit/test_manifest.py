@@ -16,7 +16,8 @@ from picohub.firmware.manifest import (
     make_manifest,
     to_json,
 )
-from picohub.firmware.uf2 import BOARDS, Uf2Error, generate_test_image
+from picohub.firmware.testimage import generate_test_image
+from picohub.firmware.uf2 import BOARDS, Uf2Error
 from picohub_release.firmware import main
 
 PICO2_W = BOARDS["pico2_w"]

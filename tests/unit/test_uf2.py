@@ -7,12 +7,12 @@ import struct
 import pytest
 
 from picohub.errors import ExitCode, UsageError
+from picohub.firmware.testimage import generate_test_image
 from picohub.firmware.uf2 import (
     BOARDS,
     Family,
     Uf2Error,
     board,
-    generate_test_image,
     validate,
 )
 

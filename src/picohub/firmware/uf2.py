@@ -1,4 +1,4 @@
-"""UF2 firmware images for Raspberry Pi Pico boards: validate one, or make a test image.
+"""UF2 firmware images for Raspberry Pi Pico boards: what a valid one is, and its check.
 
 The boards check little when they take an image over the air (DESIGN.md, "Pico firmware
 facts"), so everything the boot ROM relies on is checked here, before an image is packaged
@@ -7,7 +7,6 @@ or sent. Standard library only: this runs on the hub.
 
 from __future__ import annotations
 
-import hashlib
 import struct
 from dataclasses import dataclass
 from enum import IntEnum
@@ -43,10 +42,8 @@ E10_IGNORE_TAG = 0x9957E304  # extension "size 4, RP2 ignore block", newer picot
 IMAGE_DEF_MARKER = 0xFFFFDED3
 IMAGE_DEF_WINDOW = 4096  # the RP2350 boot ROM looks for IMAGE_DEF this far into an image
 
-TEST_IMAGE_LABEL = b"picohub test image, not bootable: "
-
-_HEADER = struct.Struct("<8I")  # the eight u32 fields at offsets 0..31
-_U32 = struct.Struct("<I")
+HEADER = struct.Struct("<8I")  # the eight u32 fields at offsets 0..31
+U32 = struct.Struct("<I")
 _RETRY_COPY = "copy or download the .uf2 file again; it may have been cut short or altered"
 
 
@@ -239,10 +236,10 @@ def validate(data: bytes, board: Board) -> Uf2Image:
 
 def _parse(data: bytes, index: int) -> _Block:
     offset = index * BLOCK_SIZE
-    magic0, magic1, flags, address, size, number, count, family_id = _HEADER.unpack_from(
+    magic0, magic1, flags, address, size, number, count, family_id = HEADER.unpack_from(
         data, offset
     )
-    (magic_end,) = _U32.unpack_from(data, offset + BLOCK_SIZE - 4)
+    (magic_end,) = U32.unpack_from(data, offset + BLOCK_SIZE - 4)
     for name, found, expected in (
         ("first magic", magic0, MAGIC_START0),
         ("second magic", magic1, MAGIC_START1),
@@ -281,7 +278,7 @@ def _check_e10(block: _Block, board: Board) -> None:
             hint=f"build the firmware with PICO_BOARD={board.name}",
         )
     extension = bool(block.flags & FLAG_EXTENSION_TAGS)
-    (tag,) = _U32.unpack_from(block.data, PAYLOAD_SIZE)
+    (tag,) = U32.unpack_from(block.data, PAYLOAD_SIZE)
     problems = (
         (block.flags & ~FLAG_EXTENSION_TAGS != FLAG_FAMILY_ID, f"flags 0x{block.flags:08x}"),
         (block.address != E10_ADDRESS, f"address 0x{block.address:08x}"),
@@ -371,68 +368,6 @@ def _has_image_def(image: list[_Block]) -> bool:
     for block in image:
         if block.address >= end:
             break
-        if any(word == IMAGE_DEF_MARKER for (word,) in _U32.iter_unpack(block.payload)):
+        if any(word == IMAGE_DEF_MARKER for (word,) in U32.iter_unpack(block.payload)):
             return True
     return False
-
-
-def generate_test_image(board: Board, version: str, size: int = 16 * 1024) -> bytes:
-    """A valid but not bootable image of ``size`` payload bytes, the same for the same inputs.
-
-    It lets the package build and the update path be tested without a Pico SDK build; the
-    version is in it as ASCII so a flashed test image can be recognised.
-    """
-    if size <= 0 or size % PAYLOAD_SIZE or size > board.flash_size:
-        raise UsageError(
-            f"test image size {size} must be a positive multiple of {PAYLOAD_SIZE} within "
-            f"the {board.flash_size} bytes of {board.name} flash"
-        )
-    if not (version.isascii() and version.isprintable() and 0 < len(version) <= 64):
-        raise UsageError(f"test image version {version!r} must be 1-64 printable ASCII characters")
-    header = _U32.pack(IMAGE_DEF_MARKER) + TEST_IMAGE_LABEL + version.encode("ascii") + b"\0"
-    seed = hashlib.sha256(b"picohub test image\0%s\0%s" % (board.name.encode(), header)).digest()
-    payload = header + _pattern(seed, size - len(header))
-    count = size // PAYLOAD_SIZE
-    blocks = [_e10_block()] if board.family.is_rp2350 else []
-    for number in range(count):
-        blocks.append(
-            _pack_block(
-                flags=FLAG_FAMILY_ID,
-                address=FLASH_START + number * PAYLOAD_SIZE,
-                number=number,
-                count=count,
-                family_id=board.family,
-                payload=payload[number * PAYLOAD_SIZE : (number + 1) * PAYLOAD_SIZE],
-            )
-        )
-    return b"".join(blocks)
-
-
-def _pattern(seed: bytes, length: int) -> bytes:
-    """A deterministic byte stream: sha256(seed || counter) for counter = 0, 1, ..."""
-    chunks = []
-    for counter in range(-(-length // 32)):
-        chunks.append(hashlib.sha256(seed + counter.to_bytes(8, "little")).digest())
-    return b"".join(chunks)[:length]
-
-
-def _e10_block() -> bytes:
-    """The older form of the RP2350-E10 workaround block (no extension tag)."""
-    return _pack_block(
-        flags=FLAG_FAMILY_ID,
-        address=E10_ADDRESS,
-        number=0,
-        count=E10_BLOCK_COUNT,
-        family_id=Family.ABSOLUTE,
-        payload=bytes([E10_FILL]) * PAYLOAD_SIZE,
-    )
-
-
-def _pack_block(
-    *, flags: int, address: int, number: int, count: int, family_id: int, payload: bytes
-) -> bytes:
-    header = _HEADER.pack(
-        MAGIC_START0, MAGIC_START1, flags, address, len(payload), number, count, family_id
-    )
-    data = payload.ljust(DATA_AREA_SIZE, b"\0")  # the unused data area is zero
-    return header + data + _U32.pack(MAGIC_END)
