@@ -8,6 +8,7 @@ unsigned: every failure here is an error.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import shutil
@@ -93,19 +94,22 @@ def _gpg(home: Path) -> gnupg.GPG:
 def local_signer(key_dir: Path) -> Signer:
     """The throwaway local key in ``key_dir``, generated on first use."""
     gpg = _gpg(key_dir)
-    if not gpg.list_keys(secret=True):
-        log.info("generating a throwaway local release key in %s", key_dir)
-        request = gpg.gen_key_input(
-            key_type="EDDSA",
-            key_curve="ed25519",
-            key_usage="sign",
-            name_real=LOCAL_KEY_NAME,
-            name_email=LOCAL_KEY_EMAIL,
-            expire_date=0,
-            no_protection=True,
-        )
-        if not gpg.gen_key(request):
-            raise PicohubError(f"could not generate a local release key in {key_dir}")
+    # Builds may run side by side (make test's lanes): one key, made by the first of them.
+    with (key_dir / ".generate.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not gpg.list_keys(secret=True):
+            log.info("generating a throwaway local release key in %s", key_dir)
+            request = gpg.gen_key_input(
+                key_type="EDDSA",
+                key_curve="ed25519",
+                key_usage="sign",
+                name_real=LOCAL_KEY_NAME,
+                name_email=LOCAL_KEY_EMAIL,
+                expire_date=0,
+                no_protection=True,
+            )
+            if not gpg.gen_key(request):
+                raise PicohubError(f"could not generate a local release key in {key_dir}")
     return Signer(gpg, _only_secret_key(gpg, str(key_dir)))
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,10 +17,15 @@ from picohub.repository import RepositoryError, verify_repository
 from picohub_release.__main__ import main
 from picohub_release.build import Build
 from picohub_release.repository import KEYRING, SUMS, Repository, write_repository
-from picohub_release.signing import Signer, signer_from_environment
+from picohub_release.signing import Signer, local_signer, signer_from_environment
 from picohub_release.versions import changelog_notes, check_tag
 from tests.conftest import SOURCE
-from tests.integration.repo_fixtures import copy_repository, make_repository, make_signer
+from tests.integration.repo_fixtures import (
+    GNUPG_HOMES,
+    copy_repository,
+    make_repository,
+    make_signer,
+)
 
 
 @pytest.fixture(scope="module")
@@ -129,6 +137,24 @@ def test_the_ci_key_is_imported_into_a_home_that_is_removed_afterwards(
         assert from_env.fingerprint == signer.fingerprint
         assert "BEGIN PGP SIGNED MESSAGE" in from_env.clearsign("hello\n")
     assert not home.exists()
+
+
+def test_builds_side_by_side_make_one_local_key(tmp_path: Path) -> None:
+    home = tmp_path / "gnupg"
+    GNUPG_HOMES.append(home)
+    script = (
+        "import sys; from pathlib import Path; from picohub_release.signing import "
+        "local_signer; print(local_signer(Path(sys.argv[1])).fingerprint)"
+    )
+    env = {**os.environ, "PYTHONPATH": f"{SOURCE / 'src'}:{SOURCE}"}
+    builds = [
+        subprocess.Popen([sys.executable, "-c", script, home], stdout=subprocess.PIPE, env=env)
+        for _ in range(3)
+    ]
+    fingerprints = {build.communicate(timeout=120)[0].strip() for build in builds}
+    assert [build.returncode for build in builds] == [0, 0, 0]
+    assert len(fingerprints) == 1
+    assert len(local_signer(home).gpg.list_keys(secret=True)) == 1
 
 
 def test_the_tag_must_equal_the_changelog_version() -> None:
