@@ -22,6 +22,7 @@ from typing import Any
 
 from picohub.errors import CommandError, PicohubError
 from picohub.process import run
+from tests.system import cgroups
 
 CONTAINER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -51,6 +52,7 @@ class Container:
         self.leader: int | None = None
         self._nspawn: subprocess.Popen[bytes] | None = None
         self._console = scratch / "console.log"
+        self._cgroups: list[Path] = []
 
     # -- lifecycle -------------------------------------------------------------------
     def start(self, boot_timeout: float = 60) -> None:
@@ -71,33 +73,37 @@ class Container:
         """Run ``argv`` in the mounted root with no systemd running in it, as a system
         image is built (mount() first, boot() after)."""
         assert self.leader is None, "the container is booted"
-        run(
-            [
-                "systemd-nspawn",
-                "--register=no",
-                "--keep-unit",
-                "--quiet",
-                "--private-network",
-                f"--directory={self.root}",
-                "--setenv=DEBIAN_FRONTEND=noninteractive",
-                *argv,
-            ],
-            timeout=timeout,
-        )
+        nspawn = [
+            "systemd-nspawn",
+            "--register=no",
+            "--keep-unit",
+            "--quiet",
+            "--private-network",
+            f"--directory={self.root}",
+            "--setenv=DEBIAN_FRONTEND=noninteractive",
+            *argv,
+        ]
+        run(cgroups.entering(self._own_cgroups(), nspawn), timeout=timeout)
+
+    def _own_cgroups(self) -> list[Path]:
+        if not self._cgroups:
+            self._cgroups = cgroups.own_cgroups(self.name)
+        return self._cgroups
 
     def boot(self, boot_timeout: float = 60) -> None:
         """Boot systemd on the mounted overlay and wait until it has started up."""
+        nspawn = [
+            "systemd-nspawn",
+            "--register=no",
+            "--keep-unit",
+            *(["--private-network"] if self.private_network else []),
+            f"--machine={self.name}",
+            f"--directory={self.root}",
+            "--boot",
+        ]
         with self._console.open("ab") as console:
             self._nspawn = subprocess.Popen(
-                [
-                    "systemd-nspawn",
-                    "--register=no",
-                    "--keep-unit",
-                    *(["--private-network"] if self.private_network else []),
-                    f"--machine={self.name}",
-                    f"--directory={self.root}",
-                    "--boot",
-                ],
+                cgroups.entering(self._own_cgroups(), nspawn),
                 stdin=subprocess.DEVNULL,
                 stdout=console,
                 stderr=subprocess.STDOUT,
@@ -142,6 +148,7 @@ class Container:
             except subprocess.TimeoutExpired:
                 os.killpg(self._nspawn.pid, signal.SIGKILL)
                 self._nspawn.wait(timeout=10)
+        cgroups.remove(self._cgroups)
         if os.path.ismount(self.root):
             run(["umount", self.root])
         for part in ("upper", "work", "merged"):
