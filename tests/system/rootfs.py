@@ -5,7 +5,10 @@ the booted base, the root holds apt lists and the downloaded (not installed) .de
 everything picohub's packages depend on, so a container installs them with apt while
 having no network at all.
 
-Run ``python -m tests.system.rootfs`` to build it ahead of the tests.
+A root of another architecture (arm64, what a Raspberry Pi runs) is built and booted the
+same way, its programs run by qemu-user through the kernel's binfmt_misc (see emulation).
+
+Run ``python -m tests.system.rootfs SUITE [ARCH]`` to build one ahead of the tests.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import fcntl
 import hashlib
 import logging
 import os
+import re
 import shutil
 import sys
 from collections.abc import Iterator
@@ -24,6 +28,7 @@ from debian.deb822 import Deb822
 
 from picohub.errors import PicohubError
 from picohub.process import run
+from tests.system.emulation import host_arch, need_emulation
 
 log = logging.getLogger(__name__)
 
@@ -90,9 +95,15 @@ def _host_codename(os_release: Path) -> str | None:
     return None
 
 
-def root_path(suite: str) -> Path:
-    key = hashlib.sha256(repr((suite, INCLUDE, PRELOAD, RECIPE)).encode()).hexdigest()[:12]
-    return CACHE / f"{suite}-{key}"
+def _label(suite: str, arch: str | None) -> str:
+    return suite if arch in (None, host_arch()) else f"{suite}-{arch}"
+
+
+def root_path(suite: str, arch: str | None = None) -> Path:
+    """Where the root for ``suite`` (on ``arch``, the host's by default) is cached."""
+    label = _label(suite, arch)
+    key = hashlib.sha256(repr((label, INCLUDE, PRELOAD, RECIPE)).encode()).hexdigest()[:12]
+    return CACHE / f"{label}-{key}"
 
 
 @contextmanager
@@ -103,27 +114,34 @@ def _locked(path: Path) -> Iterator[None]:
         yield
 
 
-def ensure_root(suite: str = "bookworm") -> Path:
-    """The cached root for ``suite``, built first if it is not there yet."""
-    root = root_path(suite)
-    with _locked(CACHE / f"{suite}.lock"):
+def ensure_root(suite: str = "bookworm", arch: str | None = None) -> Path:
+    """The cached root for ``suite`` on ``arch`` (the host's by default), built first if it
+    is not there yet."""
+    label = _label(suite, arch)
+    foreign = label != suite
+    if foreign:
+        assert arch is not None
+        need_emulation(arch)
+    root = root_path(suite, arch)
+    with _locked(CACHE / f"{label}.lock"):
         if (root / ".complete").exists():
             return root
-        for stale in CACHE.glob(f"{suite}-*"):
+        for stale in _stale_roots(label):
             shutil.rmtree(stale)
         partial = root.with_name(root.name + ".partial")
         mirror = host_mirror(suite)
-        log.info("building the %s test root from %s (once; cached in %s)", suite, mirror, root)
+        log.info("building the %s test root from %s (once; cached in %s)", label, mirror, root)
         run(
             [
                 "debootstrap",
                 "--variant=minbase",
+                *([f"--arch={arch}"] if foreign else []),
                 f"--include={','.join(INCLUDE)}",
                 suite,
                 partial,
                 mirror,
             ],
-            timeout=1200,
+            timeout=1800 if foreign else 1200,
         )
         (partial / "etc" / "hostname").write_text("picohub-test\n", encoding="utf-8")
         run(["chroot", partial, "apt-get", "update", "-qq"], timeout=600)
@@ -132,14 +150,21 @@ def ensure_root(suite: str = "bookworm") -> Path:
             env={"DEBIAN_FRONTEND": "noninteractive"},
             timeout=1200,
         )
-        (partial / ".complete").write_text(f"{suite} from {mirror}\n", encoding="utf-8")
+        (partial / ".complete").write_text(f"{label} from {mirror}\n", encoding="utf-8")
         partial.rename(root)
     return root
+
+
+def _stale_roots(label: str) -> list[Path]:
+    """Earlier builds of this suite and architecture (another recipe), finished or not;
+    never another architecture's root, whose name starts the same."""
+    pattern = re.compile(re.escape(label) + r"-[0-9a-f]{12}(\.partial)?")
+    return [path for path in CACHE.glob(f"{label}-*") if pattern.fullmatch(path.name)]
 
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        print(ensure_root(*sys.argv[1:2]))
+        print(ensure_root(*sys.argv[1:3]))
     except PicohubError as exc:
         sys.exit(f"error: {exc}")
