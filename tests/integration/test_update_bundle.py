@@ -1,164 +1,36 @@
-"""Offline bundles with real signed repositories and the pinned keyring: made from a hub's
-cache, opened and verified on another hub, refused (with the cache left as it was) when
-signed by another key, tampered with, older than what is installed, or incomplete.
-
-apt is not run here (the system test does that): the install step is replaced by a
-recorder, so these tests see exactly what would be installed and what rolled back to."""
+"""Making an offline bundle with ``picohub-update bundle``: the signed index and the
+packages, flat and the same for the same release; a tampered cache is not bundled."""
 
 from __future__ import annotations
 
-import hashlib
-import io
-import shutil
 import tarfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from picohub.errors import ExitCode
-from picohub.repository import INRELEASE, RepositoryError
+from picohub.repository import INRELEASE
 from picohub.settings import Settings
-from picohub.update import bundle_apply
-from picohub.update.bundle import BundleError, write_bundle
-from picohub.update.bundle_apply import apply_bundle
+from picohub.update.bundle import write_bundle
 from picohub.update.cli import main
-from picohub.update.config import UpdateConfig
-from picohub.update.fetch import Fetched
-from picohub.update.status import Phase, read_status
-from picohub_release.build import Build
 from picohub_release.repository import KEYRING, Repository
-from picohub_release.signing import Signer
-from tests.integration.repo_fixtures import hub_settings, make_repository, make_signer
+from tests.integration import bundle_fixtures
+from tests.integration.bundle_fixtures import (
+    INDEX,
+    deb_of,
+    members,
+)
 
-PACKAGES = ("picohub", "picohub-web", "picohub-firmware")
-INDEX = ("Packages", "Packages.gz")
-
-
-@pytest.fixture(scope="module")
-def repo_b(
-    release_b: Build, signer: Signer, tmp_path_factory: pytest.TempPathFactory
-) -> Repository:
-    return make_repository(release_b, tmp_path_factory.mktemp("b") / "repo", signer)
-
-
-def _cache_release(cache: Path, repository: Repository, packages: tuple[str, ...]) -> Path:
-    """``releases/VERSION`` as ``picohub-update fetch`` leaves it: the signed index and
-    the packages that changed."""
-    target = cache / "releases" / repository.version
-    target.mkdir(parents=True)
-    for name in (INRELEASE, *INDEX):
-        shutil.copyfile(repository.directory / name, target / name)
-    for deb in repository.directory.glob("*.deb"):
-        if deb.name.split("_", 1)[0] in packages:
-            shutil.copyfile(deb, target / deb.name)
-    return target
-
-
-def _snapshot(directory: Path) -> dict[str, str]:
-    """Every file and folder under ``directory`` with its SHA-256."""
-    return {
-        str(path.relative_to(directory)): (
-            hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "folder"
-        )
-        for path in sorted(directory.rglob("*"))
-    }
-
-
-@dataclass
-class Installs:
-    calls: list[tuple[Fetched, list[str], Fetched | None, str | None]]
-
-
-@pytest.fixture
-def installs(monkeypatch: pytest.MonkeyPatch) -> Installs:
-    """What apply_bundle hands to the install step (apt and the health check)."""
-    recorded = Installs([])
-
-    def install_and_confirm(
-        config: UpdateConfig,
-        settings: Settings,
-        fetched: Fetched,
-        packages: list[str],
-        previous: Fetched | None,
-        installed: str | None,
-        report: object,
-    ) -> int:
-        recorded.calls.append((fetched, list(packages), previous, installed))
-        return ExitCode.OK
-
-    monkeypatch.setattr(bundle_apply, "install_and_confirm", install_and_confirm)
-    return recorded
-
-
-@pytest.fixture
-def device(tmp_path: Path, repository: Repository, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """A hub with all of release A installed and cached (as an update to A leaves it),
-    trusting the release key."""
-    settings = hub_settings(
-        tmp_path / "hub",
-        repository.directory / KEYRING,
-        monkeypatch,
-        **dict.fromkeys(PACKAGES, repository.version),
-    )
-    _cache_release(settings.cache_dir, repository, PACKAGES)
-    return settings
-
-
-@pytest.fixture
-def bundle_b(
-    tmp_path: Path,
-    repo_b: Repository,
-    repository: Repository,
-    capsys: pytest.CaptureFixture[str],
-) -> Path:
-    """Release B bundled with ``picohub-update bundle`` on another hub that fetched it."""
-    other = tmp_path / "other-cache"
-    _cache_release(other, repo_b, PACKAGES)
-    made = tmp_path / "usb" / f"picohub-{repo_b.version}.tar"
-    made.parent.mkdir()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("PICOHUB_CACHE_DIR", str(other))
-        patch.setenv("PICOHUB_ARCHIVE_KEYRING", str(repository.directory / KEYRING))
-        assert main(["bundle", repo_b.version, str(made)]) == ExitCode.OK
-    said = capsys.readouterr().out
-    assert said.startswith(f"release {repo_b.version}: InRelease, Packages, Packages.gz, ")
-    assert f"({made.stat().st_size} bytes) in {made}" in said
-    return made
-
-
-def _members(bundle: Path) -> list[str]:
-    with tarfile.open(bundle) as archive:
-        return archive.getnames()
-
-
-def _rewritten(bundle: Path, target: Path, change: dict[str, bytes | None]) -> Path:
-    """``bundle`` with members replaced (bytes) or left out (None), in the same order."""
-    with tarfile.open(bundle) as source, tarfile.open(target, "w") as out:
-        for member in source.getmembers():
-            data = source.extractfile(member).read()  # type: ignore[union-attr]
-            if member.name in change:
-                replaced = change[member.name]
-                if replaced is None:
-                    continue
-                data = replaced
-            member.size = len(data)
-            out.addfile(member, io.BytesIO(data))
-    return target
-
-
-def _deb(repository: Repository, package: str) -> Path:
-    return next(repository.directory.glob(f"{package}_*.deb"))
-
-
-# -- making a bundle -------------------------------------------------------------------------
+bundle_b = bundle_fixtures.bundle_b  # the fixtures
+device = bundle_fixtures.device
+repo_b = bundle_fixtures.repo_b
 
 
 def test_a_bundle_holds_the_signed_index_and_the_packages_flat(
     bundle_b: Path, repo_b: Repository
 ) -> None:
     debs = sorted(path.name for path in repo_b.directory.glob("*.deb"))
-    assert _members(bundle_b) == [INRELEASE, *INDEX, *debs]
+    assert members(bundle_b) == [INRELEASE, *INDEX, *debs]
     with tarfile.open(bundle_b) as archive:
         for member in archive.getmembers():
             assert member.isreg() and "/" not in member.name
@@ -171,7 +43,7 @@ def test_a_bundle_from_a_release_directory_leaves_out_what_is_not_signed(
     repo_b: Repository, repository: Repository, tmp_path: Path
 ) -> None:
     made = write_bundle(repo_b.directory, repository.directory / KEYRING, tmp_path / "b.tar")
-    names = _members(made.path)
+    names = members(made.path)
     assert made.version == repo_b.version and tuple(names) == made.members
     assert names[:3] == [INRELEASE, *INDEX] and len(names) == 6
     for unsigned in ("Release", "Release.gpg", KEYRING, "SHA256SUMS"):
@@ -193,252 +65,10 @@ def test_a_tampered_cache_is_not_bundled(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    deb = _deb(repository, "picohub-web")
+    deb = deb_of(repository, "picohub-web")
     cached = device.cache_dir / "releases" / repository.version / deb.name
     cached.write_bytes(bytes(deb.stat().st_size))
     assert main(["bundle", repository.version, str(tmp_path / "b.tar")]) == ExitCode.FAILURE
     assert "does not match the SHA-256 in the signed index" in capsys.readouterr().err
     assert not (tmp_path / "b.tar").exists()
     assert not list(tmp_path.glob(".b.tar.*"))
-
-
-# -- applying a bundle -----------------------------------------------------------------------
-
-
-def test_a_bundle_is_verified_and_its_release_moved_into_the_cache(
-    device: Settings,
-    bundle_b: Path,
-    repo_b: Repository,
-    repository: Repository,
-    installs: Installs,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("PICOHUB_UPDATE_IN_UNIT", "1")
-    assert main(["apply", "--bundle", str(bundle_b)]) == ExitCode.OK
-
-    [(fetched, packages, previous, installed)] = installs.calls
-    assert installed == repository.version and packages == list(PACKAGES)
-    cached = device.cache_dir / "releases" / repo_b.version
-    assert (fetched.version, fetched.directory) == (repo_b.version, cached)
-    assert sorted(path.name for path in fetched.debs) == sorted(
-        path.name for path in repo_b.directory.glob("*.deb")
-    )
-    for name in _members(bundle_b):
-        assert (cached / name).read_bytes() == (repo_b.directory / name).read_bytes()
-    # The rollback target: the installed release, from the cache, verified again.
-    assert previous is not None and previous.version == repository.version
-    assert previous.directory == device.cache_dir / "releases" / repository.version
-    assert len(previous.debs) == 3
-    # Nothing else left behind (but the cache's lock); the bundle itself is untouched.
-    assert sorted(path.name for path in device.cache_dir.iterdir()) == [".lock", "releases"]
-    assert bundle_b.exists()
-
-
-def test_without_the_installed_release_in_the_cache_there_is_no_rollback(
-    device: Settings,
-    bundle_b: Path,
-    repository: Repository,
-    installs: Installs,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    shutil.rmtree(device.cache_dir / "releases" / repository.version)
-    assert apply_bundle(UpdateConfig(), device, bundle_b) == ExitCode.OK
-    [(_fetched, _packages, previous, _installed)] = installs.calls
-    assert previous is None
-    assert f"no rollback possible: release {repository.version}" in caplog.text
-
-
-def test_unsigned_extras_in_a_bundle_are_ignored_and_not_kept(
-    device: Settings,
-    bundle_b: Path,
-    repo_b: Repository,
-    installs: Installs,
-    tmp_path: Path,
-) -> None:
-    # A hand-made bundle with the whole release folder in it: the key and sums too.
-    extras = {name: (repo_b.directory / name).read_bytes() for name in (KEYRING, "SHA256SUMS")}
-    with tarfile.open(bundle_b, "a") as archive:
-        for name, data in extras.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    assert apply_bundle(UpdateConfig(), device, bundle_b) == ExitCode.OK
-    cached = device.cache_dir / "releases" / repo_b.version
-    assert not (cached / KEYRING).exists() and not (cached / "SHA256SUMS").exists()
-    assert len(installs.calls) == 1
-
-
-def _refused(
-    device: Settings, bundle: Path, installs: Installs, error: type[Exception], match: str
-) -> None:
-    """Applying ``bundle`` fails with ``error``; nothing installed, the cache as it was,
-    the failure recorded."""
-    before = _snapshot(device.cache_dir)
-    with pytest.raises(error, match=match) as caught:
-        apply_bundle(UpdateConfig(), device, bundle)
-    assert installs.calls == []
-    assert _snapshot(device.cache_dir) == before
-    status = read_status(device.update_status)
-    assert status.phase is Phase.FAILED
-    assert status.message == f"nothing was changed: {caught.value}"
-
-
-def test_a_bundle_signed_by_another_key_is_refused(
-    device: Settings, repo_b: Repository, installs: Installs, tmp_path: Path
-) -> None:
-    other = make_signer(tmp_path / "other-key")
-    foreign = make_repository(
-        Build(repo_b.version, tuple(repo_b.directory.glob("*.deb"))), tmp_path / "foreign", other
-    )
-    bundle = write_bundle(foreign.directory, foreign.directory / KEYRING, tmp_path / "f.tar")
-    _refused(device, bundle.path, installs, RepositoryError, "InRelease is not signed by a key in")
-
-
-def test_a_tampered_package_in_a_bundle_is_refused_and_not_cached(
-    device: Settings, bundle_b: Path, repo_b: Repository, installs: Installs, tmp_path: Path
-) -> None:
-    deb = _deb(repo_b, "picohub")
-    data = bytearray(deb.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    tampered = _rewritten(bundle_b, tmp_path / "tampered.tar", {deb.name: bytes(data)})
-    _refused(
-        device, tampered, installs, RepositoryError, "does not match the SHA-256 in the signed"
-    )
-    assert not (device.cache_dir / "releases" / repo_b.version).exists()
-
-
-def test_a_tampered_index_in_a_bundle_is_refused(
-    device: Settings, bundle_b: Path, repository: Repository, installs: Installs, tmp_path: Path
-) -> None:
-    # B's signed InRelease with A's (also signed, but other) Packages.
-    packages = (repository.directory / "Packages").read_bytes()
-    mixed = _rewritten(bundle_b, tmp_path / "mixed.tar", {"Packages": packages})
-    _refused(device, mixed, installs, RepositoryError, "Packages")
-
-
-def test_a_bundle_without_its_index_is_refused(
-    device: Settings, bundle_b: Path, installs: Installs, tmp_path: Path
-) -> None:
-    bare = _rewritten(bundle_b, tmp_path / "bare.tar", {INRELEASE: None})
-    _refused(device, bare, installs, BundleError, "is not a picohub bundle: it has no InRelease")
-
-
-@pytest.mark.parametrize("damage", ["truncated", "not-a-tar", "symlink"])
-def test_a_damaged_bundle_is_refused(
-    device: Settings, bundle_b: Path, installs: Installs, tmp_path: Path, damage: str
-) -> None:
-    target = tmp_path / "damaged.tar"
-    if damage == "truncated":
-        target.write_bytes(bundle_b.read_bytes()[: bundle_b.stat().st_size // 2])
-        match = "is truncated or damaged after its member"
-    elif damage == "not-a-tar":
-        target.write_text("hello\n" * 200)
-        match = "is not a tar file"
-    else:
-        shutil.copyfile(bundle_b, target)
-        with tarfile.open(target, "a") as archive:
-            link = tarfile.TarInfo("evil")
-            link.type, link.linkname = tarfile.SYMTYPE, "/etc/shadow"
-            archive.addfile(link)
-        match = "'evil' is a symbolic link, not a regular file"
-    _refused(device, target, installs, BundleError, match)
-
-
-def test_an_older_bundle_is_refused(
-    tmp_path: Path,
-    repository: Repository,
-    repo_b: Repository,
-    installs: Installs,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # A hub on B, given a bundle of A (signed, valid, and old: a replay).
-    keyring = repository.directory / KEYRING
-    hub = hub_settings(
-        tmp_path / "hub", keyring, monkeypatch, **dict.fromkeys(PACKAGES, repo_b.version)
-    )
-    _cache_release(hub.cache_dir, repo_b, PACKAGES)
-    old = write_bundle(repository.directory, keyring, tmp_path / "a.tar")
-    _refused(hub, old.path, installs, BundleError, f"older than the installed {repo_b.version}")
-
-
-def test_a_bundle_of_the_installed_release_changes_nothing(
-    device: Settings, repository: Repository, installs: Installs, tmp_path: Path
-) -> None:
-    same = write_bundle(repository.directory, device.archive_keyring, tmp_path / "a.tar")
-    before = _snapshot(device.cache_dir)
-    assert apply_bundle(UpdateConfig(), device, same.path) == ExitCode.OK
-    assert installs.calls == [] and _snapshot(device.cache_dir) == before
-    status = read_status(device.update_status)
-    assert status.phase is Phase.DONE and "changes nothing installed here" in status.message
-
-
-def test_a_bundle_without_a_package_the_hub_needs_is_refused(
-    device: Settings, repo_b: Repository, installs: Installs, tmp_path: Path
-) -> None:
-    # Made on a hub that has picohub only: this hub has picohub-web and -firmware too.
-    other = tmp_path / "other"
-    _cache_release(other, repo_b, ("picohub",))
-    partial = write_bundle(
-        other / "releases" / repo_b.version, device.archive_keyring, tmp_path / "p.tar"
-    )
-    assert len(partial.members) == 4
-    _refused(device, partial.path, installs, BundleError, "the bundle has no picohub-web")
-
-
-def test_a_refusal_in_the_unit_is_an_error_message_and_exit_code(
-    device: Settings,
-    bundle_b: Path,
-    repo_b: Repository,
-    installs: Installs,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    monkeypatch.setenv("PICOHUB_UPDATE_IN_UNIT", "1")
-    deb = _deb(repo_b, "picohub-firmware")
-    tampered = _rewritten(bundle_b, tmp_path / "t.tar", {deb.name: bytes(deb.stat().st_size)})
-    assert main(["apply", "--bundle", str(tampered)]) == ExitCode.FAILURE
-    assert f"error: {deb.name} does not match the SHA-256" in capsys.readouterr().err
-    assert installs.calls == []
-
-
-def test_a_stale_scratch_folder_is_cleared(
-    device: Settings, bundle_b: Path, installs: Installs
-) -> None:
-    stale = device.cache_dir / ".bundle-left-by-a-power-cut"
-    stale.mkdir()
-    (stale / "InRelease").write_text("half")
-    assert apply_bundle(UpdateConfig(), device, bundle_b) == ExitCode.OK
-    assert not stale.exists()
-
-
-def _uploaded(device: Settings, bundle: Path) -> Path:
-    """``bundle`` as the update trigger leaves an upload from the web page."""
-    device.incoming_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    taken = device.incoming_dir / "bundle-0123456789abcdef.tar"
-    shutil.copyfile(bundle, taken)
-    return taken
-
-
-def test_an_uploaded_bundle_is_removed_once_applied(
-    device: Settings, bundle_b: Path, installs: Installs
-) -> None:
-    # The cache keeps releases and nothing else: the upload is not kept beside them.
-    taken = _uploaded(device, bundle_b)
-    assert apply_bundle(UpdateConfig(), device, taken) == ExitCode.OK
-    assert len(installs.calls) == 1
-    assert not taken.exists()
-    assert bundle_b.exists()  # a bundle from anywhere else (a USB stick) is the user's
-
-
-def test_a_refused_upload_is_removed_too(
-    device: Settings, bundle_b: Path, repo_b: Repository, installs: Installs, tmp_path: Path
-) -> None:
-    deb = _deb(repo_b, "picohub")
-    tampered = _rewritten(bundle_b, tmp_path / "tampered.tar", {deb.name: b"not a deb"})
-    taken = _uploaded(device, tampered)
-    with pytest.raises(RepositoryError):
-        apply_bundle(UpdateConfig(), device, taken)
-    assert installs.calls == []
-    assert not taken.exists()
-    assert tampered.exists()

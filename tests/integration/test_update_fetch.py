@@ -1,14 +1,12 @@
-"""Fetching over HTTP as the device does, against the fake GitHub and a few odd servers."""
+"""Fetching packages over HTTP as the device does: checked, resumed, bounded, against the
+fake GitHub and odd servers."""
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -21,229 +19,23 @@ from picohub.update.http import (
     DownloadError,
     Limits,
     RateLimited,
-    fetch_conditional,
-    open_session,
 )
 from tests.fakegithub import FakeGitHub
+from tests.integration import fetch_servers
+from tests.integration.fetch_servers import (
+    DATA,
+    DEB,
+    LIMITS,
+    SHA,
+    Recording,
+    answer,
+    download,
+    odd_server,
+    statuses,
+)
 
-DEB = "picohub_1.0.0_all.deb"
-DATA = bytes(range(256)) * 1024  # 256 KiB: several socket reads
-SHA = hashlib.sha256(DATA).hexdigest()
-IN_RELEASE = b"-----BEGIN PGP SIGNED MESSAGE-----\nOrigin: picohub\n" * 40
-LIMITS = Limits(max_bytes=1 << 20, read_timeout=5.0, connect_timeout=5.0, deadline=30.0)
-
-
-@pytest.fixture
-def github() -> Iterator[FakeGitHub]:
-    with FakeGitHub() as fake:
-        fake.add_release("v1.0.0", {DEB: DATA, "InRelease": IN_RELEASE})
-        yield fake
-
-
-@pytest.fixture
-def session() -> Iterator[requests.Session]:
-    with open_session() as opened:
-        yield opened
-
-
-def download(github: FakeGitHub, name: str, tag: str = "v1.0.0") -> str:
-    return f"{github.download_base}/{github.owner}/{github.repo}/releases/download/{tag}/{name}"
-
-
-def latest(github: FakeGitHub, name: str) -> str:
-    return f"{github.download_base}/{github.owner}/{github.repo}/releases/latest/download/{name}"
-
-
-def statuses(github: FakeGitHub) -> list[int]:
-    return [entry.status for entry in github.requests_log if entry.kind == "download"]
-
-
-# -- odd servers -------------------------------------------------------------------------
-
-Behaviour = Callable[[BaseHTTPRequestHandler], None]
-
-
-class OddHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def do_GET(self) -> None:
-        server: Any = self.server
-        server.seen.append((self.path, dict(self.headers)))
-        with suppress(ConnectionError):
-            server.behaviour(self)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@contextmanager
-def odd_server(behaviour: Behaviour) -> Iterator[tuple[str, list[tuple[str, dict[str, str]]]]]:
-    """A server answering every GET with ``behaviour``; its base URL and what it saw."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), OddHandler)
-    server.daemon_threads = True
-    seen: list[tuple[str, dict[str, str]]] = []
-    server.seen = seen  # type: ignore[attr-defined]
-    server.behaviour = behaviour  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", seen
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
-
-
-def answer(
-    handler: BaseHTTPRequestHandler,
-    status: int,
-    body: bytes = b"",
-    headers: dict[str, str] | None = None,
-    *,
-    length: int | None = None,
-) -> None:
-    """Send ``body`` with ``Content-Length: length`` (that of the body unless given; -1: none)."""
-    handler.send_response(status)
-    for name, value in (headers or {}).items():
-        handler.send_header(name, value)
-    length = len(body) if length is None else length
-    if length >= 0:
-        handler.send_header("Content-Length", str(length))
-    else:
-        handler.send_header("Connection", "close")
-        handler.close_connection = True
-    handler.end_headers()
-    handler.wfile.write(body)
-
-
-class Recording(requests.Session):
-    """A session that records every URL it is asked to connect to."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.urls: list[str] = []
-
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
-        self.urls.append(str(url))
-        return super().request(method, url, *args, **kwargs)
-
-
-# -- conditional fetch -------------------------------------------------------------------
-
-
-def test_an_unchanged_index_answers_304_to_its_etag(
-    github: FakeGitHub, session: requests.Session, tmp_path: Path
-) -> None:
-    target = tmp_path / "InRelease"
-    first = fetch_conditional(session, latest(github, "InRelease"), target, limits=LIMITS)
-    assert first.status == "fetched" and first.path == target
-    assert target.read_bytes() == IN_RELEASE and first.size == len(IN_RELEASE)
-    assert first.etag == f'"{hashlib.sha256(IN_RELEASE).hexdigest()}"'
-    before = target.stat().st_mtime_ns
-
-    again = fetch_conditional(
-        session, latest(github, "InRelease"), target, limits=LIMITS, etag=first.etag
-    )
-    assert again.status == "not-modified" and again.path is None and again.size == 0
-    assert again.etag == first.etag
-    assert target.stat().st_mtime_ns == before and target.read_bytes() == IN_RELEASE
-    assert statuses(github) == [200, 304]
-
-
-def test_an_unchanged_index_answers_304_to_its_date(
-    github: FakeGitHub, session: requests.Session, tmp_path: Path
-) -> None:
-    target = tmp_path / "InRelease"
-    first = fetch_conditional(session, latest(github, "InRelease"), target, limits=LIMITS)
-    assert first.last_modified is not None
-
-    again = fetch_conditional(
-        session,
-        latest(github, "InRelease"),
-        target,
-        limits=LIMITS,
-        last_modified=first.last_modified,
-    )
-    assert again.status == "not-modified"
-    assert again.last_modified == first.last_modified
-    assert statuses(github) == [200, 304]
-
-
-def test_validators_are_not_sent_for_a_file_we_no_longer_have(
-    github: FakeGitHub, session: requests.Session, tmp_path: Path
-) -> None:
-    etag = f'"{hashlib.sha256(IN_RELEASE).hexdigest()}"'
-    fetched = fetch_conditional(
-        session, latest(github, "InRelease"), tmp_path / "InRelease", limits=LIMITS, etag=etag
-    )
-    assert fetched.status == "fetched" and statuses(github) == [200]
-
-
-def test_a_new_index_replaces_the_old_one_by_rename(
-    github: FakeGitHub, session: requests.Session, tmp_path: Path
-) -> None:
-    target = tmp_path / "InRelease"
-    old = fetch_conditional(session, latest(github, "InRelease"), target, limits=LIMITS)
-    newer = b"-----BEGIN PGP SIGNED MESSAGE-----\nVersion: 1.1.0\n" * 40
-    github.add_release("v1.1.0", {"InRelease": newer})
-    replaced_by: list[tuple[str, str]] = []
-    real_replace = Path.replace
-
-    def watch(self: Path, other: Any) -> Any:
-        replaced_by.append((self.parent.name, self.name))
-        assert Path(other).read_bytes() == IN_RELEASE  # the old file until the very rename
-        return real_replace(self, other)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(Path, "replace", watch)
-        fetched = fetch_conditional(
-            session, latest(github, "InRelease"), target, limits=LIMITS, etag=old.etag
-        )
-
-    assert fetched.status == "fetched" and target.read_bytes() == newer
-    assert fetched.etag == f'"{hashlib.sha256(newer).hexdigest()}"'
-    [(directory, temporary)] = replaced_by
-    assert directory == tmp_path.name and temporary.startswith(".InRelease.")
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["InRelease"]
-    assert (target.stat().st_mode & 0o777) == 0o644
-
-
-def test_a_failed_fetch_leaves_the_old_index_and_no_temporary(
-    github: FakeGitHub, session: requests.Session, tmp_path: Path
-) -> None:
-    target = tmp_path / "InRelease"
-    target.write_bytes(b"the previous index")
-    github.stall_downloads(30)
-    with pytest.raises(DownloadError, match=r"timed out: no data for 0\.5 s"):
-        fetch_conditional(
-            session,
-            latest(github, "InRelease"),
-            target,
-            limits=Limits(max_bytes=1 << 20, read_timeout=0.5),
-        )
-    assert target.read_bytes() == b"the previous index"
-    assert [path.name for path in tmp_path.iterdir()] == ["InRelease"]
-
-
-def test_an_endless_index_is_cut_at_the_byte_cap(
-    github: FakeGitHub, session: requests.Session, tmp_path: Path
-) -> None:
-    github.endless_download("InRelease")
-    with pytest.raises(DownloadError, match="larger than the limit of 65536 bytes"):
-        fetch_conditional(
-            session, latest(github, "InRelease"), tmp_path / "InRelease", limits=Limits(65536)
-        )
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_a_missing_index_names_the_url(
-    github: FakeGitHub, session: requests.Session, tmp_path: Path
-) -> None:
-    url = latest(github, "Nothing")
-    with pytest.raises(DownloadError, match="answered 404") as raised:
-        fetch_conditional(session, url, tmp_path / "Nothing", limits=LIMITS)
-    assert url in raised.value.message and not isinstance(raised.value, RateLimited)
-
+github = fetch_servers.github  # the fixtures
+session = fetch_servers.session
 
 # -- packages from the signed index ------------------------------------------------------
 
