@@ -6,13 +6,12 @@ runs these modules in a lane of their own, beside the others (pytest-arm64)."""
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 
 import pytest
 
 from tests.conftest import need, need_tools
-from tests.system.container import Container
+from tests.system.container import Container, booted
 from tests.system.emulation import emulation_problem
 from tests.system.rootfs import ensure_root
 
@@ -25,11 +24,7 @@ def container(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
     need_tools("systemd-nspawn", "debootstrap", "nsenter", "update-binfmts")
     problem = emulation_problem(ARCH)
     need(problem is None, f"the {ARCH} journeys need qemu-user here: {problem}")
-    machine = Container(ensure_root("bookworm", ARCH), tmp_path_factory.mktemp(ARCH))
-    try:
-        machine.start(boot_timeout=300)
+    root = ensure_root("bookworm", ARCH)
+    with booted(root, tmp_path_factory.mktemp(ARCH), boot_timeout=300) as machine:
         assert machine.run(["dpkg", "--print-architecture"]).stdout.strip() == ARCH
         yield machine
-    finally:
-        machine.stop()
-        shutil.rmtree(machine.scratch, ignore_errors=True)

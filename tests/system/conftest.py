@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
@@ -16,7 +15,7 @@ from picohub_release.build import Build
 from picohub_release.repository import Repository, write_repository
 from picohub_release.signing import LOCAL_KEY_DIR, local_signer
 from tests.conftest import SOURCE, need, need_tools
-from tests.system.container import Container
+from tests.system.container import Container, booted
 from tests.system.rootfs import ensure_root
 
 
@@ -36,13 +35,8 @@ def bookworm_root() -> Path:
 @pytest.fixture(scope="module")
 def container(bookworm_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
     """A freshly booted bookworm for this module; its changes vanish with it."""
-    machine = Container(bookworm_root, tmp_path_factory.mktemp("container"))
-    try:
-        machine.start()
+    with booted(bookworm_root, tmp_path_factory.mktemp("container")) as machine:
         yield machine
-    finally:
-        machine.stop()
-        shutil.rmtree(machine.scratch, ignore_errors=True)
 
 
 # A local server answering like GitHub, run in the container's network namespace (so

@@ -15,7 +15,8 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -251,6 +252,18 @@ class Container:
 
     def journal_messages(self, after: str | None = None, **fields: str) -> list[str]:
         return [str(entry.get("MESSAGE")) for entry in self.journal(after, **fields)]
+
+
+@contextmanager
+def booted(root: Path, scratch: Path, boot_timeout: float = 60) -> Iterator[Container]:
+    """A container booted on the cached ``root``; shut down, its scratch removed, after."""
+    machine = Container(root, scratch)
+    try:
+        machine.start(boot_timeout)
+        yield machine
+    finally:
+        machine.stop()
+        shutil.rmtree(machine.scratch, ignore_errors=True)
 
 
 @dataclass(frozen=True)

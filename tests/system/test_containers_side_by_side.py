@@ -4,26 +4,20 @@ containers (picohub.service, picohub-update.service) never meet."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.system.container import Container
+from tests.system.container import Container, booted
 from tests.system.rootfs import ensure_root
 
 
 @pytest.fixture(scope="module")
 def second(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
     """A trixie beside the module's bookworm, as make test's lanes run them."""
-    machine = Container(ensure_root("trixie"), tmp_path_factory.mktemp("second"))
-    try:
-        machine.start()
+    with booted(ensure_root("trixie"), tmp_path_factory.mktemp("second")) as machine:
         yield machine
-    finally:
-        machine.stop()
-        shutil.rmtree(machine.scratch, ignore_errors=True)
 
 
 def test_a_unit_ends_in_one_container_while_its_namesake_runs_in_the_other(

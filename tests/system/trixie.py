@@ -4,13 +4,12 @@ imports this fixture boots trixie instead of bookworm."""
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 
 import pytest
 
 from tests.conftest import need, need_tools
-from tests.system.container import Container
+from tests.system.container import Container, booted
 from tests.system.rootfs import ensure_root
 
 
@@ -18,11 +17,6 @@ from tests.system.rootfs import ensure_root
 def container(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
     need(os.geteuid() == 0, "system tests need root (mount, systemd-nspawn)")
     need_tools("systemd-nspawn", "debootstrap", "nsenter")
-    machine = Container(ensure_root("trixie"), tmp_path_factory.mktemp("trixie"))
-    try:
-        machine.start()
+    with booted(ensure_root("trixie"), tmp_path_factory.mktemp("trixie")) as machine:
         machine.run(["grep", "-qx", "VERSION_CODENAME=trixie", "/etc/os-release"])
         yield machine
-    finally:
-        machine.stop()
-        shutil.rmtree(machine.scratch, ignore_errors=True)
