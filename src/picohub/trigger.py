@@ -22,8 +22,11 @@ from picohub.update.fetch import VERSION
 
 MAX_REQUEST_BYTES = 1024
 MAX_REPLY_BYTES = 256 * 1024
-# A bundle holds a release's three packages; far below this.
-MAX_BUNDLE_BYTES = 512 * 1024 * 1024
+# An uploaded bundle holds a release's three packages: a few MB (a Pico 2 W image is at
+# most 8 MiB as UF2). The bound keeps its two copies on the SD card (the app's, then the
+# trigger's) inside gunicorn's 30 s worker timeout and the trigger's 15 s start; a larger
+# bundle is applied from a shell. packaging/nginx/picohub says the same.
+MAX_BUNDLE_BYTES = 64 * 1024 * 1024
 # An uploaded bundle: a plain file name in the upload folder, nothing a path could abuse.
 BUNDLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}\.tar")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from flask.testing import FlaskClient
 from picohub import admin
 from picohub.settings import Settings
 from picohub.trigger import (
+    MAX_BUNDLE_BYTES,
     MAX_REQUEST_BYTES,
     Action,
     TriggerReply,
@@ -27,6 +29,8 @@ from picohub.trigger import (
 )
 from picohub.update.status import Phase, Status, write_status
 from picohub.web import create_app
+from picohub.web import update as web_update
+from tests.conftest import SOURCE
 from tests.unit.conftest import INSTALLED_VERSION
 
 OWNER = (os.getuid(), os.getgid())
@@ -175,6 +179,34 @@ def test_an_uploaded_bundle_reaches_the_trigger_by_name_only(
     assert trigger.uploads_seen == [tar]
     # The trigger takes the file when it accepts it; nothing is left behind here.
     assert list(hub.upload_dir.iterdir()) == []
+
+
+def test_a_bundle_too_large_to_upload_is_refused_before_it_is_read(
+    client: FlaskClient,
+    csrf: dict[str, str],
+    trigger: FakeTrigger,
+    hub: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(web_update, "MAX_BUNDLE_BYTES", 2 << 20)
+    answer = client.post(
+        "/api/system/update/bundle",
+        data=b"\0" * ((2 << 20) + 1),
+        headers={**csrf, "Content-Type": "application/x-tar"},
+    )
+    assert answer.status_code == 413
+    message = answer.get_json()["message"]
+    assert "at most 2 MiB, not 2097153 bytes" in message
+    assert "picohub-update apply --bundle FILE" in message
+    assert trigger.requests == []
+    assert not hub.upload_dir.exists() or list(hub.upload_dir.iterdir()) == []
+
+
+def test_nginx_takes_the_bundles_the_app_takes() -> None:
+    site = (SOURCE / "packaging" / "nginx" / "picohub").read_text(encoding="utf-8")
+    location = site.split("location = /api/system/update/bundle {", 1)[1].split("}", 1)[0]
+    (limit,) = re.findall(r"client_max_body_size (\d+)m;", location)
+    assert int(limit) << 20 == MAX_BUNDLE_BYTES
 
 
 def test_other_requests_stay_small(client: FlaskClient, csrf: dict[str, str]) -> None:

@@ -112,7 +112,10 @@ def upload_bundle() -> tuple[Response, int]:
         raise ApiError(411, "length_required", "send the bundle with a Content-Length")
     if size > MAX_BUNDLE_BYTES:
         raise ApiError(
-            413, "payload_too_large", f"a bundle has at most {MAX_BUNDLE_BYTES} bytes, not {size}"
+            413,
+            "payload_too_large",
+            f"a bundle uploaded here has at most {MAX_BUNDLE_BYTES >> 20} MiB, not {size} bytes;"
+            " apply a larger one from a shell: sudo picohub-update apply --bundle FILE",
         )
     uploads = _settings().upload_dir
     uploads.mkdir(mode=0o750, exist_ok=True)
