@@ -13,6 +13,8 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
+import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -48,16 +50,39 @@ def entering(cgroups: Sequence[Path], argv: Sequence[str]) -> list[str]:
     return ["sh", "-ec", f'{moves}exec "$@"', "sh", *argv]
 
 
-def remove(cgroups: Sequence[Path]) -> None:
-    """Remove the cgroups and what the container's systemd left below them, deepest
-    first. A cgroup that still holds a process stays (and says so by staying)."""
-    for top in cgroups:
-        if not top.is_dir():
-            continue
+def remove(cgroups: Sequence[Path], timeout: float = 10) -> None:
+    """Remove the cgroups and what the container's systemd left below them, deepest first,
+    once the container's last process has gone (a killed container's processes die a
+    moment after nspawn). What still holds a process then is killed where cgroup2 can
+    (cgroup.kill); a cgroup that cannot be removed is left, with a warning."""
+    for top in (group for group in cgroups if group.is_dir()):
+        if not _emptied(top, timeout) and (top / "cgroup.kill").exists():
+            (top / "cgroup.kill").write_text("1")
+            _emptied(top, timeout)
         nested = sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts))
         for directory in [*nested, top]:
             with contextlib.suppress(OSError):
                 directory.rmdir()
+        if top.exists():
+            left = _processes(top)
+            warnings.warn(f"cgroup {top} not removed: {left} process(es) in it", stacklevel=2)
+
+
+def _processes(top: Path) -> int:
+    count = 0
+    for procs in top.rglob("cgroup.procs"):
+        with contextlib.suppress(OSError):
+            count += len(procs.read_text(encoding="utf-8").split())
+    return count
+
+
+def _emptied(top: Path, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while _processes(top):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def _mounts() -> dict[str, tuple[Path, str]]:

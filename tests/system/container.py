@@ -140,12 +140,13 @@ class Container:
         self._nspawn.wait(timeout=30)
         self.leader = None
 
-    def stop(self) -> None:
-        """Shut the container down cleanly, unmount and delete the overlay."""
+    def stop(self, timeout: float = 30) -> None:
+        """Shut the container down cleanly (killed after ``timeout`` s), unmount and delete
+        the overlay."""
         if self._nspawn is not None and self._nspawn.poll() is None:
             self._nspawn.send_signal(signal.SIGTERM)  # nspawn asks systemd to power off
             try:
-                self._nspawn.wait(timeout=30)
+                self._nspawn.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 os.killpg(self._nspawn.pid, signal.SIGKILL)
                 self._nspawn.wait(timeout=10)
@@ -255,14 +256,16 @@ class Container:
 
 
 @contextmanager
-def booted(root: Path, scratch: Path, boot_timeout: float = 60) -> Iterator[Container]:
+def booted(
+    root: Path, scratch: Path, boot_timeout: float = 60, stop_timeout: float = 30
+) -> Iterator[Container]:
     """A container booted on the cached ``root``; shut down, its scratch removed, after."""
     machine = Container(root, scratch)
     try:
         machine.start(boot_timeout)
         yield machine
     finally:
-        machine.stop()
+        machine.stop(stop_timeout)
         shutil.rmtree(machine.scratch, ignore_errors=True)
 
 

@@ -29,15 +29,27 @@ def emulation_problem(arch: str) -> str | None:
         return f"no qemu-user emulator is known for {arch}"
     if shutil.which(f"qemu-{qemu}-static") is None:
         return f"needs qemu-{qemu}-static from qemu-user-static (run packaging/dev/bootstrap)"
-    if not (BINFMT / "register").exists():
-        mounted = run(["mount", "-t", "binfmt_misc", "binfmt_misc", BINFMT], check=False)
-        if mounted.returncode != 0:
-            return f"cannot mount binfmt_misc on {BINFMT}: {mounted.stderr.strip()}"
+    return _mount_binfmt() or _register(qemu)
+
+
+def _mount_binfmt() -> str | None:
+    if (BINFMT / "register").exists():
+        return None
+    mounted = run(["mount", "-t", "binfmt_misc", "binfmt_misc", BINFMT], check=False)
+    if mounted.returncode != 0:
+        return f"cannot mount binfmt_misc on {BINFMT}: {mounted.stderr.strip()}"
+    return None
+
+
+def _register(qemu: str) -> str | None:
     entry = BINFMT / f"qemu-{qemu}"
     if entry.exists() and not _fixed(entry):
-        # Registered without "F" (its emulator would be looked up inside the container,
-        # where there is none): register it again, the way binfmt-support does.
-        entry.write_text("-1")
+        # Its emulator would be looked up inside the container, which has none. It is
+        # the machine's (maybe not ours): left alone, and said.
+        return (
+            f"{entry} is registered without the F flag; re-register qemu-{qemu} with it "
+            f"(binfmt-support: update-binfmts --disable qemu-{qemu}, then --enable)"
+        )
     if not entry.exists() or not _enabled(entry):
         enabled = run(["update-binfmts", "--enable", f"qemu-{qemu}"], check=False)
         if enabled.returncode != 0 or not entry.exists():

@@ -9,6 +9,9 @@ test_nginx_serves_the_frontend_with_hashed_assets_and_cache_headers = (
     journey.test_nginx_serves_the_frontend_with_hashed_assets_and_cache_headers
 )
 test_nginx_proxies_the_api_and_health = journey.test_nginx_proxies_the_api_and_health
+test_nginx_refuses_a_bundle_over_the_limit_saying_what_to_do = (
+    journey.test_nginx_refuses_a_bundle_over_the_limit_saying_what_to_do
+)
 test_a_pico_board_fetches_its_firmware_in_two_ranged_halves = (
     journey.test_a_pico_board_fetches_its_firmware_in_two_ranged_halves
 )

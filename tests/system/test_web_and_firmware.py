@@ -5,6 +5,7 @@ upgrade and go away without disturbing the rest."""
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 
 import pytest
@@ -50,6 +51,31 @@ def test_nginx_proxies_the_api_and_health(container: Container, installed: Build
     assert body["packages"] == dict.fromkeys(
         ("picohub", "picohub-web", "picohub-firmware"), installed.version
     )
+
+
+def test_nginx_refuses_a_bundle_over_the_limit_saying_what_to_do(
+    container: Container, installed: Build
+) -> None:
+    # Only the headers go out: nginx answers from the Content-Length alone.
+    answer = container.run(["python3", "-c", _ANNOUNCE_BIG_BUNDLE]).stdout
+    status, content_type, body = answer.split("\n", 2)
+    assert (status, content_type) == ("413", "application/json")
+    said = json.loads(body)
+    assert said["error"] == "payload_too_large"
+    assert "at most 64 MiB" in said["message"]
+    assert "sudo picohub-update apply --bundle FILE" in said["message"]
+
+
+_ANNOUNCE_BIG_BUNDLE = r"""
+import http.client
+connection = http.client.HTTPConnection("127.0.0.1", 8780, timeout=10)
+connection.putrequest("POST", "/api/system/update/bundle")
+connection.putheader("Content-Type", "application/x-tar")
+connection.putheader("Content-Length", str(64 * 1024 * 1024 + 1))
+connection.endheaders()
+answer = connection.getresponse()
+print(answer.status, answer.getheader("Content-Type"), answer.read().decode(), sep="\n")
+"""
 
 
 def test_a_pico_board_fetches_its_firmware_in_two_ranged_halves(

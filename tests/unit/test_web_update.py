@@ -3,6 +3,7 @@ answered from what the root-owned trigger says (played here by a real Unix socke
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -29,7 +30,6 @@ from picohub.trigger import (
 )
 from picohub.update.status import Phase, Status, write_status
 from picohub.web import create_app
-from picohub.web import update as web_update
 from tests.conftest import SOURCE
 from tests.unit.conftest import INSTALLED_VERSION
 
@@ -182,22 +182,19 @@ def test_an_uploaded_bundle_reaches_the_trigger_by_name_only(
 
 
 def test_a_bundle_too_large_to_upload_is_refused_before_it_is_read(
-    client: FlaskClient,
-    csrf: dict[str, str],
-    trigger: FakeTrigger,
-    hub: Settings,
-    monkeypatch: pytest.MonkeyPatch,
+    client: FlaskClient, csrf: dict[str, str], trigger: FakeTrigger, hub: Settings
 ) -> None:
-    monkeypatch.setattr(web_update, "MAX_BUNDLE_BYTES", 2 << 20)
+    # Only the length is announced: the answer comes before a byte of the body is read.
     answer = client.post(
         "/api/system/update/bundle",
-        data=b"\0" * ((2 << 20) + 1),
+        input_stream=io.BytesIO(b"never read"),
         headers={**csrf, "Content-Type": "application/x-tar"},
+        environ_overrides={"CONTENT_LENGTH": str(MAX_BUNDLE_BYTES + 1)},
     )
     assert answer.status_code == 413
     message = answer.get_json()["message"]
-    assert "at most 2 MiB, not 2097153 bytes" in message
-    assert "picohub-update apply --bundle FILE" in message
+    assert f"at most 64 MiB, not {MAX_BUNDLE_BYTES + 1} bytes" in message
+    assert "sudo picohub-update apply --bundle FILE" in message
     assert trigger.requests == []
     assert not hub.upload_dir.exists() or list(hub.upload_dir.iterdir()) == []
 

@@ -13,6 +13,7 @@ from picohub.web import auth, database, devices, errors, firmware, health, syste
 from picohub.web.errors import ApiError
 
 log = logging.getLogger(__name__)
+UPLOAD_BUNDLE = "update.upload_bundle"  # the one endpoint whose body may be large
 
 
 class HubRequest(Request):
@@ -21,7 +22,7 @@ class HubRequest(Request):
 
     @property  # type: ignore[misc]
     def max_content_length(self) -> int | None:  # type: ignore[override]
-        if self.endpoint == "update.upload_bundle":
+        if self.endpoint == UPLOAD_BUNDLE:
             return MAX_BUNDLE_BYTES
         return super().max_content_length  # the app's MAX_CONTENT_LENGTH
 
@@ -33,6 +34,8 @@ def _limit_body() -> None:
         raise ApiError(411, "length_required", "send the body with a Content-Length")
     limit = request.max_content_length
     if limit is not None and (request.content_length or 0) > limit:
+        if request.endpoint == UPLOAD_BUNDLE:
+            raise update.bundle_too_large(request.content_length or 0)
         raise ApiError(
             413,
             "payload_too_large",

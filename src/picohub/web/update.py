@@ -102,6 +102,16 @@ def rollback() -> tuple[Response, int]:
     return _answer(_ask(TriggerRequest(Action.ROLLBACK), START_TIMEOUT_S), 202)
 
 
+def bundle_too_large(size: int) -> ApiError:
+    """The answer to a bundle over the upload limit (nginx's site says the same)."""
+    return ApiError(
+        413,
+        "payload_too_large",
+        f"a bundle uploaded here has at most {MAX_BUNDLE_BYTES >> 20} MiB, not {size} bytes;"
+        " apply a larger one from a shell: sudo picohub-update apply --bundle FILE",
+    )
+
+
 @blueprint.post("/update/bundle")
 @admin_required
 def upload_bundle() -> tuple[Response, int]:
@@ -110,13 +120,8 @@ def upload_bundle() -> tuple[Response, int]:
     size = request.content_length
     if size is None:
         raise ApiError(411, "length_required", "send the bundle with a Content-Length")
-    if size > MAX_BUNDLE_BYTES:
-        raise ApiError(
-            413,
-            "payload_too_large",
-            f"a bundle uploaded here has at most {MAX_BUNDLE_BYTES >> 20} MiB, not {size} bytes;"
-            " apply a larger one from a shell: sudo picohub-update apply --bundle FILE",
-        )
+    if size > MAX_BUNDLE_BYTES:  # the app's before_request has said so already
+        raise bundle_too_large(size)
     uploads = _settings().upload_dir
     uploads.mkdir(mode=0o750, exist_ok=True)
     name = f"bundle-{secrets.token_hex(8)}.tar"
