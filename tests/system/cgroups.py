@@ -54,11 +54,16 @@ def remove(cgroups: Sequence[Path], timeout: float = 10) -> None:
     """Remove the cgroups and what the container's systemd left below them, deepest first,
     once the container's last process has gone (a killed container's processes die a
     moment after nspawn). What still holds a process then is killed where cgroup2 can
-    (cgroup.kill); a cgroup that cannot be removed is left, with a warning."""
-    for top in (group for group in cgroups if group.is_dir()):
-        if not _emptied(top, timeout) and (top / "cgroup.kill").exists():
-            (top / "cgroup.kill").write_text("1")
-            _emptied(top, timeout)
+    (cgroup.kill: the same processes are in every hierarchy); a cgroup that cannot be
+    removed is left, with a warning."""
+    present = [group for group in cgroups if group.is_dir()]
+    if not all(_emptied(group, timeout) for group in present):
+        for kill in (group / "cgroup.kill" for group in present):
+            if kill.exists():
+                kill.write_text("1")
+        for group in present:
+            _emptied(group, timeout)
+    for top in present:
         nested = sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts))
         for directory in [*nested, top]:
             with contextlib.suppress(OSError):

@@ -8,6 +8,7 @@ without port clashes and nothing inside reaches the outside world.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -144,10 +145,15 @@ class Container:
         """Shut the container down cleanly (killed after ``timeout`` s), unmount and delete
         the overlay."""
         if self._nspawn is not None and self._nspawn.poll() is None:
-            self._nspawn.send_signal(signal.SIGTERM)  # nspawn asks systemd to power off
+            self._power_off()
             try:
                 self._nspawn.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
+                # The container's PID 1 first: its death ends everything in the container
+                # (nspawn's own death would not: the container would live on, orphaned).
+                if self.leader is not None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(self.leader, signal.SIGKILL)
                 os.killpg(self._nspawn.pid, signal.SIGKILL)
                 self._nspawn.wait(timeout=10)
         cgroups.remove(self._cgroups)
@@ -155,6 +161,18 @@ class Container:
             run(["umount", self.root])
         for part in ("upper", "work", "merged"):
             shutil.rmtree(self.scratch / part, ignore_errors=True)
+
+    def _power_off(self) -> None:
+        """Ask the container's systemd to power off. Through systemctl, not the signal
+        nspawn would send (SIGRTMIN+3), which qemu-user does not pass on to an emulated
+        systemd."""
+        assert self._nspawn is not None
+        if self.leader is None:
+            self._nspawn.send_signal(signal.SIGTERM)
+            return
+        asked = self.run(["systemctl", "poweroff", "--no-block"], check=False, timeout=60)
+        if asked.returncode != 0:
+            self._nspawn.send_signal(signal.SIGTERM)  # nspawn asks systemd to power off
 
     # -- use -------------------------------------------------------------------------
     def run(
