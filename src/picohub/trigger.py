@@ -27,6 +27,13 @@ MAX_REPLY_BYTES = 256 * 1024
 # trigger's) inside gunicorn's 30 s worker timeout and the trigger's 15 s start; a larger
 # bundle is applied from a shell. packaging/nginx/picohub says the same.
 MAX_BUNDLE_BYTES = 64 * 1024 * 1024
+# How long the root side may take to answer: the app waits for the sum, which stays below
+# gunicorn's 30 s worker timeout, so a slow GitHub gives the page a message, not a 502.
+LOCK_WAIT_S = 5.0  # for a check or a fetch from a shell to let go of the cache
+CHECK_DEADLINE_S = 15.0  # for all of a check's transfers together
+ANSWER_SLACK_S = 5.0  # for the rest: verifying the index, writing, the socket
+CHECK_ANSWER_S = LOCK_WAIT_S + CHECK_DEADLINE_S + ANSWER_SLACK_S
+START_ANSWER_S = LOCK_WAIT_S + 10.0  # systemd-run answers once the unit has started
 # An uploaded bundle: a plain file name in the upload folder, nothing a path could abuse.
 BUNDLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}\.tar")
 

@@ -4,6 +4,8 @@ with real signed repositories of two releases and a device whose dpkg has releas
 from __future__ import annotations
 
 import hashlib
+import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,9 @@ import pytest
 from picohub.errors import ExitCode
 from picohub.repository import RepositoryError
 from picohub.settings import Settings
+from picohub.trigger import Action, TriggerReply, TriggerRequest, decode_reply
+from picohub.update import trigger_service
+from picohub.update.available import read_available
 from picohub.update.check import check
 from picohub.update.cli import main
 from picohub.update.config import UpdateConfig
@@ -238,3 +243,32 @@ def test_a_replayed_old_release_as_the_latest_is_refused(
         with pytest.raises(RepositoryError, match="older than release") as refused:
             check(_config(github), device, session)
     assert repo_a.version in str(refused.value) and repo_b.version in str(refused.value)
+
+
+def _ask_trigger(settings: Settings, request: TriggerRequest) -> TriggerReply:
+    app_side, root_side = socket.socketpair()
+    with app_side, root_side:
+        app_side.sendall(request.encode())
+        trigger_service.serve_connection(root_side, settings)
+        return decode_reply(app_side.recv(1 << 18).strip())
+
+
+def test_a_check_from_the_page_ends_within_its_deadline_however_many_files_it_takes(
+    device: Settings, github: FakeGitHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The page waits a bounded time for the trigger's answer. Each file here arrives well
+    # within its own bounds, but the index and its Packages together overrun the check's.
+    monkeypatch.setattr(trigger_service, "CHECK_DEADLINE_S", 1.0)
+    monkeypatch.setattr(trigger_service, "is_running", lambda: False)
+    github.stall_downloads(0.6)
+    started = time.monotonic()
+    reply = _ask_trigger(device, TriggerRequest(Action.CHECK))
+    elapsed = time.monotonic() - started
+    assert (reply.ok, reply.error) == (False, "failed")
+    assert "timed out: a check may take 1 s in all" in reply.message
+    assert elapsed < 2.0
+    assert read_available(device) is None  # the page keeps showing the last good check
+
+    github.stall_downloads(0)  # the lock was let go: the next check goes through
+    assert _ask_trigger(device, TriggerRequest(Action.CHECK)).ok
+    assert read_available(device) is not None

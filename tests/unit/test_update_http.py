@@ -15,12 +15,14 @@ from picohub.repository import RepositoryError
 from picohub.update.download import fetch_file, part_path
 from picohub.update.http import (
     ChecksumMismatch,
+    Clock,
     DownloadError,
     Limits,
     RateLimited,
     check_redirect,
     is_loopback,
     open_session,
+    shared_deadline,
     shown,
     status_error,
 )
@@ -220,3 +222,14 @@ def test_a_file_larger_than_the_cap_is_refused_before_any_request(tmp_path: Path
 
 def test_the_part_file_sits_beside_the_target(tmp_path: Path) -> None:
     assert part_path(tmp_path / "a_1.0_all.deb") == tmp_path / "a_1.0_all.deb.part"
+
+
+def test_a_shared_deadline_bounds_every_transfer_inside_it_and_names_the_operation() -> None:
+    with shared_deadline("a check", 5.0):
+        inside = Clock(600.0)
+        shorter = Clock(1.0)  # a transfer's own, shorter deadline still wins
+    after = Clock(600.0)
+    assert 4.0 < inside.left() <= 5.0
+    assert "a check may take 5 s in all" in str(inside.expired("http://h/InRelease"))
+    assert "took longer than 1 s in all" in str(shorter.expired("http://h/InRelease"))
+    assert after.left() > 590.0

@@ -20,8 +20,12 @@ from flask.testing import FlaskClient
 from picohub import admin
 from picohub.settings import Settings
 from picohub.trigger import (
+    CHECK_ANSWER_S,
+    CHECK_DEADLINE_S,
+    LOCK_WAIT_S,
     MAX_BUNDLE_BYTES,
     MAX_REQUEST_BYTES,
+    START_ANSWER_S,
     Action,
     TriggerReply,
     TriggerRequest,
@@ -204,6 +208,14 @@ def test_nginx_takes_the_bundles_the_app_takes() -> None:
     location = site.split("location = /api/system/update/bundle {", 1)[1].split("}", 1)[0]
     (limit,) = re.findall(r"client_max_body_size (\d+)m;", location)
     assert int(limit) << 20 == MAX_BUNDLE_BYTES
+
+
+def test_a_check_is_answered_before_gunicorn_gives_up_on_the_page() -> None:
+    unit = (SOURCE / "debian" / "picohub.service").read_text(encoding="utf-8")
+    set_timeout = re.search(r"--timeout[= ](\d+)", unit)
+    worker_timeout = int(set_timeout[1]) if set_timeout else 30  # gunicorn's default
+    assert LOCK_WAIT_S + CHECK_DEADLINE_S < CHECK_ANSWER_S < worker_timeout
+    assert worker_timeout > START_ANSWER_S
 
 
 def test_other_requests_stay_small(client: FlaskClient, csrf: dict[str, str]) -> None:

@@ -21,8 +21,9 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Callable, Mapping
-from contextlib import closing
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import closing, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -180,12 +181,42 @@ def status_error(
 # -- bounded transfer --------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class SharedDeadline:
+    """The end of an operation made of several transfers, in :func:`time.monotonic` time."""
+
+    what: str
+    seconds: float
+    end: float
+
+
+_shared_deadline: ContextVar[SharedDeadline | None] = ContextVar(
+    "picohub_shared_deadline", default=None
+)
+
+
+@contextmanager
+def shared_deadline(what: str, seconds: float) -> Iterator[None]:
+    """Every transfer inside ends within ``seconds`` of now, all of them together: for a
+    check whose caller waits a bounded time (a web page behind the trigger), where each
+    transfer's own deadline could add up to far more."""
+    token = _shared_deadline.set(SharedDeadline(what, seconds, time.monotonic() + seconds))
+    try:
+        yield
+    finally:
+        _shared_deadline.reset(token)
+
+
 class Clock:
-    """The overall deadline of one transfer."""
+    """The overall deadline of one transfer, and of the operation it is part of."""
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self._end = time.monotonic() + seconds
+        shared = _shared_deadline.get()
+        self._shared = shared if shared is not None and shared.end < self._end else None
+        if self._shared is not None:
+            self._end = self._shared.end
 
     def left(self) -> float:
         return self._end - time.monotonic()
@@ -195,9 +226,16 @@ class Clock:
             raise self.expired(url)
 
     def expired(self, url: str) -> DownloadError:
+        hint = "the network or the server is too slow; it resumes on the next try"
+        if self._shared is not None:
+            return DownloadError(
+                f"fetching {shown(url)} timed out: {self._shared.what} may take "
+                f"{self._shared.seconds:g} s in all",
+                hint=hint,
+            )
         return DownloadError(
             f"fetching {shown(url)} timed out: it took longer than {self.seconds:g} s in all",
-            hint="the network or the server is too slow; it resumes on the next try",
+            hint=hint,
         )
 
     def timeouts(self, limits: Limits) -> tuple[float, float]:

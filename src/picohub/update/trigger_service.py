@@ -27,6 +27,8 @@ from picohub.errors import PicohubError, UsageError
 from picohub.installed import installed_version
 from picohub.settings import PACKAGE, Settings
 from picohub.trigger import (
+    CHECK_DEADLINE_S,
+    LOCK_WAIT_S,
     MAX_BUNDLE_BYTES,
     MAX_REQUEST_BYTES,
     Action,
@@ -39,7 +41,7 @@ from picohub.trigger import (
 from picohub.update.apply import is_running, start_in_unit
 from picohub.update.available import record_check
 from picohub.update.config import UpdateConfig, load_config
-from picohub.update.http import open_session
+from picohub.update.http import open_session, shared_deadline
 from picohub.update.lock import CacheBusy, cache_lock
 from picohub.update.releases import check_channel
 from picohub.update.status import Phase, Status, read_status, write_status
@@ -48,8 +50,6 @@ log = logging.getLogger(__name__)
 
 # How long a client may take to send its request.
 REQUEST_TIMEOUT_S = 10
-# How long a request waits for a check or a fetch from a shell to let go of the cache.
-LOCK_WAIT_S = 5.0
 _NO_FOLLOW = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
 _CHUNK = 1 << 20
 
@@ -92,7 +92,7 @@ def handle(request: TriggerRequest, settings: Settings) -> TriggerReply:
 
 def _dispatch(request: TriggerRequest, config: UpdateConfig, settings: Settings) -> TriggerReply:
     if request.action is Action.CHECK:
-        with open_session() as session:
+        with open_session() as session, shared_deadline("a check", CHECK_DEADLINE_S):
             result = check_channel(config, settings, session)
         available = record_check(settings, result)
         return TriggerReply(True, available["message"], data=available)

@@ -19,7 +19,9 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from picohub.errors import PicohubError
 from picohub.settings import Settings
 from picohub.trigger import (
+    CHECK_ANSWER_S,
     MAX_BUNDLE_BYTES,
+    START_ANSWER_S,
     Action,
     TriggerReply,
     TriggerRequest,
@@ -31,9 +33,6 @@ from picohub.web.errors import ApiError
 
 blueprint = Blueprint("update", __name__, url_prefix="/api/system")
 
-# A check asks GitHub; the trigger bounds it well below gunicorn's 30 s worker timeout.
-CHECK_TIMEOUT_S = 25
-START_TIMEOUT_S = 15
 UPLOAD_CHUNK = 1 << 16
 
 
@@ -73,7 +72,7 @@ def _json_body() -> dict[str, Any]:
 @blueprint.post("/update/check")
 @admin_required
 def check() -> tuple[Response, int]:
-    reply = _ask(TriggerRequest(Action.CHECK), CHECK_TIMEOUT_S)
+    reply = _ask(TriggerRequest(Action.CHECK), CHECK_ANSWER_S)
     if not reply.ok:
         raise ApiError(502, "check_failed", reply.message)
     return jsonify(message=reply.message, available=reply.data), 200
@@ -89,7 +88,7 @@ def install() -> tuple[Response, int]:
     version = body.get("version")
     if version is not None and not (isinstance(version, str) and VERSION.fullmatch(version)):
         raise ApiError(400, "invalid_version", f"{version!r} is not a release version")
-    return _answer(_ask(TriggerRequest(Action.APPLY, version=version), START_TIMEOUT_S), 202)
+    return _answer(_ask(TriggerRequest(Action.APPLY, version=version), START_ANSWER_S), 202)
 
 
 @blueprint.post("/rollback")
@@ -99,7 +98,7 @@ def rollback() -> tuple[Response, int]:
         raise ApiError(
             400, "confirmation_required", 'a rollback must be confirmed: send {"confirm": true}'
         )
-    return _answer(_ask(TriggerRequest(Action.ROLLBACK), START_TIMEOUT_S), 202)
+    return _answer(_ask(TriggerRequest(Action.ROLLBACK), START_ANSWER_S), 202)
 
 
 def bundle_too_large(size: int) -> ApiError:
@@ -141,7 +140,7 @@ def upload_bundle() -> tuple[Response, int]:
         Path(temporary).unlink(missing_ok=True)
         raise
     try:
-        reply = _ask(TriggerRequest(Action.APPLY_BUNDLE, bundle=name), START_TIMEOUT_S)
+        reply = _ask(TriggerRequest(Action.APPLY_BUNDLE, bundle=name), START_ANSWER_S)
     finally:
         # Taken by the trigger when it accepted it; removed here when it did not.
         (uploads / name).unlink(missing_ok=True)
