@@ -84,6 +84,10 @@ def test_check_finds_the_newer_release_and_what_changes(
     # The release is found through its assets; the API is asked for its notes only.
     api = [r.path for r in github.requests_log if r.kind == "api"]
     assert api == [f"/api/repos/picohub/picohub/releases/tags/v{repo_b.version}"]
+    # The system page shows what the shell found.
+    available = read_available(device)
+    assert available is not None
+    assert (available["version"], available["update_available"]) == (repo_b.version, True)
 
 
 def test_a_second_check_is_a_304(device: Settings, github: FakeGitHub) -> None:

@@ -20,7 +20,7 @@ from picohub.errors import ExitCode, PicohubError, UsageError
 from picohub.installed import installed_version
 from picohub.settings import PACKAGE, Settings
 from picohub.update.apply import in_unit, rollback, start_in_unit, update
-from picohub.update.available import describe
+from picohub.update.available import describe, record_check
 from picohub.update.bundle import bundle_release
 from picohub.update.bundle_apply import apply_bundle
 from picohub.update.check import CheckResult, check
@@ -88,6 +88,7 @@ def _check(settings: Settings, as_json: bool) -> int:
     config = load_config(settings.update_config)
     with open_session() as session:
         result = check_channel(config, settings, session)
+    record_check(settings, result)  # the system page shows it, as if checked from there
     message = _describe(result)
     if as_json:
         print(

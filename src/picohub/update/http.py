@@ -168,7 +168,7 @@ def status_error(
         return RateLimited(
             f"{shown(url)} answered {status}: rate limit reached; {when}",
             retry_at=retry_at,
-            hint="the update check runs again later by itself",
+            hint="nothing was changed; check again after that time",
         )
     try:
         reason = f" {HTTPStatus(status).phrase}"
