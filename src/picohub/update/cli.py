@@ -30,7 +30,7 @@ from picohub.update.http import open_session
 from picohub.update.lock import cache_lock
 from picohub.update.recover import recover
 from picohub.update.releases import channel_tag, check_channel
-from picohub.update.status import Phase, Status, read_status, write_status
+from picohub.update.status import ENDED, Phase, Status, read_status, write_status
 from picohub.update.trigger_service import serve_standard_input
 
 log = logging.getLogger(__name__)
@@ -165,6 +165,9 @@ def _status(settings: Settings, as_json: bool) -> None:
     print(f"{status.phase}: {status.message or '(nothing yet)'}")
     if status.installed or status.target:
         print(f"installed {status.installed or '-'}, target {status.target or '-'}")
+    last = status.last_result
+    if last is not None and status.phase not in ENDED:
+        print(f"last result ({last.at}): {last.phase}: {last.message}")
 
 
 def _version(text: str) -> str:

@@ -6,7 +6,7 @@ Written atomically (temp file, fsync, rename) so a reader never sees half of it.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -27,6 +27,19 @@ class Phase(StrEnum):
     ROLLED_BACK = "rolled-back"
 
 
+# The phases an update, a rollback or a fetch ends in.
+ENDED = frozenset({Phase.DONE, Phase.FAILED, Phase.ROLLED_BACK})
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How the last update (or rollback, or fetch) ended, and when."""
+
+    phase: Phase
+    message: str
+    at: str
+
+
 @dataclass(frozen=True)
 class Status:
     phase: Phase = Phase.IDLE
@@ -35,6 +48,8 @@ class Status:
     installed: str | None = None
     target: str | None = None
     updated_at: str = ""
+    # Kept by write_status: the next update's first step must not lose how the last ended.
+    last_result: Outcome | None = None
 
 
 def now() -> str:
@@ -42,15 +57,33 @@ def now() -> str:
 
 
 def write_status(path: Path, status: Status) -> Status:
-    stamped = Status(**{**asdict(status), "updated_at": status.updated_at or now()})
+    """Write ``status`` with the time and the last result: ``status`` itself when it is an
+    end, otherwise the one the file had."""
+    at = status.updated_at or now()
+    last: Outcome | None = (
+        Outcome(status.phase, status.message, at)
+        if status.phase in ENDED
+        else read_status(path).last_result
+    )
+    stamped = replace(status, updated_at=at, last_result=last)
     write_atomically(path, json.dumps(asdict(stamped), indent=2, sort_keys=True) + "\n")
     return stamped
 
 
 def read_status(path: Path) -> Status:
-    """The last status written, or idle when there is none (or it cannot be read)."""
+    """The last status written, or idle when there is none (or it cannot be read).
+    Fields it does not know are ignored: a newer release may have written it."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return Status(**{**data, "phase": Phase(data["phase"])})
+        known = {name: data[name] for name in _FIELDS if name in data}
+        last = known.get("last_result")
+        if last is not None:
+            known["last_result"] = Outcome(
+                Phase(last["phase"]), str(last["message"]), str(last["at"])
+            )
+        return Status(**{**known, "phase": Phase(data["phase"])})
     except (OSError, ValueError, KeyError, TypeError):
         return Status()
+
+
+_FIELDS = tuple(field.name for field in fields(Status))
