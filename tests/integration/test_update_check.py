@@ -276,3 +276,28 @@ def test_a_check_from_the_page_ends_within_its_deadline_however_many_files_it_ta
     github.stall_downloads(0)  # the lock was let go: the next check goes through
     assert _ask_trigger(device, TriggerRequest(Action.CHECK)).ok
     assert read_available(device) is not None
+
+
+def test_fetch_downloads_only_the_packages_that_change(
+    tmp_path: Path,
+    github: FakeGitHub,
+    repo_a: Repository,
+    repo_b: Repository,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Only picohub is behind: web and firmware are at release B already.
+    hub = hub_settings(
+        tmp_path,
+        repo_a.directory / KEYRING,
+        monkeypatch,
+        picohub=repo_a.version,
+        **{"picohub-web": repo_b.version, "picohub-firmware": repo_b.version},
+    )
+    hub.update_config.write_text(
+        f"[github]\ndownload_url = {github.download_base}\napi_url = {github.api_url}\n"
+    )
+    assert main(["fetch"]) == ExitCode.OK
+    debs = [r.path.rsplit("/", 1)[1] for r in github.requests_log if r.path.endswith(".deb")]
+    assert [name.split("_")[0] for name in debs] == ["picohub"]
+    cached = hub.cache_dir / "releases" / repo_b.version
+    assert [path.name for path in cached.glob("*.deb")] == debs

@@ -76,6 +76,23 @@ def test_a_truncated_download_is_resumed_with_a_range(
     assert statuses(github) == [206]  # the fake answers 206 only to a Range request
 
 
+def test_a_connection_cut_mid_body_is_resumed_on_the_next_try(
+    github: FakeGitHub, session: requests.Session, tmp_path: Path
+) -> None:
+    def cut(handler: BaseHTTPRequestHandler) -> None:
+        answer(handler, 200, DATA[: len(DATA) // 3], length=len(DATA))
+        handler.close_connection = True  # the rest never comes: the connection ends
+
+    target = tmp_path / DEB
+    with odd_server(cut) as (base, _), pytest.raises(DownloadError, match="ended after"):
+        fetch(session, f"{base}/{DEB}", target)
+    assert part_path(target).read_bytes() == DATA[: len(DATA) // 3] and not target.exists()
+
+    fetch(session, download(github, DEB), target)
+    assert target.read_bytes() == DATA and not part_path(target).exists()
+    assert statuses(github) == [206]  # only the missing two thirds were asked for
+
+
 def test_a_server_that_ignores_the_range_is_read_from_the_start(
     session: requests.Session, tmp_path: Path
 ) -> None:

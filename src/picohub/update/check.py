@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 
 # An InRelease is a few kilobytes; anything near this is not one.
 MAX_INRELEASE_BYTES = 1 << 20
+# The index of the latest release (no tag asked for); other indexes are named by their tag.
+LATEST_INDEX = "latest"
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,7 @@ def check(
 ) -> CheckResult:
     """Fetch and verify the release's index; compare it with what dpkg has installed."""
     base_url = config.release_url(tag)
-    index_dir = settings.cache_dir / "index" / (tag or "latest")
+    index_dir = settings.cache_dir / "index" / (tag or LATEST_INDEX)
     index_dir.mkdir(parents=True, exist_ok=True)
     memory = index_dir / "conditional.json"
     validators = remembered(memory) if (index_dir / INRELEASE).exists() else {}

@@ -16,7 +16,7 @@ from picohub.errors import PicohubError
 from picohub.installed import installed_version
 from picohub.repository import INRELEASE, RepositoryError, safe_filename
 from picohub.settings import PACKAGE, Settings
-from picohub.update.check import CheckResult
+from picohub.update.check import LATEST_INDEX, CheckResult
 from picohub.update.download import fetch_file
 from picohub.update.http import Limits
 
@@ -128,11 +128,18 @@ def fetch(
 
 
 def prune(settings: Settings, keep: set[str]) -> None:
-    """Drop cached releases other than ``keep`` and the installed one (kept for rollback)."""
+    """Drop cached releases other than ``keep`` and the installed one (kept for rollback),
+    and the indexes of the releases dropped (the latest release's index stays: its ETag
+    makes the next check a 304)."""
     installed = installed_version(PACKAGE, settings.dpkg_admin_dir)
     keep = keep | ({installed} if installed else set())
     releases = settings.cache_dir / "releases"
     for directory in releases.iterdir() if releases.is_dir() else ():
         if directory.name not in keep:
             log.info("removing cached release %s", directory.name)
+            shutil.rmtree(directory)
+    indexes = settings.cache_dir / "index"
+    kept_indexes = {LATEST_INDEX, *(f"v{version}" for version in keep)}
+    for directory in indexes.iterdir() if indexes.is_dir() else ():
+        if directory.name not in kept_indexes:
             shutil.rmtree(directory)
