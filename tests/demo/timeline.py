@@ -266,7 +266,7 @@ def summary(events: Sequence[Event], polls: Sequence[Poll]) -> list[str]:
     if polls and not failed:
         lines.append(
             f"the page's {len(polls)} polls of GET /api/system were all answered, through "
-            "the restart too (picohub.socket holds requests while the app restarts)"
+            "the restart too (picohub-handover.service answers while the app restarts)"
         )
     elif polls:
         lines.append(

@@ -97,7 +97,8 @@ def test_a_power_cut_mid_unpack_recovers_at_the_next_boot(
         timeout=300,
         what="dpkg to reach the release's preinst",
     )
-    # dpkg is mid-unpack: picohub's files are neither the old nor the new release's.
+    # dpkg is mid-unpack: the old prerm and the new preinst have run and picohub is marked
+    # half-installed; the new files would come next.
     assert _dpkg_status(container, "picohub") == "half-installed"
     assert _update_status(container)["phase"] == "installing"
 

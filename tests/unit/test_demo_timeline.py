@@ -185,5 +185,5 @@ def test_the_summary_measures_the_update_and_the_restart() -> None:
         "Install pressed -> updated: 3.0 s",
         "picohub.service stopped -> started again: 0.40 s",
         "the page's 2 polls of GET /api/system were all answered, through the restart too "
-        "(picohub.socket holds requests while the app restarts)",
+        "(picohub-handover.service answers while the app restarts)",
     ]
