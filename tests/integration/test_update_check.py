@@ -14,7 +14,7 @@ from picohub.errors import ExitCode
 from picohub.repository import RepositoryError
 from picohub.settings import Settings
 from picohub.trigger import Action, TriggerReply, TriggerRequest, decode_reply
-from picohub.update import trigger_service
+from picohub.update import cli, trigger_service
 from picohub.update.available import read_available
 from picohub.update.check import check
 from picohub.update.cli import main
@@ -301,3 +301,16 @@ def test_fetch_downloads_only_the_packages_that_change(
     assert [name.split("_")[0] for name in debs] == ["picohub"]
     cached = hub.cache_dir / "releases" / repo_b.version
     assert [path.name for path in cached.glob("*.deb")] == debs
+
+
+def test_a_fetch_stopped_with_ctrl_c_is_recorded_as_failed(
+    device: Settings, github: FakeGitHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def pressed_ctrl_c(*_args: object, **_kwargs: object) -> None:
+        raise KeyboardInterrupt  # as Python raises it while the packages download
+
+    monkeypatch.setattr(cli, "fetch", pressed_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        main(["fetch"])
+    status = read_status(device.update_status)
+    assert (status.phase, status.message) == (Phase.FAILED, "the fetch was interrupted")

@@ -1,6 +1,8 @@
-"""A power cut in the middle of an update: dpkg is killed with SIGKILL mid-unpack, the
-container boots again, and picohub-recover.service finishes the install before the app
-starts. The system comes up healthy on one consistent release."""
+"""An update cut off in the middle. Its transient unit killed or stopped: the unit's
+after-run puts back the release from before the update, with no reboot. A power cut: dpkg
+is killed with SIGKILL mid-unpack, the container boots again, and picohub-recover.service
+finishes the install before the app starts. Either way the system ends healthy on one
+consistent release."""
 
 from __future__ import annotations
 
@@ -87,6 +89,71 @@ def _power_cut_and_boot(container: Container, version: str) -> dict[str, str]:
     return status
 
 
+def _one_release(container: Container, version: str) -> None:
+    """Every package installed, all at ``version``, dpkg idle."""
+    for package in RELEASE_PACKAGES:
+        assert _dpkg_status(container, package) == "installed", package
+    versions = container.run(
+        ["dpkg-query", "--showformat=${Version}\\n", "--show", *RELEASE_PACKAGES]
+    ).stdout.split()
+    assert versions == [version] * len(RELEASE_PACKAGES)
+    assert container.run(["dpkg", "--audit"]).stdout == ""
+
+
+def _cut_off_mid_unpack(container: Container, how: list[str]) -> dict[str, str]:
+    """Start an update, cut its unit off with ``how`` while dpkg is mid-unpack, and wait
+    for the unit to be gone; the update's status then."""
+    container.run(["touch", HANG])
+    container.run(["picohub-update", "apply"])
+    wait_for(
+        lambda: container.run(["test", "-e", HANGING], check=False).returncode == 0,
+        timeout=300,
+        what="dpkg to reach the release's preinst",
+    )
+    assert _dpkg_status(container, "picohub") == "half-installed"
+    # A backstop against a run that hangs, and what undoes a run cut off.
+    assert container.unit_property("picohub-update.service", "RuntimeMaxUSec") == "2h"
+    container.run(how)
+    container.run(["rm", "-f", HANG, HANGING])
+    wait_for(
+        lambda: (
+            container.run(
+                ["systemctl", "is-active", "picohub-update.service"], check=False
+            ).stdout.strip()
+            in ("inactive", "failed")
+        ),
+        timeout=300,
+        what="the update's unit to be gone",
+    )
+    return _update_status(container)
+
+
+@pytest.mark.parametrize(
+    ("how", "said"),
+    [
+        (["systemctl", "kill", "--signal=SIGKILL", "picohub-update.service"],
+         "it was killed by signal KILL"),
+        (["systemctl", "stop", "--no-block", "picohub-update.service"],
+         "it was killed by signal TERM"),
+    ],
+    ids=["killed", "stopped"],
+)  # fmt: skip
+def test_an_update_cut_off_puts_back_the_release_from_before_it_without_a_reboot(
+    container: Container, hub: Build, interrupted_release: Build, how: list[str], said: str
+) -> None:
+    boot = container.run(["cat", "/proc/sys/kernel/random/boot_id"]).stdout
+    status = _cut_off_mid_unpack(container, how)
+    assert status["phase"] == "rolled-back", status
+    assert status["message"] == (
+        f"running {hub.version}: the update to {interrupted_release.version} stopped before "
+        f"it finished ({said})"
+    )
+    _one_release(container, hub.version)
+    assert healthy_version(container) == hub.version
+    assert device_ids(container) == ["pico-cellar"]  # the data survived
+    assert container.run(["cat", "/proc/sys/kernel/random/boot_id"]).stdout == boot
+
+
 def test_a_power_cut_mid_unpack_recovers_at_the_next_boot(
     container: Container, hub: Build, interrupted_release: Build
 ) -> None:
@@ -106,13 +173,7 @@ def test_a_power_cut_mid_unpack_recovers_at_the_next_boot(
     status = _power_cut_and_boot(container, interrupted_release.version)
     assert "recovered from an interrupted update" in status["message"]
     # One consistent release: every package installed, all of the same version, dpkg idle.
-    for package in RELEASE_PACKAGES:
-        assert _dpkg_status(container, package) == "installed", package
-    versions = container.run(
-        ["dpkg-query", "--showformat=${Version}\\n", "--show", *RELEASE_PACKAGES]
-    ).stdout.split()
-    assert versions == [interrupted_release.version] * len(RELEASE_PACKAGES)
-    assert container.run(["dpkg", "--audit"]).stdout == ""
+    _one_release(container, interrupted_release.version)
     assert device_ids(container) == ["pico-cellar"]  # the data survived
 
     # The app started only after the recovery had finished.

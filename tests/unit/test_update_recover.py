@@ -1,13 +1,17 @@
-"""When the boot-time recovery has something to do."""
+"""When the boot-time recovery, and the unit's after-run, have something to do."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
+from picohub.errors import ExitCode
 from picohub.settings import Settings
-from picohub.update.recover import cut_off_before_install, interrupted
-from picohub.update.status import Phase, Status, write_status
+from picohub.update.config import UpdateConfig
+from picohub.update.recover import after_run, cut_off_before_install, how_it_stopped, interrupted
+from picohub.update.status import Phase, Status, read_status, write_status
 
 
 def _settings(settings: Settings, tmp_path: Path) -> Settings:
@@ -56,3 +60,52 @@ def test_an_update_cut_off_while_downloading_is_recorded_as_failed() -> None:
 def test_a_finished_or_installing_update_is_not_rewritten_as_cut_off() -> None:
     for phase in (Phase.INSTALLING, Phase.DONE, Phase.ROLLED_BACK, Phase.IDLE):
         assert cut_off_before_install(Status(phase, "", None, "1.0.0", "1.1.0")) is None, phase
+
+
+# -- after a run of the transient unit ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("environment", "said"),
+    [
+        ({"SERVICE_RESULT": "timeout", "EXIT_CODE": "killed", "EXIT_STATUS": "TERM"},
+         "it ran longer than the limit of 120 minutes"),
+        ({"SERVICE_RESULT": "signal", "EXIT_CODE": "killed", "EXIT_STATUS": "KILL"},
+         "it was killed by signal KILL"),
+        ({"SERVICE_RESULT": "core-dump", "EXIT_CODE": "dumped", "EXIT_STATUS": "SEGV"},
+         "it was killed by signal SEGV"),
+        ({"SERVICE_RESULT": "exit-code", "EXIT_CODE": "exited", "EXIT_STATUS": "1"},
+         "it exited with status 1"),
+        ({"SERVICE_RESULT": "success", "EXIT_CODE": "exited", "EXIT_STATUS": "0"},
+         "it ended without recording how"),
+        ({}, "it ended without recording how"),
+    ],
+)  # fmt: skip
+def test_how_a_run_stopped_is_said_from_what_systemd_passes(
+    environment: dict[str, str], said: str
+) -> None:
+    assert how_it_stopped(environment) == said
+
+
+def test_a_run_that_recorded_its_end_is_left_alone(settings: Settings, tmp_path: Path) -> None:
+    here = _settings(settings, tmp_path)
+    for phase in (Phase.DONE, Phase.FAILED, Phase.ROLLED_BACK, Phase.DOWNLOADED, Phase.IDLE):
+        written = write_status(here.update_status, Status(phase, "as it ended", None, "1.0.0"))
+        assert after_run(UpdateConfig(), here, {"EXIT_CODE": "exited"}) == ExitCode.OK
+        assert read_status(here.update_status) == written, phase
+
+
+def test_a_run_killed_before_it_installed_anything_is_recorded_as_failed(
+    settings: Settings, tmp_path: Path
+) -> None:
+    here = _settings(settings, tmp_path)
+    for phase in (Phase.CHECKING, Phase.DOWNLOADING):
+        write_status(here.update_status, Status(phase, "at work", 0.4, "1.0.0", "1.1.0"))
+        killed = {"SERVICE_RESULT": "signal", "EXIT_CODE": "killed", "EXIT_STATUS": "KILL"}
+        assert after_run(UpdateConfig(), here, killed) == ExitCode.OK
+        status = read_status(here.update_status)
+        assert status.phase is Phase.FAILED
+        assert status.message == (
+            "the update stopped before it installed anything (it was killed by signal KILL); "
+            "nothing was changed"
+        )

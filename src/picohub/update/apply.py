@@ -38,18 +38,24 @@ log = logging.getLogger(__name__)
 UNIT = "picohub-update.service"
 IN_UNIT = "PICOHUB_UPDATE_IN_UNIT"
 HEALTHZ = "http://127.0.0.1:8080/healthz"
+# The transient unit's limits, in seconds: for a run (above the sum of its steps' own
+# bounds), and for putting the hub back after a run that did not end by itself.
+RUN_LIMIT_S = 2 * 3600
+AFTER_RUN_LIMIT_S = 30 * 60
 
 
 def in_unit() -> bool:
     return os.environ.get(IN_UNIT) == "1"
 
 
-def start_in_unit(argv: Sequence[str], *, wait: bool, timeout_s: int = 1800) -> int:
+def start_in_unit(argv: Sequence[str], *, wait: bool) -> int:
     """Run ``picohub-update ARGV`` again as the transient unit; return its exit code
     (with ``wait``) or 0 once it started.
 
-    The unit has no run-time limit of its own: stopping it would kill dpkg mid-unpack.
-    Each step inside is bounded instead (downloads, apt, the health check).
+    Each step inside is bounded (downloads, apt, the health check); the unit's run-time
+    limit is a backstop above their sum. However the run ends (done, killed, timed out,
+    stopped), ``picohub-update after-run`` runs next in the unit: a run that did not
+    record its end is undone there (:func:`picohub.update.recover.after_run`).
     """
     passed = [f"--setenv={k}={v}" for k, v in os.environ.items() if k.startswith("PICOHUB_")]
     command = [
@@ -58,13 +64,17 @@ def start_in_unit(argv: Sequence[str], *, wait: bool, timeout_s: int = 1800) -> 
         "--description=picohub update",
         "--collect",
         "--service-type=exec",
+        f"--property=RuntimeMaxSec={RUN_LIMIT_S}",
+        f"--property=TimeoutStopSec={AFTER_RUN_LIMIT_S}",
+        "--property=ExecStopPost=/usr/bin/picohub-update after-run",
         f"--setenv={IN_UNIT}=1",
         *passed,
         *(["--wait", "--quiet"] if wait else []),
         "/usr/bin/picohub-update",
         *argv,
     ]
-    result = run(command, check=False, timeout=timeout_s + 60 if wait else 60)
+    limit = RUN_LIMIT_S + AFTER_RUN_LIMIT_S + 60
+    result = run(command, check=False, timeout=limit if wait else 60)
     if result.returncode != 0 and is_running():
         raise UsageError(
             "an update is already running",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
@@ -28,7 +29,7 @@ from picohub.update.config import load_config
 from picohub.update.fetch import VERSION, fetch
 from picohub.update.http import open_session
 from picohub.update.lock import cache_lock
-from picohub.update.recover import recover
+from picohub.update.recover import after_run, recover
 from picohub.update.releases import channel_tag, check_channel
 from picohub.update.status import ENDED, Phase, Status, read_status, write_status
 from picohub.update.trigger_service import serve_standard_input
@@ -68,6 +69,11 @@ def _parser() -> argparse.ArgumentParser:
     back.add_argument("--wait", action="store_true", help="follow the unit until it ends")
     commands.add_parser(
         "recover", help="finish or undo an update a power cut interrupted (run at boot)"
+    )
+    commands.add_parser(
+        "after-run",
+        help="put the hub back after a run of the unit that did not end by itself "
+        "(run by systemd after each run)",
     )
     commands.add_parser(
         "trigger", help="answer the web app's request on standard input (run by systemd)"
@@ -121,8 +127,10 @@ def _fetch(settings: Settings, version: str | None) -> None:
             tag = f"v{version}" if version else channel_tag(config, settings, session)
             result = check(config, settings, session, tag=tag, allow_older=version is not None)
             fetched = fetch(result, settings, session, max_bytes=config.max_download_bytes)
-    except PicohubError as exc:
-        write_status(settings.update_status, Status(Phase.FAILED, str(exc), installed=installed))
+    except (PicohubError, KeyboardInterrupt) as exc:
+        # Ctrl-C too: a status left "downloading" would keep the page waiting for ever.
+        said = str(exc) if isinstance(exc, PicohubError) else "the fetch was interrupted"
+        write_status(settings.update_status, Status(Phase.FAILED, said, installed=installed))
         raise
     message = (
         f"release {fetched.version}: {len(fetched.debs)} package(s) verified in "
@@ -206,6 +214,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "rollback": rollback_command,
         "recover": locked(
             lambda: recover(load_config(settings.update_config), settings), UNIT_WAIT_S
+        ),
+        "after-run": locked(
+            lambda: after_run(load_config(settings.update_config), settings, os.environ),
+            UNIT_WAIT_S,
         ),
         "trigger": lambda: serve_standard_input(settings),
         "status": lambda: _status(settings, args.json),

@@ -15,6 +15,7 @@ back to the previous release if the recovered one does not answer.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from picohub.errors import ExitCode, PicohubError, UsageError
 from picohub.installed import installed_version, unfinished_packages
@@ -22,6 +23,7 @@ from picohub.process import run
 from picohub.repository import verify_repository
 from picohub.settings import PACKAGE, RELEASE_PACKAGES, Settings
 from picohub.update.apply import (
+    RUN_LIMIT_S,
     in_unit,
     is_running,
     rollback,
@@ -31,7 +33,7 @@ from picohub.update.apply import (
 from picohub.update.config import UpdateConfig
 from picohub.update.fetch import Fetched, release_dir
 from picohub.update.packages import install, is_downgrade, packages_on_hub, repair_dpkg
-from picohub.update.status import Phase, Status, read_status, write_status
+from picohub.update.status import RUNNING, Phase, Status, read_status, write_status
 
 log = logging.getLogger(__name__)
 
@@ -119,8 +121,11 @@ def recover(config: UpdateConfig, settings: Settings) -> int:
     return ExitCode.OK
 
 
-def _reinstall(settings: Settings, version: str) -> None:
-    """Install the cached release ``version`` again, the packages of it that are cached."""
+def _reinstall(
+    settings: Settings, version: str, *, services_offline: bool = True, going_back: bool = False
+) -> None:
+    """Install the cached release ``version`` again, the packages of it that are cached
+    (``going_back``: a downgrade, whatever dpkg now names as installed)."""
     directory = release_dir(settings, version)
     if not directory.is_dir():
         raise PicohubError(f"release {version} is not in the cache")
@@ -134,8 +139,8 @@ def _reinstall(settings: Settings, version: str) -> None:
         names,
         settings.archive_keyring,
         settings,
-        downgrade=is_downgrade(installed, version),
-        services_offline=True,
+        downgrade=going_back or is_downgrade(installed, version),
+        services_offline=services_offline,
         reinstall=bool(unfinished_packages(RELEASE_PACKAGES, settings.dpkg_admin_dir)),
     )
 
@@ -157,4 +162,74 @@ def _confirm(config: UpdateConfig, settings: Settings) -> int:
     message = f"{RECOVERED}: running {version}"
     log.info("%s", message)
     write_status(settings.update_status, Status(Phase.DONE, message, None, version, before.target))
+    return ExitCode.OK
+
+
+# -- after a run of the transient unit ------------------------------------------------------
+
+
+def how_it_stopped(environment: Mapping[str, str]) -> str:
+    """Why the unit's run ended, from what systemd tells ExecStopPost."""
+    result = environment.get("SERVICE_RESULT", "")
+    status = environment.get("EXIT_STATUS", "")
+    if result == "timeout":
+        return f"it ran longer than the limit of {RUN_LIMIT_S // 60} minutes"
+    if environment.get("EXIT_CODE") in ("killed", "dumped"):
+        return f"it was killed by signal {status}"
+    if environment.get("EXIT_CODE") == "exited" and status not in ("", "0"):
+        return f"it exited with status {status}"
+    return "it ended without recording how"
+
+
+def after_run(config: UpdateConfig, settings: Settings, environment: Mapping[str, str]) -> int:
+    """ExecStopPost of the transient unit, after every run. A run that ended recorded how
+    (done, failed, rolled back). One that was killed, timed out or stopped did not, and
+    may have left dpkg half done: the hub goes back to the release it ran before the run
+    (or, when that is not in the cache, on to the run's target), and that must answer."""
+    before = read_status(settings.update_status)
+    if before.phase not in RUNNING:
+        return ExitCode.OK
+    how = how_it_stopped(environment)
+    log.warning("the run stopped while %s: %s", before.phase, how)
+
+    def report(phase: Phase, message: str) -> None:
+        log.info("%s", message)
+        installed = installed_version(PACKAGE, settings.dpkg_admin_dir) or before.installed
+        write_status(settings.update_status, Status(phase, message, None, installed, before.target))
+
+    if before.phase is not Phase.INSTALLING:
+        report(
+            Phase.FAILED,
+            f"the update stopped before it installed anything ({how}); nothing was changed",
+        )
+        return ExitCode.OK
+    target = before.target or "a new release"
+    report(
+        Phase.INSTALLING,
+        f"the update to {target} stopped before it finished ({how}); "
+        f"putting back {before.installed}",
+    )
+    repair_dpkg()
+    for version in dict.fromkeys(v for v in (before.installed, before.target) if v):
+        try:
+            _reinstall(settings, version, services_offline=False, going_back=True)
+            break
+        except PicohubError as exc:
+            log.warning("cannot put back release %s: %s", version, exc)
+    left = unfinished_packages(RELEASE_PACKAGES, settings.dpkg_admin_dir)
+    now = installed_version(PACKAGE, settings.dpkg_admin_dir)
+    try:
+        if left or now is None:
+            raise PicohubError(f"{', '.join(sorted(left)) or 'picohub'} still unfinished")
+        wait_healthy(now, config.health_timeout)
+    except PicohubError as exc:
+        report(
+            Phase.FAILED,
+            f"the update to {target} stopped before it finished ({how}), and putting the hub "
+            f"back failed: {exc}; recover with: dpkg --configure -a, then apt install ./ of "
+            "the release's packages",
+        )
+        return ExitCode.FAILURE
+    phase = Phase.ROLLED_BACK if now == before.installed else Phase.DONE
+    report(phase, f"running {now}: the update to {target} stopped before it finished ({how})")
     return ExitCode.OK

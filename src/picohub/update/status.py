@@ -29,6 +29,8 @@ class Phase(StrEnum):
 
 # The phases an update, a rollback or a fetch ends in.
 ENDED = frozenset({Phase.DONE, Phase.FAILED, Phase.ROLLED_BACK})
+# The updater is at work in these (the page shows progress, Install is refused).
+RUNNING = frozenset({Phase.CHECKING, Phase.DOWNLOADING, Phase.INSTALLING})
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,7 @@ from flask import Blueprint, Response, current_app, jsonify
 from picohub.installed import installed_versions
 from picohub.settings import RELEASE_PACKAGES, Settings
 from picohub.update.available import read_available
-from picohub.update.status import Phase, read_status
-
-# The updater is at work in these phases (the page shows progress, Install is refused).
-BUSY = frozenset({Phase.CHECKING, Phase.DOWNLOADING, Phase.INSTALLING})
+from picohub.update.status import RUNNING, read_status
 
 blueprint = Blueprint("system", __name__, url_prefix="/api/system")
 
@@ -37,7 +34,7 @@ def _update(settings: Settings, packages: dict[str, str | None]) -> dict[str, ob
     status = read_status(settings.update_status)
     return {
         "status": asdict(status),
-        "busy": status.phase in BUSY,
+        "busy": status.phase in RUNNING,
         "available": _still_available(read_available(settings), packages),
     }
 
