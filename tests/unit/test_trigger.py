@@ -162,3 +162,16 @@ def test_a_request_while_another_holds_the_cache_is_answered_running(
     assert "using the cache" in reply.message
     assert (uploads.upload_dir / "bundle-1.tar").exists()  # untouched
     assert read_status(uploads.update_status).phase is Phase.DONE
+
+
+def test_an_install_of_an_older_release_is_refused_as_a_rollback_in_disguise(
+    uploads: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The page offers only newer releases; going back is the confirmed rollback.
+    monkeypatch.setattr(trigger_service, "is_running", lambda: False)
+    before = write_status(uploads.update_status, Status(Phase.DONE, "updated", None, "1.4.2"))
+    with pytest.raises(RequestRefused) as refused:
+        handle(TriggerRequest(Action.APPLY, version="1.4.1"), uploads)
+    assert refused.value.message == "release 1.4.1 is older than the installed 1.4.2"
+    assert refused.value.hint == "going back is a rollback"
+    assert read_status(uploads.update_status) == before  # nothing was started
