@@ -112,7 +112,7 @@ def _cut_off_mid_unpack(container: Container, how: list[str]) -> dict[str, str]:
     )
     assert _dpkg_status(container, "picohub") == "half-installed"
     # A backstop against a run that hangs, and what undoes a run cut off.
-    assert container.unit_property("picohub-update.service", "RuntimeMaxUSec") == "2h"
+    assert container.unit_property("picohub-update.service", "RuntimeMaxUSec") == "4h"
     container.run(how)
     container.run(["rm", "-f", HANG, HANGING])
     wait_for(

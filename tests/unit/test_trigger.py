@@ -175,3 +175,20 @@ def test_an_install_of_an_older_release_is_refused_as_a_rollback_in_disguise(
     assert refused.value.message == "release 1.4.1 is older than the installed 1.4.2"
     assert refused.value.hint == "going back is a rollback"
     assert read_status(uploads.update_status) == before  # nothing was started
+
+
+@pytest.mark.parametrize(
+    ("phase", "said"),
+    [
+        (Phase.INSTALLING, "an update is already running"),
+        (Phase.DONE, "the last update is finishing; try again in a few seconds"),
+    ],
+)
+def test_a_request_while_the_unit_is_there_says_whether_it_runs_or_finishes(
+    uploads: Settings, monkeypatch: pytest.MonkeyPatch, phase: Phase, said: str
+) -> None:
+    monkeypatch.setattr(trigger_service, "is_running", lambda: True)
+    write_status(uploads.update_status, Status(phase, "", None, "1.4.2", "1.4.3"))
+    reply = handle(TriggerRequest(Action.APPLY), uploads)
+    assert (reply.ok, reply.error, reply.message) == (False, "running", said)
+    assert reply.data is not None and reply.data["phase"] == phase

@@ -9,6 +9,7 @@ import pytest
 
 from picohub.errors import ExitCode
 from picohub.settings import Settings
+from picohub.update import recover
 from picohub.update.config import UpdateConfig
 from picohub.update.recover import after_run, cut_off_before_install, how_it_stopped, interrupted
 from picohub.update.status import Phase, Status, read_status, write_status
@@ -69,7 +70,7 @@ def test_a_finished_or_installing_update_is_not_rewritten_as_cut_off() -> None:
     ("environment", "said"),
     [
         ({"SERVICE_RESULT": "timeout", "EXIT_CODE": "killed", "EXIT_STATUS": "TERM"},
-         "it ran longer than the limit of 120 minutes"),
+         "it went past its unit's time limit"),
         ({"SERVICE_RESULT": "signal", "EXIT_CODE": "killed", "EXIT_STATUS": "KILL"},
          "it was killed by signal KILL"),
         ({"SERVICE_RESULT": "core-dump", "EXIT_CODE": "dumped", "EXIT_STATUS": "SEGV"},
@@ -109,3 +110,17 @@ def test_a_run_killed_before_it_installed_anything_is_recorded_as_failed(
             "the update stopped before it installed anything (it was killed by signal KILL); "
             "nothing was changed"
         )
+
+
+def test_a_run_cut_off_by_a_shutdown_is_left_to_the_next_boot(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Nothing can start while the system stops: the boot-time recover must still see
+    # "installing" and finish the work.
+    here = _settings(settings, tmp_path)
+    monkeypatch.setattr(recover, "_shutting_down", lambda: True)
+    written = write_status(here.update_status, Status(Phase.INSTALLING, "", None, "1.0.0", "1.1.0"))
+    stopped = {"SERVICE_RESULT": "success", "EXIT_CODE": "killed", "EXIT_STATUS": "TERM"}
+    assert after_run(UpdateConfig(), here, stopped) == ExitCode.OK
+    assert read_status(here.update_status) == written
+    assert interrupted(here) == "the update to 1.1.0 did not finish"

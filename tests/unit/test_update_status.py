@@ -56,6 +56,10 @@ def test_a_status_file_from_another_release_still_reads(tmp_path: Path) -> None:
     newer = {**older, "phase": "installing", "eta_seconds": 12, "last_result": None}
     path.write_text(json.dumps(newer))
     assert read_status(path) == Status(Phase.INSTALLING, "updated to 1.1.0", installed="1.1.0")
+    # A last result this release cannot read is dropped, not the status with it.
+    for odd in ({"phase": "paused", "message": "", "at": "Z"}, {"phase": "done"}, "done", 7):
+        path.write_text(json.dumps({**newer, "last_result": odd}))
+        assert read_status(path) == Status(Phase.INSTALLING, "updated to 1.1.0", installed="1.1.0")
 
 
 def test_picohub_update_status_shows_the_last_result_while_the_next_runs(

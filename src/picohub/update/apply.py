@@ -38,10 +38,13 @@ log = logging.getLogger(__name__)
 UNIT = "picohub-update.service"
 IN_UNIT = "PICOHUB_UPDATE_IN_UNIT"
 HEALTHZ = "http://127.0.0.1:8080/healthz"
-# The transient unit's limits, in seconds: for a run (above the sum of its steps' own
-# bounds), and for putting the hub back after a run that did not end by itself.
-RUN_LIMIT_S = 2 * 3600
-AFTER_RUN_LIMIT_S = 30 * 60
+# The transient unit's limits, in seconds: for a run (a backstop above the sum of its
+# steps' own bounds, about 3 hours with three packages), and for after-run putting the
+# hub back (dpkg --configure -a, then up to two releases installed and checked).
+RUN_LIMIT_S = 4 * 3600
+AFTER_RUN_LIMIT_S = 90 * 60
+# In the unit, a check or fetch from a shell holding the cache is waited for, this long.
+UNIT_WAIT_S = 60.0
 
 
 def in_unit() -> bool:
@@ -66,7 +69,8 @@ def start_in_unit(argv: Sequence[str], *, wait: bool) -> int:
         "--service-type=exec",
         f"--property=RuntimeMaxSec={RUN_LIMIT_S}",
         f"--property=TimeoutStopSec={AFTER_RUN_LIMIT_S}",
-        "--property=ExecStopPost=/usr/bin/picohub-update after-run",
+        # "-": a release from before after-run existed (a rollback to it) fails it harmlessly.
+        "--property=ExecStopPost=-/usr/bin/picohub-update after-run",
         f"--setenv={IN_UNIT}=1",
         *passed,
         *(["--wait", "--quiet"] if wait else []),

@@ -20,7 +20,7 @@ from picohub.cli import run_command
 from picohub.errors import ExitCode, PicohubError, UsageError
 from picohub.installed import installed_version
 from picohub.settings import PACKAGE, Settings
-from picohub.update.apply import in_unit, rollback, start_in_unit, update
+from picohub.update.apply import UNIT_WAIT_S, in_unit, rollback, start_in_unit, update
 from picohub.update.available import describe, record_check
 from picohub.update.bundle import bundle_release
 from picohub.update.bundle_apply import apply_bundle
@@ -35,9 +35,6 @@ from picohub.update.status import ENDED, Phase, Status, read_status, write_statu
 from picohub.update.trigger_service import serve_standard_input
 
 log = logging.getLogger(__name__)
-
-# In the transient unit, a check or fetch holding the cache is waited for, this long.
-UNIT_WAIT_S = 60.0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -215,10 +212,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "recover": locked(
             lambda: recover(load_config(settings.update_config), settings), UNIT_WAIT_S
         ),
-        "after-run": locked(
-            lambda: after_run(load_config(settings.update_config), settings, os.environ),
-            UNIT_WAIT_S,
-        ),
+        # It takes the cache only when there is something to put back.
+        "after-run": lambda: after_run(load_config(settings.update_config), settings, os.environ),
         "trigger": lambda: serve_standard_input(settings),
         "status": lambda: _status(settings, args.json),
     }

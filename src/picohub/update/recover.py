@@ -15,7 +15,9 @@ back to the previous release if the recovered one does not answer.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+
+from debian.debian_support import Version
 
 from picohub.errors import ExitCode, PicohubError, UsageError
 from picohub.installed import installed_version, unfinished_packages
@@ -23,7 +25,7 @@ from picohub.process import run
 from picohub.repository import verify_repository
 from picohub.settings import PACKAGE, RELEASE_PACKAGES, Settings
 from picohub.update.apply import (
-    RUN_LIMIT_S,
+    UNIT_WAIT_S,
     in_unit,
     is_running,
     rollback,
@@ -32,6 +34,7 @@ from picohub.update.apply import (
 )
 from picohub.update.config import UpdateConfig
 from picohub.update.fetch import Fetched, release_dir
+from picohub.update.lock import cache_lock
 from picohub.update.packages import install, is_downgrade, packages_on_hub, repair_dpkg
 from picohub.update.status import RUNNING, Phase, Status, read_status, write_status
 
@@ -170,10 +173,9 @@ def _confirm(config: UpdateConfig, settings: Settings) -> int:
 
 def how_it_stopped(environment: Mapping[str, str]) -> str:
     """Why the unit's run ended, from what systemd tells ExecStopPost."""
-    result = environment.get("SERVICE_RESULT", "")
     status = environment.get("EXIT_STATUS", "")
-    if result == "timeout":
-        return f"it ran longer than the limit of {RUN_LIMIT_S // 60} minutes"
+    if environment.get("SERVICE_RESULT") == "timeout":
+        return "it went past its unit's time limit"
     if environment.get("EXIT_CODE") in ("killed", "dumped"):
         return f"it was killed by signal {status}"
     if environment.get("EXIT_CODE") == "exited" and status not in ("", "0"):
@@ -181,16 +183,33 @@ def how_it_stopped(environment: Mapping[str, str]) -> str:
     return "it ended without recording how"
 
 
+def _shutting_down() -> bool:
+    state = run(["systemctl", "is-system-running"], check=False, timeout=30).stdout.strip()
+    return state == "stopping"
+
+
 def after_run(config: UpdateConfig, settings: Settings, environment: Mapping[str, str]) -> int:
     """ExecStopPost of the transient unit, after every run. A run that ended recorded how
     (done, failed, rolled back). One that was killed, timed out or stopped did not, and
-    may have left dpkg half done: the hub goes back to the release it ran before the run
-    (or, when that is not in the cache, on to the run's target), and that must answer."""
+    may have left dpkg half done: the hub is put back on the older of the two releases
+    the run was between (the one from before an update, the goal of a rollback), or on
+    the other when that one cannot be installed or does not answer.
+
+    Not while the system shuts down: nothing can start then, so the boot-time ``recover``
+    finishes the work, as after a power cut."""
+    if read_status(settings.update_status).phase not in RUNNING:
+        return ExitCode.OK  # the common case: no need to wait for the cache
+    if _shutting_down():
+        log.warning("an update was cut off by a shutdown; the next boot finishes it")
+        return ExitCode.OK
+    with cache_lock(settings, UNIT_WAIT_S):
+        return _put_back(config, settings, how_it_stopped(environment))
+
+
+def _put_back(config: UpdateConfig, settings: Settings, how: str) -> int:
     before = read_status(settings.update_status)
     if before.phase not in RUNNING:
         return ExitCode.OK
-    how = how_it_stopped(environment)
-    log.warning("the run stopped while %s: %s", before.phase, how)
 
     def report(phase: Phase, message: str) -> None:
         log.info("%s", message)
@@ -203,33 +222,42 @@ def after_run(config: UpdateConfig, settings: Settings, environment: Mapping[str
             f"the update stopped before it installed anything ({how}); nothing was changed",
         )
         return ExitCode.OK
-    target = before.target or "a new release"
-    report(
-        Phase.INSTALLING,
-        f"the update to {target} stopped before it finished ({how}); "
-        f"putting back {before.installed}",
+    releases = sorted({v for v in (before.installed, before.target) if v}, key=Version)
+    going_back = len(releases) == 2 and before.target == releases[0]
+    what = (
+        f"the {'rollback' if going_back else 'update'} to {before.target or 'a new release'} "
+        f"stopped before it finished ({how})"
     )
-    repair_dpkg()
-    for version in dict.fromkeys(v for v in (before.installed, before.target) if v):
-        try:
-            _reinstall(settings, version, services_offline=False, going_back=True)
-            break
-        except PicohubError as exc:
-            log.warning("cannot put back release %s: %s", version, exc)
-    left = unfinished_packages(RELEASE_PACKAGES, settings.dpkg_admin_dir)
-    now = installed_version(PACKAGE, settings.dpkg_admin_dir)
+    report(Phase.INSTALLING, f"{what}; putting back {' or '.join(releases) or 'a release'}")
     try:
-        if left or now is None:
-            raise PicohubError(f"{', '.join(sorted(left)) or 'picohub'} still unfinished")
-        wait_healthy(now, config.health_timeout)
-    except PicohubError as exc:
+        now = _first_that_answers(config, settings, releases)
+    except Exception as exc:  # whatever it was, recorded: the page must not wait for ever
         report(
             Phase.FAILED,
-            f"the update to {target} stopped before it finished ({how}), and putting the hub "
-            f"back failed: {exc}; recover with: dpkg --configure -a, then apt install ./ of "
-            "the release's packages",
+            f"{what}, and putting the hub back failed: {exc}; recover with: dpkg "
+            "--configure -a, then apt install ./ of the release's packages",
         )
-        return ExitCode.FAILURE
-    phase = Phase.ROLLED_BACK if now == before.installed else Phase.DONE
-    report(phase, f"running {now}: the update to {target} stopped before it finished ({how})")
+        raise
+    phase = Phase.ROLLED_BACK if Version(now) < Version(releases[-1]) else Phase.DONE
+    report(phase, f"running {now}: {what}")
     return ExitCode.OK
+
+
+def _first_that_answers(config: UpdateConfig, settings: Settings, releases: Sequence[str]) -> str:
+    """Finish dpkg's work, then install each of ``releases`` from the cache in turn until
+    one is whole and answers /healthz; its version."""
+    repair_dpkg()
+    failures = []
+    for version in releases:
+        try:
+            _reinstall(settings, version, services_offline=False, going_back=True)
+            left = unfinished_packages(RELEASE_PACKAGES, settings.dpkg_admin_dir)
+            now = installed_version(PACKAGE, settings.dpkg_admin_dir)
+            if left or now is None:
+                raise PicohubError(f"{', '.join(sorted(left)) or 'picohub'} still unfinished")
+            wait_healthy(now, config.health_timeout)
+            return now
+        except PicohubError as exc:
+            log.warning("cannot put back release %s: %s", version, exc)
+            failures.append(f"release {version}: {exc}")
+    raise PicohubError("; ".join(failures) or "no release to put back")

@@ -78,14 +78,21 @@ def read_status(path: Path) -> Status:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         known = {name: data[name] for name in _FIELDS if name in data}
-        last = known.get("last_result")
-        if last is not None:
-            known["last_result"] = Outcome(
-                Phase(last["phase"]), str(last["message"]), str(last["at"])
-            )
+        known["last_result"] = _outcome(known.get("last_result"))
         return Status(**{**known, "phase": Phase(data["phase"])})
     except (OSError, ValueError, KeyError, TypeError):
         return Status()
+
+
+def _outcome(data: object) -> Outcome | None:
+    """The last result as written, or None when it is missing or not understood: it is
+    never worth losing the status for."""
+    if not isinstance(data, dict):
+        return None
+    try:
+        return Outcome(Phase(data["phase"]), str(data["message"]), str(data["at"]))
+    except (ValueError, KeyError):
+        return None
 
 
 _FIELDS = tuple(field.name for field in fields(Status))

@@ -44,7 +44,7 @@ from picohub.update.config import UpdateConfig, load_config
 from picohub.update.http import open_session, shared_deadline
 from picohub.update.lock import CacheBusy, cache_lock
 from picohub.update.releases import check_channel
-from picohub.update.status import Phase, Status, read_status, write_status
+from picohub.update.status import ENDED, Phase, Status, read_status, write_status
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +108,16 @@ def _dispatch(request: TriggerRequest, config: UpdateConfig, settings: Settings)
     raise RequestRefused(f"{request.action} needs a bundle")
 
 
-def _running(settings: Settings, message: str = "an update is already running") -> TriggerReply:
-    return TriggerReply(False, message, "running", data=_status_data(settings))
+def _running(settings: Settings, message: str | None = None) -> TriggerReply:
+    status = _status_data(settings)
+    if message is None:
+        # An ended status while the unit is there: its after-run is finishing.
+        message = (
+            "the last update is finishing; try again in a few seconds"
+            if status["phase"] in ENDED
+            else "an update is already running"
+        )
+    return TriggerReply(False, message, "running", data=status)
 
 
 def _refuse_older(settings: Settings, version: str | None) -> None:
