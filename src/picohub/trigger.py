@@ -32,8 +32,11 @@ MAX_BUNDLE_BYTES = 64 * 1024 * 1024
 LOCK_WAIT_S = 5.0  # for a check or a fetch from a shell to let go of the cache
 CHECK_DEADLINE_S = 15.0  # for all of a check's transfers together
 ANSWER_SLACK_S = 5.0  # for the rest: verifying the index, writing, the socket
+# For the unit of a run that has ended to go (its after-run); a check does not wait.
+FINISHING_WAIT_S = 10.0
 CHECK_ANSWER_S = LOCK_WAIT_S + CHECK_DEADLINE_S + ANSWER_SLACK_S
-START_ANSWER_S = LOCK_WAIT_S + 10.0  # systemd-run answers once the unit has started
+# systemd-run answers once the unit has started.
+START_ANSWER_S = FINISHING_WAIT_S + LOCK_WAIT_S + ANSWER_SLACK_S
 # An uploaded bundle: a plain file name in the upload folder, nothing a path could abuse.
 BUNDLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}\.tar")
 

@@ -188,7 +188,20 @@ def test_a_request_while_the_unit_is_there_says_whether_it_runs_or_finishes(
     uploads: Settings, monkeypatch: pytest.MonkeyPatch, phase: Phase, said: str
 ) -> None:
     monkeypatch.setattr(trigger_service, "is_running", lambda: True)
+    monkeypatch.setattr(trigger_service, "FINISHING_WAIT_S", 0.3)
     write_status(uploads.update_status, Status(phase, "", None, "1.4.2", "1.4.3"))
     reply = handle(TriggerRequest(Action.APPLY), uploads)
     assert (reply.ok, reply.error, reply.message) == (False, "running", said)
     assert reply.data is not None and reply.data["phase"] == phase
+
+
+def test_a_request_waits_for_the_unit_of_a_run_that_ended_to_go(
+    uploads: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The page saw "done"; the unit's after-run still runs for a moment.
+    answers = iter([True, True, True, False])
+    monkeypatch.setattr(trigger_service, "is_running", lambda: next(answers, False))
+    write_status(uploads.update_status, Status(Phase.DONE, "updated", None, "1.4.2"))
+    # It went on: to the check of the version, which refuses this one.
+    with pytest.raises(RequestRefused, match="older than the installed"):
+        handle(TriggerRequest(Action.APPLY, version="1.4.1"), uploads)

@@ -17,6 +17,7 @@ import shutil
 import socket
 import stat
 import tempfile
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -28,6 +29,7 @@ from picohub.installed import installed_version
 from picohub.settings import PACKAGE, Settings
 from picohub.trigger import (
     CHECK_DEADLINE_S,
+    FINISHING_WAIT_S,
     LOCK_WAIT_S,
     MAX_BUNDLE_BYTES,
     MAX_REQUEST_BYTES,
@@ -76,18 +78,40 @@ def _status_data(settings: Settings) -> dict[str, Any]:
 
 def handle(request: TriggerRequest, settings: Settings) -> TriggerReply:
     config = load_config(settings.update_config)
-    if is_running():
+    if not _unit_free_for(request, settings):
         return _running(settings)
     # The cache's lock makes two requests at once (two pages, or a page and a shell) take
     # turns: the second sees the unit the first started, and never empties the incoming
     # folder under the first one's bundle.
     try:
         with cache_lock(settings, LOCK_WAIT_S):
-            if is_running():
+            if is_running() and not _beside_a_finishing_run(request, settings):
                 return _running(settings)
             return _dispatch(request, config, settings)
     except CacheBusy:
         return _running(settings, "another picohub-update is using the cache; try again soon")
+
+
+def _beside_a_finishing_run(request: TriggerRequest, settings: Settings) -> bool:
+    """A check may run while the unit's after-run follows a run that recorded its end:
+    after-run then changes nothing."""
+    return request.action is Action.CHECK and read_status(settings.update_status).phase in ENDED
+
+
+def _unit_free_for(request: TriggerRequest, settings: Settings) -> bool:
+    """Whether ``request`` may go on: no unit, a check beside a finishing run, or a run
+    that ended and whose unit goes within FINISHING_WAIT_S (its after-run, a moment
+    after the page saw the end)."""
+    if not is_running() or _beside_a_finishing_run(request, settings):
+        return True
+    if read_status(settings.update_status).phase not in ENDED:
+        return False
+    deadline = time.monotonic() + FINISHING_WAIT_S
+    while time.monotonic() < deadline:
+        time.sleep(0.2)  # the unit's state, polled: systemctl offers no wait for a stop
+        if not is_running():
+            return True
+    return False
 
 
 def _dispatch(request: TriggerRequest, config: UpdateConfig, settings: Settings) -> TriggerReply:
