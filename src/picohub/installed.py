@@ -66,6 +66,15 @@ def unfinished_packages(packages: Sequence[str], admin_dir: Path) -> dict[str, s
     }
 
 
+def unfinished_versions(packages: Sequence[str], admin_dir: Path) -> set[str]:
+    """The versions dpkg names for the packages it left half done."""
+    return {
+        version
+        for _name, status, version in _statuses(packages, admin_dir)
+        if status not in _SETTLED and version
+    }
+
+
 def installed_version(package: str, admin_dir: Path) -> str | None:
     """The version of ``package`` dpkg has installed, or None when it is not installed."""
     return installed_versions([package], admin_dir)[package]

@@ -17,3 +17,6 @@ test_a_power_cut_during_a_manual_dpkg_run_is_mended_from_the_cache = (
     journey.test_a_power_cut_during_a_manual_dpkg_run_is_mended_from_the_cache
 )
 test_a_clean_boot_has_nothing_to_recover = journey.test_a_clean_boot_has_nothing_to_recover
+test_a_rollback_cut_off_is_finished_without_a_reboot = (
+    journey.test_a_rollback_cut_off_is_finished_without_a_reboot
+)

@@ -23,6 +23,10 @@ from tests.system.journeys import apt_install, device_ids, healthy_version, hear
 # /run, a tmpfs, so it is gone after the reboot.
 HANG = "/run/picohub-test-hang"
 HANGING = "/run/picohub-test-hanging"
+# While this one exists the release's prerm waits once, as dpkg replaces it by an older
+# release (a rollback); it runs again unhindered.
+HANG_LEAVING = "/run/picohub-test-hang-leaving"
+HANGING_LEAVING = "/run/picohub-test-hanging-leaving"
 
 
 def _preinst_waits(tree: Path) -> None:
@@ -31,6 +35,13 @@ def _preinst_waits(tree: Path) -> None:
         f'if [ "$1" = upgrade ] && [ -e {HANG} ]; then\n'
         f"    touch {HANGING}\n"
         f"    while [ -e {HANG} ]; do sleep 0.1; done\n"
+        "fi\n#DEBHELPER#\n"
+    )
+    (tree / "debian" / "picohub.prerm").write_text(
+        "#!/bin/sh\nset -e\n"
+        f'if [ "$1" = upgrade ] && [ -e {HANG_LEAVING} ] && [ ! -e {HANGING_LEAVING} ]; then\n'
+        f"    touch {HANGING_LEAVING}\n"
+        f"    while [ -e {HANG_LEAVING} ]; do sleep 0.1; done\n"
         "fi\n#DEBHELPER#\n"
     )
 
@@ -115,6 +126,11 @@ def _cut_off_mid_unpack(container: Container, how: list[str]) -> dict[str, str]:
     assert container.unit_property("picohub-update.service", "RuntimeMaxUSec") == "4h"
     container.run(how)
     container.run(["rm", "-f", HANG, HANGING])
+    return _unit_gone(container)
+
+
+def _unit_gone(container: Container) -> dict[str, str]:
+    """Wait until the update's unit (with its after-run) is gone; the status then."""
     wait_for(
         lambda: (
             container.run(
@@ -214,3 +230,30 @@ def test_a_clean_boot_has_nothing_to_recover(container: Container, hub: Build) -
     log = container.journal_messages(cursor, SYSLOG_IDENTIFIER="picohub-update")
     assert any(line.endswith("nothing to recover") for line in log), log
     assert _update_status(container)["phase"] == "done"  # untouched
+
+
+def test_a_rollback_cut_off_is_finished_without_a_reboot(
+    container: Container, hub: Build, interrupted_release: Build
+) -> None:
+    # Going back is what the run was for: after-run puts back its goal, the older release.
+    assert healthy_version(container) == interrupted_release.version
+    container.run(["touch", HANG_LEAVING])
+    container.run(["picohub-update", "rollback"])
+    wait_for(
+        lambda: container.run(["test", "-e", HANGING_LEAVING], check=False).returncode == 0,
+        timeout=300,
+        what="dpkg to reach the prerm of the release it leaves",
+    )
+    cursor = container.journal_cursor()
+    container.run(["systemctl", "kill", "--signal=SIGKILL", "picohub-update.service"])
+    status = _unit_gone(container)
+    container.run(["rm", "-f", HANG_LEAVING, HANGING_LEAVING])
+    log = container.journal_messages(cursor, SYSLOG_IDENTIFIER="picohub-update")
+    assert status["phase"] == "rolled-back", "\n".join(log)
+    assert status["message"] == (
+        f"running {hub.version}: the rollback to {hub.version} stopped before it finished "
+        "(it was killed by signal KILL)"
+    )
+    _one_release(container, hub.version)
+    assert healthy_version(container) == hub.version
+    assert device_ids(container) == ["pico-cellar"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from picohub.installed import installed_versions, unfinished_packages
+from picohub.installed import installed_versions, unfinished_packages, unfinished_versions
 from picohub.settings import RELEASE_PACKAGES
 
 
@@ -41,6 +41,8 @@ def test_a_power_cut_mid_unpack_shows_as_unfinished(tmp_path: Path) -> None:
         "picohub-web": "1.0.0",
         "picohub-firmware": "1.1.0",
     }
+    # The version dpkg names for what it left: its archive makes the package whole again.
+    assert unfinished_versions(RELEASE_PACKAGES, admin) == {"1.1.0"}
 
 
 def test_installed_and_absent_packages_are_settled(tmp_path: Path) -> None:
@@ -49,4 +51,5 @@ def test_installed_and_absent_packages_are_settled(tmp_path: Path) -> None:
         {"picohub": ("installed", "1.0.0"), "picohub-web": ("config-files", "1.0.0")},
     )
     assert unfinished_packages(RELEASE_PACKAGES, admin) == {}
+    assert unfinished_versions(RELEASE_PACKAGES, admin) == set()
     assert installed_versions(RELEASE_PACKAGES, admin)["picohub-web"] is None

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from debian.debian_support import Version
 
 from picohub.errors import ExitCode, PicohubError, UsageError
-from picohub.installed import installed_version, unfinished_packages
+from picohub.installed import installed_version, unfinished_packages, unfinished_versions
 from picohub.process import run
 from picohub.repository import verify_repository
 from picohub.settings import PACKAGE, RELEASE_PACKAGES, Settings
@@ -247,6 +247,14 @@ def _first_that_answers(config: UpdateConfig, settings: Settings, releases: Sequ
     """Finish dpkg's work, then install each of ``releases`` from the cache in turn until
     one is whole and answers /healthz; its version."""
     repair_dpkg()
+    # What dpkg could not finish (a package killed mid-unpack) needs the archive of the
+    # version dpkg names before apt installs any other: that release is made whole first.
+    named = unfinished_versions(RELEASE_PACKAGES, settings.dpkg_admin_dir)
+    for version in (v for v in releases if v in named):
+        try:
+            _reinstall(settings, version, services_offline=False, going_back=True)
+        except PicohubError as exc:
+            log.warning("cannot make release %s whole again: %s", version, exc)
     failures = []
     for version in releases:
         try:
