@@ -20,3 +20,6 @@ test_a_clean_boot_has_nothing_to_recover = journey.test_a_clean_boot_has_nothing
 test_a_rollback_cut_off_is_finished_without_a_reboot = (
     journey.test_a_rollback_cut_off_is_finished_without_a_reboot
 )
+test_a_power_cut_during_a_rollback_finishes_it_at_the_next_boot = (
+    journey.test_a_power_cut_during_a_rollback_finishes_it_at_the_next_boot
+)

@@ -257,3 +257,24 @@ def test_a_rollback_cut_off_is_finished_without_a_reboot(
     _one_release(container, hub.version)
     assert healthy_version(container) == hub.version
     assert device_ids(container) == ["pico-cellar"]
+
+
+def test_a_power_cut_during_a_rollback_finishes_it_at_the_next_boot(
+    container: Container, hub: Build, interrupted_release: Build
+) -> None:
+    # The newer release again, from the cache (the server went with the earlier power cut).
+    cached = f"/var/cache/picohub/releases/{interrupted_release.version}"
+    container.sh(f"dpkg -i {cached}/*.deb")
+    assert healthy_version(container) == interrupted_release.version
+    container.run(["touch", HANG_LEAVING])
+    container.run(["picohub-update", "rollback"])
+    wait_for(
+        lambda: container.run(["test", "-e", HANGING_LEAVING], check=False).returncode == 0,
+        timeout=300,
+        what="dpkg to reach the prerm of the release it leaves",
+    )
+    # The goal, the older release, needs the newer one's archive first (see after-run).
+    status = _power_cut_and_boot(container, hub.version)
+    assert "recovered from an interrupted update" in status["message"], status
+    _one_release(container, hub.version)
+    assert device_ids(container) == ["pico-cellar"]

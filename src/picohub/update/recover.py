@@ -101,6 +101,7 @@ def recover(config: UpdateConfig, settings: Settings) -> int:
         unfinished_packages(RELEASE_PACKAGES, settings.dpkg_admin_dir)
     )
     candidates = [v for v in (before.target, before.installed) if v] if needs_reinstall else []
+    _make_whole(settings, candidates, services_offline=True)
     for version in dict.fromkeys(candidates):
         try:
             _reinstall(settings, version)
@@ -146,6 +147,18 @@ def _reinstall(
         services_offline=services_offline,
         reinstall=bool(unfinished_packages(RELEASE_PACKAGES, settings.dpkg_admin_dir)),
     )
+
+
+def _make_whole(settings: Settings, releases: Sequence[str], *, services_offline: bool) -> None:
+    """What dpkg could not finish (a package killed mid-unpack) needs the archive of the
+    version dpkg names for it before apt installs any other ("needs to be reinstalled, but
+    I can't find an archive"): that one of ``releases`` is installed again first."""
+    named = unfinished_versions(RELEASE_PACKAGES, settings.dpkg_admin_dir)
+    for version in dict.fromkeys(v for v in releases if v in named):
+        try:
+            _reinstall(settings, version, services_offline=services_offline, going_back=True)
+        except PicohubError as exc:
+            log.warning("cannot make release %s whole again: %s", version, exc)
 
 
 def _confirm(config: UpdateConfig, settings: Settings) -> int:
@@ -247,14 +260,7 @@ def _first_that_answers(config: UpdateConfig, settings: Settings, releases: Sequ
     """Finish dpkg's work, then install each of ``releases`` from the cache in turn until
     one is whole and answers /healthz; its version."""
     repair_dpkg()
-    # What dpkg could not finish (a package killed mid-unpack) needs the archive of the
-    # version dpkg names before apt installs any other: that release is made whole first.
-    named = unfinished_versions(RELEASE_PACKAGES, settings.dpkg_admin_dir)
-    for version in (v for v in releases if v in named):
-        try:
-            _reinstall(settings, version, services_offline=False, going_back=True)
-        except PicohubError as exc:
-            log.warning("cannot make release %s whole again: %s", version, exc)
+    _make_whole(settings, releases, services_offline=False)
     failures = []
     for version in releases:
         try:
