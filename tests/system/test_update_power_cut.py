@@ -114,13 +114,7 @@ def _one_release(container: Container, version: str) -> None:
 def _cut_off_mid_unpack(container: Container, how: list[str]) -> dict[str, str]:
     """Start an update, cut its unit off with ``how`` while dpkg is mid-unpack, and wait
     for the unit to be gone; the update's status then."""
-    container.run(["touch", HANG])
-    container.run(["picohub-update", "apply"])
-    wait_for(
-        lambda: container.run(["test", "-e", HANGING], check=False).returncode == 0,
-        timeout=300,
-        what="dpkg to reach the release's preinst",
-    )
+    _held(container, ["picohub-update", "apply"], HANG, HANGING, "the release's preinst")
     assert _dpkg_status(container, "picohub") == "half-installed"
     # A backstop against a run that hangs, and what undoes a run cut off.
     assert container.unit_property("picohub-update.service", "RuntimeMaxUSec") == "4h"
@@ -232,18 +226,29 @@ def test_a_clean_boot_has_nothing_to_recover(container: Container, hub: Build) -
     assert _update_status(container)["phase"] == "done"  # untouched
 
 
+def _held(container: Container, argv: list[str], hang: str, hanging: str, where: str) -> None:
+    """Run ``argv`` with the file ``hang`` in place; wait until a maintainer script waits
+    on it (it made ``hanging``)."""
+    container.run(["touch", hang])
+    container.run(argv)
+    wait_for(
+        lambda: container.run(["test", "-e", hanging], check=False).returncode == 0,
+        timeout=300,
+        what=f"dpkg to reach {where}",
+    )
+
+
+def _rollback_held_in_prerm(container: Container) -> None:
+    argv = ["picohub-update", "rollback"]
+    _held(container, argv, HANG_LEAVING, HANGING_LEAVING, "the prerm of the release it leaves")
+
+
 def test_a_rollback_cut_off_is_finished_without_a_reboot(
     container: Container, hub: Build, interrupted_release: Build
 ) -> None:
     # Going back is what the run was for: after-run puts back its goal, the older release.
     assert healthy_version(container) == interrupted_release.version
-    container.run(["touch", HANG_LEAVING])
-    container.run(["picohub-update", "rollback"])
-    wait_for(
-        lambda: container.run(["test", "-e", HANGING_LEAVING], check=False).returncode == 0,
-        timeout=300,
-        what="dpkg to reach the prerm of the release it leaves",
-    )
+    _rollback_held_in_prerm(container)
     cursor = container.journal_cursor()
     container.run(["systemctl", "kill", "--signal=SIGKILL", "picohub-update.service"])
     status = _unit_gone(container)
@@ -266,13 +271,7 @@ def test_a_power_cut_during_a_rollback_finishes_it_at_the_next_boot(
     cached = f"/var/cache/picohub/releases/{interrupted_release.version}"
     container.sh(f"dpkg -i {cached}/*.deb")
     assert healthy_version(container) == interrupted_release.version
-    container.run(["touch", HANG_LEAVING])
-    container.run(["picohub-update", "rollback"])
-    wait_for(
-        lambda: container.run(["test", "-e", HANGING_LEAVING], check=False).returncode == 0,
-        timeout=300,
-        what="dpkg to reach the prerm of the release it leaves",
-    )
+    _rollback_held_in_prerm(container)
     # The goal, the older release, needs the newer one's archive first (see after-run).
     status = _power_cut_and_boot(container, hub.version)
     assert "recovered from an interrupted update" in status["message"], status
