@@ -15,7 +15,7 @@ back to the previous release if the recovered one does not answer.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from debian.debian_support import Version
 
@@ -69,6 +69,18 @@ def cut_off_before_install(status: Status) -> Status | None:
     )
 
 
+def _reporter(settings: Settings, before: Status) -> Callable[[Phase, str], None]:
+    """Log a step of a recovery and record it, with the version dpkg has now (or, while
+    none is whole, the one before) and the interrupted run's target."""
+
+    def report(phase: Phase, message: str) -> None:
+        log.info("%s", message)
+        installed = installed_version(PACKAGE, settings.dpkg_admin_dir) or before.installed
+        write_status(settings.update_status, Status(phase, message, None, installed, before.target))
+
+    return report
+
+
 def recover(config: UpdateConfig, settings: Settings) -> int:
     """Outside the transient unit (at boot): make dpkg's state whole again, then start
     the health check in the unit. Inside it: the health check, and rollback if it fails."""
@@ -87,11 +99,7 @@ def recover(config: UpdateConfig, settings: Settings) -> int:
             log.info("nothing to recover")
         return ExitCode.OK
 
-    def report(phase: Phase, message: str) -> None:
-        log.info("%s", message)
-        installed = installed_version(PACKAGE, settings.dpkg_admin_dir) or before.installed
-        write_status(settings.update_status, Status(phase, message, None, installed, before.target))
-
+    report = _reporter(settings, before)
     report(Phase.INSTALLING, f"recovering: {reason}")
     repair_dpkg(services_offline=True)
     # An update that was installing may have left its packages on different releases,
@@ -224,11 +232,7 @@ def _put_back(config: UpdateConfig, settings: Settings, how: str) -> int:
     if before.phase not in RUNNING:
         return ExitCode.OK
 
-    def report(phase: Phase, message: str) -> None:
-        log.info("%s", message)
-        installed = installed_version(PACKAGE, settings.dpkg_admin_dir) or before.installed
-        write_status(settings.update_status, Status(phase, message, None, installed, before.target))
-
+    report = _reporter(settings, before)
     if before.phase is not Phase.INSTALLING:
         report(
             Phase.FAILED,

@@ -102,10 +102,12 @@ def _unit_free_for(request: TriggerRequest, settings: Settings) -> bool:
     """Whether ``request`` may go on: no unit, a check beside a finishing run, or a run
     that ended and whose unit goes within FINISHING_WAIT_S (its after-run, a moment
     after the page saw the end)."""
-    if not is_running() or _beside_a_finishing_run(request, settings):
+    if not is_running():
         return True
     if read_status(settings.update_status).phase not in ENDED:
         return False
+    if request.action is Action.CHECK:
+        return True  # beside a finishing run (see _beside_a_finishing_run)
     deadline = time.monotonic() + FINISHING_WAIT_S
     while time.monotonic() < deadline:
         time.sleep(0.2)  # the unit's state, polled: systemctl offers no wait for a stop
