@@ -1,41 +1,104 @@
-"""Writing a small file atomically: a reader sees the old content or the new, never half.
+"""Replacing a file atomically: a reader sees the old content or the new, never half.
 
-The one way picohub replaces its status, credential and key files: a temporary file in the
-same folder, written, given its mode and owner, fsync'ed, renamed over the target, then
-the folder fsync'ed so the rename survives a power cut.
+The one way picohub puts a file in place (status, credential and key files, downloads,
+uploads, bundles): a temporary file in the same folder, written, given its mode and owner,
+fsync'ed, renamed over the target (or linked into place where an existing file must not be
+replaced), then the folder fsync'ed so the new name survives a power cut.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 
 def write_atomically(
     path: Path, text: str, mode: int = 0o644, *, owner: tuple[int, int] | None = None
 ) -> None:
-    """Replace ``path`` with ``text``, with ``mode`` and, when given, ``owner`` (uid, gid).
-
-    Mode and owner are set on the open file, never through its name: root writes into
-    folders another user owns (the app's state folder), where that user could put a
-    symbolic link in place of the temporary name.
-    """
+    """Replace ``path`` with ``text``, with ``mode`` and, when given, ``owner`` (uid, gid);
+    the folder is made when it is missing."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with atomic_file(path, mode=mode, owner=owner) as stream:
+        stream.write(text.encode("utf-8"))
+
+
+@contextmanager
+def atomic_file(
+    path: Path,
+    *,
+    mode: int = 0o644,
+    owner: tuple[int, int] | None = None,
+    overwrite: bool = True,
+    prefix: str | None = None,
+    suffix: str = "",
+    durable: bool = True,
+) -> Iterator[BinaryIO]:
+    """A binary stream on a temporary file beside ``path`` that becomes ``path`` when the
+    ``with`` block ends normally; on an exception the temporary file is removed and
+    ``path`` is left as it was.
+
+    Mode and owner (uid, gid) are set on the open file, never through its name: root
+    writes into folders another user owns (the app's state folder), where that user could
+    put a symbolic link in place of the temporary name.
+
+    ``overwrite=False``: ``path`` is never replaced; the file is hard-linked into place,
+    FileExistsError when ``path`` exists (even as a dangling symbolic link). On a file
+    system without hard links (a FAT USB stick) it is checked, then renamed: a file that
+    appears between the two is replaced.
+
+    The temporary name is ``prefix`` (by default ``.NAME.``), random letters, ``suffix``.
+    ``durable=False`` leaves the bytes and the rename to the kernel's writeback (a scratch
+    file read once and deleted): no fsync.
+    """
+    handle, name = tempfile.mkstemp(
+        prefix=f".{path.name}." if prefix is None else prefix, suffix=suffix, dir=path.parent
+    )
+    temporary = Path(name)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
+        with os.fdopen(handle, "wb") as stream:
+            yield stream
             stream.flush()
             os.fchmod(stream.fileno(), mode)
             if owner is not None:
                 os.fchown(stream.fileno(), *owner)
-            os.fsync(stream.fileno())
-        Path(name).replace(path)
+            if durable:
+                os.fsync(stream.fileno())
+        if overwrite:
+            temporary.replace(path)
+        else:
+            _link_into_place(temporary, path)
     except BaseException:
-        Path(name).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
-    fsync_directory(path.parent)
+    if durable:
+        fsync_directory(path.parent)
+
+
+def rename_into_place(source: Path, target: Path) -> None:
+    """Rename the complete file ``source`` over ``target`` (in the same folder) durably:
+    its bytes reach the disk before the rename, the rename before this returns."""
+    with source.open("rb") as stream:
+        os.fsync(stream.fileno())
+    source.replace(target)
+    fsync_directory(target.parent)
+
+
+def _link_into_place(temporary: Path, path: Path) -> None:
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        raise
+    except OSError:  # no hard links (a FAT USB stick): check, then rename
+        if os.path.lexists(path):
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(path)) from None
+        temporary.rename(path)
+    else:
+        temporary.unlink()
 
 
 def fsync_directory(directory: Path) -> None:
@@ -50,9 +113,3 @@ def fsync_directory(directory: Path) -> None:
         pass
     finally:
         os.close(descriptor)
-
-
-def fsync_file(path: Path) -> None:
-    """Make ``path``'s bytes durable before it is renamed into place."""
-    with path.open("rb") as handle:
-        os.fsync(handle.fileno())

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import requests
 
-from picohub.files import fsync_directory, fsync_file
+from picohub.files import rename_into_place
 from picohub.repository import sha256_of
 from picohub.update.http import (
     ChecksumMismatch,
@@ -70,9 +70,7 @@ def fetch_file(
     if offset < size or not part.is_file():
         _download(session, url, part, offset, size, limits, clock, progress)
     _verify(part, size, wanted, url)
-    fsync_file(part)
-    part.replace(target)
-    fsync_directory(target.parent)
+    rename_into_place(part, target)
     return target
 
 

@@ -18,8 +18,6 @@ from __future__ import annotations
 import http.client
 import ipaddress
 import logging
-import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import closing, contextmanager
@@ -36,7 +34,7 @@ import requests
 import urllib3
 
 from picohub.errors import PicohubError
-from picohub.files import fsync_directory
+from picohub.files import atomic_file
 from picohub.repository import RepositoryError
 
 log = logging.getLogger(__name__)
@@ -400,27 +398,17 @@ def _replace_with_body(
     )
     if expected is not None and expected > limits.max_bytes:
         raise too_large
-    descriptor, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    temporary = Path(name)
-    try:
-        with os.fdopen(descriptor, "wb") as out:
-            os.fchmod(out.fileno(), 0o644)  # public release data, like any file apt fetches
-            try:
-                size = copy_bounded(
-                    response, out, limit=limits.max_bytes, url=url, limits=limits, clock=clock
-                )
-            except TooLarge:
-                raise too_large from None
-            if expected is not None and size != expected:
-                raise DownloadError(
-                    f"{shown(url)} ended after {size} of {expected} bytes",
-                    hint="the connection broke; try again",
-                )
-            out.flush()
-            os.fsync(out.fileno())
-        temporary.replace(target)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    fsync_directory(target.parent)
+    # Mode 0644: public release data, like any file apt fetches.
+    with atomic_file(target, mode=0o644, suffix=".tmp") as out:
+        try:
+            size = copy_bounded(
+                response, out, limit=limits.max_bytes, url=url, limits=limits, clock=clock
+            )
+        except TooLarge:
+            raise too_large from None
+        if expected is not None and size != expected:
+            raise DownloadError(
+                f"{shown(url)} ended after {size} of {expected} bytes",
+                hint="the connection broke; try again",
+            )
     return size

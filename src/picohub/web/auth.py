@@ -28,9 +28,7 @@ import hmac
 import ipaddress
 import logging
 import math
-import os
 import secrets
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -41,7 +39,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request, ses
 
 from picohub import admin
 from picohub.errors import PicohubError
-from picohub.files import fsync_directory
+from picohub.files import atomic_file
 from picohub.settings import Settings
 from picohub.web import admin_sessions, lockout
 from picohub.web.database import get_db
@@ -101,22 +99,13 @@ def load_secret_key(path: Path) -> bytes:
 
 
 def _make_secret_key(path: Path) -> bytes:
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(handle, "w", encoding="ascii") as stream:
-            os.fchmod(stream.fileno(), 0o600)
-            stream.write(secrets.token_hex(SECRET_KEY_BYTES) + "\n")
-            stream.flush()
-            os.fsync(stream.fileno())
-        try:
-            os.link(name, path)
-        except FileExistsError:
-            pass  # another process made it first: use that one
-        else:
-            log.info("made the key that signs session cookies: %s", path)
-            fsync_directory(path.parent)
-    finally:
-        Path(name).unlink(missing_ok=True)
+        with atomic_file(path, mode=0o600, overwrite=False) as stream:
+            stream.write((secrets.token_hex(SECRET_KEY_BYTES) + "\n").encode("ascii"))
+    except FileExistsError:
+        pass  # another process made it first: use that one
+    else:
+        log.info("made the key that signs session cookies: %s", path)
     return path.read_bytes().strip()
 
 
