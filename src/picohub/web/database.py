@@ -8,37 +8,13 @@ from pathlib import Path
 from flask import Flask, current_app, g
 
 from picohub.errors import PicohubError
-from picohub.settings import Settings
 
-# Each entry migrates the schema from version i to i + 1. Append only: a device that
-# upgrades runs the ones it has not run yet; data is never dropped.
-MIGRATIONS = (
-    """
-    CREATE TABLE devices (
-        id TEXT PRIMARY KEY,
-        firmware_version TEXT NOT NULL,
-        uptime_s INTEGER,
-        readings TEXT NOT NULL,
-        first_seen TEXT NOT NULL,
-        last_seen TEXT NOT NULL
-    );
-    """,
-    # Wrong administrator passwords, per client address and '*' for all (web/lockout.py).
-    """
-    CREATE TABLE login_failures (
-        client TEXT PRIMARY KEY,
-        failures INTEGER NOT NULL,
-        last_failure REAL NOT NULL
-    );
-    """,
-    # Open administrator sessions; a logout deletes its row (web/admin_sessions.py).
-    """
-    CREATE TABLE admin_sessions (
-        id TEXT PRIMARY KEY,
-        opened REAL NOT NULL
-    );
-    """,
-)
+# The schema lives in picohub.schema, which the updater imports without Flask; still
+# importable from here, hence the explicit re-exports mypy wants.
+from picohub.schema import MIGRATIONS as MIGRATIONS  # noqa: PLC0414
+from picohub.schema import SCHEMA_VERSION as SCHEMA_VERSION  # noqa: PLC0414
+from picohub.schema import refuse_newer, user_version
+from picohub.settings import Settings
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -49,7 +25,11 @@ def connect(path: Path) -> sqlite3.Connection:
 
 
 def migrate(path: Path) -> int:
-    """Create or bring the database up to the current schema; return its version."""
+    """Create or bring the database up to the current schema; return its version.
+
+    A database a newer release wrote (after a rollback) is refused with a PicohubError
+    before anything in it is changed: this release cannot know what its tables mean.
+    """
     if not path.parent.is_dir():
         raise PicohubError(
             f"state directory {path.parent} does not exist",
@@ -57,17 +37,20 @@ def migrate(path: Path) -> int:
         )
     connection = connect(path)
     try:
+        # Before the first write: even the switch to WAL changes the file's header.
+        refuse_newer(path, user_version(connection))
         # WAL lets the health check and readers run while a heartbeat writes.
         connection.execute("PRAGMA journal_mode = WAL")
         connection.execute("BEGIN IMMEDIATE")
-        version: int = connection.execute("PRAGMA user_version").fetchone()[0]
+        version = user_version(connection)
+        refuse_newer(path, version)  # a newer release's process may have come in between
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
             for statement in script.split(";"):
                 if statement.strip():
                     connection.execute(statement)
             connection.execute(f"PRAGMA user_version = {number}")
         connection.execute("COMMIT")
-        return len(MIGRATIONS)
+        return SCHEMA_VERSION
     except BaseException:
         if connection.in_transaction:
             connection.execute("ROLLBACK")
