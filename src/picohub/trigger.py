@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from picohub.errors import PicohubError
-from picohub.update.fetch import VERSION
+from picohub.versions import is_release_version
 
 MAX_REQUEST_BYTES = 1024
 MAX_REPLY_BYTES = 256 * 1024
@@ -95,7 +95,7 @@ def parse_request(raw: bytes) -> TriggerRequest:
     if extra:
         raise RequestRefused(f"{action} takes no {', '.join(sorted(extra))}")
     version, bundle = data.get("version"), data.get("bundle")
-    if version is not None and not (isinstance(version, str) and VERSION.fullmatch(version)):
+    if version is not None and not is_release_version(version):
         raise RequestRefused(f"{version!r} is not a release version")
     if action is Action.APPLY_BUNDLE and not (
         isinstance(bundle, str) and BUNDLE_NAME.fullmatch(bundle)

@@ -22,7 +22,7 @@ from picohub.trigger import (
     parse_request,
 )
 from picohub.update import trigger_service
-from picohub.update.lock import cache_lock
+from picohub.update.cache import cache_lock
 from picohub.update.status import Phase, Status, read_status, write_status
 from picohub.update.trigger_service import copy_exactly, handle, serve_connection, take_upload
 

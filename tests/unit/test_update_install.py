@@ -11,7 +11,7 @@ import pytest
 from picohub.repository import RepositoryError
 from picohub.settings import Settings
 from picohub.update import packages
-from picohub.update.fetch import Fetched
+from picohub.update.cache import Fetched
 
 KEYRING = Path("/usr/share/keyrings/picohub-archive-keyring.gpg")
 

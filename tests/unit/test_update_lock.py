@@ -6,8 +6,8 @@ import pytest
 
 from picohub.errors import UsageError
 from picohub.settings import Settings
+from picohub.update.cache import cache_lock
 from picohub.update.cli import main
-from picohub.update.lock import cache_lock
 
 
 def test_a_second_holder_is_refused_and_named(settings: Settings) -> None:

@@ -15,8 +15,8 @@ from picohub.update.releases import (
     clean_notes,
     newest_release,
     parse_releases,
-    tag_version,
 )
+from picohub.versions import version_of_tag
 
 STABLE, PRERELEASE = Channel.STABLE, Channel.PRERELEASE
 
@@ -102,13 +102,13 @@ def test_of_equal_versions_the_first_listed_wins() -> None:
     ],
 )
 def test_tags_that_are_not_v_and_a_plain_version_are_ignored(tag: str) -> None:
-    assert tag_version(tag) is None
+    assert version_of_tag(tag) is None
     assert _tag([Release(tag), Release("v1.0.0")], PRERELEASE) == "v1.0.0"
 
 
 @pytest.mark.parametrize(("tag", "version"), [("v1.2.3", "1.2.3"), ("v2.0-1", "2.0-1")])
 def test_a_release_tag_names_its_version(tag: str, version: str) -> None:
-    assert tag_version(tag) == version
+    assert version_of_tag(tag) == version
 
 
 def test_the_list_keeps_what_the_selection_needs_and_skips_the_malformed() -> None:

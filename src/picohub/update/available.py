@@ -7,9 +7,10 @@ import json
 from dataclasses import asdict
 from typing import Any
 
+from picohub.files import write_atomically
 from picohub.settings import Settings
 from picohub.update.check import CheckResult
-from picohub.update.status import now, write_atomically
+from picohub.update.status import now
 
 
 def describe(result: CheckResult) -> str:

@@ -27,11 +27,9 @@ from __future__ import annotations
 import logging
 import os
 import re
-import secrets
 import shutil
 import stat
 import tarfile
-import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,7 +38,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from picohub.errors import PicohubError, UsageError
-from picohub.files import fsync_directory
+from picohub.files import atomic_file, fsync_directory
 from picohub.repository import (
     CHUNK,
     INRELEASE,
@@ -50,8 +48,9 @@ from picohub.repository import (
     verify_repository,
 )
 from picohub.settings import RELEASE_PACKAGES, Settings
+from picohub.update.cache import Fetched, ReleaseCache
 from picohub.update.config import UpdateConfig
-from picohub.update.fetch import Fetched, check_free_space, release_dir
+from picohub.update.fetch import check_free_space
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +62,6 @@ INDEX_BYTES = 16 * 1024 * 1024
 MEMBER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+~-]{0,99}")
 _END_OF_ARCHIVE = tarfile.NUL * (2 * tarfile.BLOCKSIZE)
 _COMPRESSED = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ": "xz", b"\x28\xb5\x2f\xfd": "zstd"}
-# Scratch directories in the cache while a bundle is opened; left only by a crash.
-SCRATCH_PREFIX = ".bundle-"
 
 
 class BundleError(PicohubError):
@@ -109,31 +106,27 @@ def pack(directory: Path, names: Sequence[str], target: Path, *, mtime: int = 0)
     either absent or complete. An existing ``target`` is never overwritten (it may be
     anything a root command was pointed at by mistake): that is refused.
     """
+    refused = UsageError(
+        f"{target} exists; picohub-update does not overwrite it",
+        hint="remove it or choose another file name",
+    )
     if target.exists() or target.is_symlink():
-        raise UsageError(
-            f"{target} exists; picohub-update does not overwrite it",
-            hint="remove it or choose another file name",
-        )
+        raise refused
     if not target.parent.is_dir():
         raise UsageError(f"the folder {target.parent} does not exist")
-    temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.partial")
     try:
-        with temporary.open("xb") as out:
+        with atomic_file(target, mode=0o644, overwrite=False, suffix=".partial") as out:
             with tarfile.open(fileobj=out, mode="w", format=tarfile.USTAR_FORMAT) as archive:
                 for name in names:
                     _add(archive, directory / _member_name(name), mtime)
-            out.flush()
-            os.fsync(out.fileno())
             size = out.tell()
-        _publish(temporary, target)
+    except FileExistsError:  # one appeared meanwhile
+        raise refused from None
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
         raise PicohubError(
             f"cannot write the bundle {target}: {where}{exc.strerror or exc}"
         ) from exc
-    finally:
-        temporary.unlink(missing_ok=True)
-    fsync_directory(target.parent)
     return size
 
 
@@ -146,22 +139,6 @@ def _add(archive: tarfile.TarFile, path: Path, mtime: int) -> None:
         info.uid = info.gid = 0
         info.uname = info.gname = "root"
         archive.addfile(info, source)
-
-
-def _publish(temporary: Path, target: Path) -> None:
-    """Give the complete file its name, refusing to replace one that appeared meanwhile."""
-    refused = UsageError(
-        f"{target} exists; picohub-update does not overwrite it",
-        hint="remove it or choose another file name",
-    )
-    try:
-        target.hardlink_to(temporary)
-    except FileExistsError:
-        raise refused from None
-    except OSError:  # no hard links (a FAT USB stick): check, then rename
-        if target.exists():
-            raise refused from None
-        temporary.rename(target)
 
 
 def _release_time(verified: VerifiedRepository) -> int:
@@ -198,7 +175,7 @@ def write_bundle(
 
 def bundle_release(settings: Settings, version: str, target: Path) -> Bundle:
     """``picohub-update bundle VERSION FILE``: the cached release, verified again, packed."""
-    directory = release_dir(settings, version)
+    directory = ReleaseCache(settings).release_dir(version)
     if not directory.is_dir():
         raise UsageError(
             f"release {version} is not in the cache ({directory})",
@@ -341,8 +318,7 @@ def opened(bundle: Path, settings: Settings, *, max_bytes: int) -> Iterator[Unpa
     """The bundle extracted into a scratch directory beside the cache and verified
     against the pinned keyring; the directory is removed on leaving unless it was kept
     (:func:`keep`)."""
-    settings.cache_dir.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=settings.cache_dir))
+    scratch = ReleaseCache(settings).new_scratch()
     try:
         scratch.chmod(0o755)
         names = unpack(bundle, scratch, max_bytes=max_bytes)
@@ -352,7 +328,7 @@ def opened(bundle: Path, settings: Settings, *, max_bytes: int) -> Iterator[Unpa
         version = verified.release.fields.get("Version")
         if not version:
             raise RepositoryError("the signed index has no Version field")
-        release_dir(settings, version)  # a plain version, or refused
+        ReleaseCache(settings).release_dir(version)  # a plain version, or refused
         yield Unpacked(version, scratch, verified)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -367,7 +343,7 @@ def keep(unpacked: Unpacked, settings: Settings) -> Fetched:
         if path.name not in signed:
             log.info("ignoring %s from the bundle: the signed index does not name it", path.name)
             path.unlink()
-    target = release_dir(settings, unpacked.version)
+    target = ReleaseCache(settings).release_dir(unpacked.version)
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists():
         log.info("replacing the cached release %s with the bundle's", unpacked.version)
@@ -376,10 +352,3 @@ def keep(unpacked: Unpacked, settings: Settings) -> Fetched:
     fsync_directory(target.parent)
     debs = tuple(target / path.name for path in verified.present)
     return Fetched(unpacked.version, target, debs, 0)
-
-
-def remove_scratch(settings: Settings) -> None:
-    """Scratch directories an interrupted bundle apply left (only one apply runs at once)."""
-    if settings.cache_dir.is_dir():
-        for stale in settings.cache_dir.glob(f"{SCRATCH_PREFIX}*"):
-            shutil.rmtree(stale, ignore_errors=True)

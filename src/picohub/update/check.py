@@ -17,6 +17,7 @@ from pathlib import Path
 import requests
 from debian.debian_support import Version
 
+from picohub.files import write_atomically
 from picohub.installed import installed_versions
 from picohub.repository import (
     INRELEASE,
@@ -29,17 +30,16 @@ from picohub.repository import (
     verify_signed_text,
 )
 from picohub.settings import RELEASE_PACKAGES, Settings
+from picohub.update.cache import ReleaseCache
 from picohub.update.config import UpdateConfig
 from picohub.update.download import fetch_file
 from picohub.update.http import Limits, fetch_conditional
-from picohub.update.status import write_atomically
+from picohub.versions import tag_of
 
 log = logging.getLogger(__name__)
 
 # An InRelease is a few kilobytes; anything near this is not one.
 MAX_INRELEASE_BYTES = 1 << 20
-# The index of the latest release (no tag asked for); other indexes are named by their tag.
-LATEST_INDEX = "latest"
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ def check(
 ) -> CheckResult:
     """Fetch and verify the release's index; compare it with what dpkg has installed."""
     base_url = config.release_url(tag)
-    index_dir = settings.cache_dir / "index" / (tag or LATEST_INDEX)
+    index_dir = ReleaseCache(settings).index_dir(tag)
     index_dir.mkdir(parents=True, exist_ok=True)
     memory = index_dir / "conditional.json"
     validators = remembered(memory) if (index_dir / INRELEASE).exists() else {}
@@ -106,7 +106,7 @@ def check(
     version = release.fields.get("Version")
     if not version:
         raise RepositoryError("the signed index has no Version field")
-    if tag is not None and f"v{version}" != tag:
+    if tag is not None and tag_of(version) != tag:
         raise RepositoryError(f"asked for release {tag}, but its signed index is release {version}")
     if tag is None:
         _never_backwards(settings.update_newest_seen, version)

@@ -4,10 +4,8 @@ installed. The cache keeps the fetched release and the installed one (for rollba
 from __future__ import annotations
 
 import logging
-import re
 import shutil
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import requests
@@ -16,40 +14,16 @@ from picohub.errors import PicohubError
 from picohub.installed import installed_version
 from picohub.repository import INRELEASE, RepositoryError, safe_filename
 from picohub.settings import PACKAGE, Settings
-from picohub.update.check import LATEST_INDEX, CheckResult
+from picohub.update.cache import Fetched, ReleaseCache
+from picohub.update.check import CheckResult
 from picohub.update.download import fetch_file
 from picohub.update.http import Limits
 
 log = logging.getLogger(__name__)
 
-VERSION = re.compile(r"[0-9][0-9A-Za-z.-]{0,63}")
 # Room for dpkg to unpack beside the download, and for the filesystem not to run full.
 FREE_SPACE_FACTOR = 3
 FREE_SPACE_MARGIN = 64 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class Fetched:
-    version: str
-    directory: Path
-    debs: tuple[Path, ...]
-    downloaded_bytes: int
-
-    def package_versions(self) -> dict[str, str]:
-        """Each cached package's version, from its file name (NAME_VERSION_ARCH.deb; our
-        versions have no epoch). A release may hold packages of earlier versions: those
-        that did not change in it."""
-        versions = {}
-        for deb in self.debs:
-            name, version, _arch = deb.name.removesuffix(".deb").split("_")
-            versions[name] = version
-        return versions
-
-
-def release_dir(settings: Settings, version: str) -> Path:
-    if not VERSION.fullmatch(version):
-        raise RepositoryError(f"the release's version {version!r} is not a plain version")
-    return settings.cache_dir / "releases" / version
 
 
 def check_free_space(directory: Path, needed: int) -> None:
@@ -75,7 +49,8 @@ def fetch(
 ) -> Fetched:
     """Download ``packages`` (default: those ``result`` says change) of the release, each
     checked against the signed index; ``progress`` hears the fraction of bytes done."""
-    target = release_dir(settings, result.version)
+    cache = ReleaseCache(settings)
+    target = cache.release_dir(result.version)
     entries = {entry.package: entry for entry in result.packages}
     names = [change.package for change in result.changes] if packages is None else packages
     missing_names = [name for name in names if name not in entries]
@@ -128,18 +103,6 @@ def fetch(
 
 
 def prune(settings: Settings, keep: set[str]) -> None:
-    """Drop cached releases other than ``keep`` and the installed one (kept for rollback),
-    and the indexes of the releases dropped (the latest release's index stays: its ETag
-    makes the next check a 304)."""
+    """Drop cached releases other than ``keep`` and the installed one (kept for rollback)."""
     installed = installed_version(PACKAGE, settings.dpkg_admin_dir)
-    keep = keep | ({installed} if installed else set())
-    releases = settings.cache_dir / "releases"
-    for directory in releases.iterdir() if releases.is_dir() else ():
-        if directory.name not in keep:
-            log.info("removing cached release %s", directory.name)
-            shutil.rmtree(directory)
-    indexes = settings.cache_dir / "index"
-    kept_indexes = {LATEST_INDEX, *(f"v{version}" for version in keep)}
-    for directory in indexes.iterdir() if indexes.is_dir() else ():
-        if directory.name not in kept_indexes:
-            shutil.rmtree(directory)
+    ReleaseCache(settings).prune(keep | ({installed} if installed else set()))

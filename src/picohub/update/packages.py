@@ -20,7 +20,7 @@ from picohub.process import run
 from picohub.repository import RepositoryError
 from picohub.settings import PACKAGE, RELEASE_PACKAGES, Settings
 from picohub.update.apt_output import apt_failure
-from picohub.update.fetch import Fetched
+from picohub.update.cache import Fetched, ReleaseCache
 
 # Never interactive, and never waiting for ever on another apt.
 APT_ENVIRONMENT = {"DEBIAN_FRONTEND": "noninteractive", "NEEDRESTART_MODE": "l"}
@@ -50,7 +50,7 @@ def install(
     """apt-get install ``packages``, each at its version in the fetched release, from the
     verified cache. ``reinstall`` unpacks them even at the version dpkg has: apt does
     nothing for a half-installed package whose version it already names."""
-    private = settings.cache_dir / "apt"
+    private = ReleaseCache(settings).apt_dir
     lists = private / "lists"
     (lists / "partial").mkdir(parents=True, exist_ok=True)
     sources = private / "sources.list"

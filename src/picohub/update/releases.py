@@ -16,7 +16,7 @@ for drafts (listed to an authorised caller) and for tags that are not picohub re
 The body is capped at 4 MiB (30 releases with long notes and many assets stay well below).
 
 Versions compare as Debian versions, and a tag counts only if it is ``v`` + a plain version
-(:data:`picohub.update.fetch.VERSION`, which allows no ``~``). So a pre-release must sort
+(:data:`picohub.versions.VERSION`, which allows no ``~``). So a pre-release must sort
 below its final release the Debian way without ``~``: 1.2.90 before 1.3.0, say; 1.3.0-rc1
 sorts *after* 1.3.0.
 """
@@ -35,12 +35,13 @@ import requests
 from debian.debian_support import Version
 
 from picohub.errors import PicohubError
+from picohub.files import write_atomically
 from picohub.settings import Settings
+from picohub.update.cache import ReleaseCache
 from picohub.update.check import CheckResult, check, remembered
 from picohub.update.config import Channel, UpdateConfig
-from picohub.update.fetch import VERSION
 from picohub.update.http import DownloadError, Limits, fetch_conditional, shown
-from picohub.update.status import write_atomically
+from picohub.versions import tag_of, version_of_tag
 
 log = logging.getLogger(__name__)
 
@@ -68,14 +69,6 @@ class Release:
 # -- pure: which release -----------------------------------------------------------------
 
 
-def tag_version(tag: str) -> str | None:
-    """The version a release tag names (``v1.2.3`` gives ``1.2.3``); None for any other tag."""
-    version = tag.removeprefix("v")
-    if version == tag or not VERSION.fullmatch(version):
-        return None
-    return version
-
-
 def newest_release(releases: Iterable[Release], channel: Channel) -> Release | None:
     """The release of ``channel`` with the highest Debian version, None when there is none.
 
@@ -86,7 +79,7 @@ def newest_release(releases: Iterable[Release], channel: Channel) -> Release | N
     for release in releases:
         if release.draft or (release.prerelease and channel is not Channel.PRERELEASE):
             continue
-        version = tag_version(release.tag)
+        version = version_of_tag(release.tag)
         if version is None:
             continue
         try:
@@ -148,7 +141,7 @@ class ReleasesApi:
             config.api_url.rstrip("/"),
             config.owner,
             config.repo,
-            settings.cache_dir / "api",
+            ReleaseCache(settings).api_dir,
             config.token(),
         )
 
@@ -206,7 +199,7 @@ class ReleasesApi:
     def notes(self, session: requests.Session, tag: str) -> str | None:
         """The notes of the release ``tag``; None, and a warning saying why, when they
         cannot be had: notes are never worth failing a check for."""
-        if tag_version(tag) is None:
+        if version_of_tag(tag) is None:
             log.warning("no release notes: %r is not a release tag", tag)
             return None
         url = self._url(f"/tags/{quote(tag, safe='')}")
@@ -261,4 +254,4 @@ def check_channel(
         return result
     if release is not None:  # the list has the notes already: no second API call
         return replace(result, notes=clean_notes(release.body))
-    return replace(result, notes=api.notes(session, f"v{result.version}"))
+    return replace(result, notes=api.notes(session, tag_of(result.version)))
