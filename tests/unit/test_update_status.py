@@ -84,3 +84,13 @@ def test_picohub_update_status_shows_the_last_result_while_the_next_runs(
         "message": "no space left on /var/cache",
         "at": failed.updated_at,
     }
+
+
+def test_the_status_says_itself_whether_a_run_is_busy_or_ended() -> None:
+    # The page keeps no list of phases: the server says which ones mean what.
+    for phase in Phase:
+        data = Status(phase, "m").to_json()
+        assert data["busy"] is (phase in (Phase.CHECKING, Phase.DOWNLOADING, Phase.INSTALLING))
+        ended = (Phase.DONE, Phase.FAILED, Phase.ROLLED_BACK, Phase.DOWNLOADED)
+        assert data["ended"] is (phase in ended)
+        assert Status.from_json(data) == Status(phase, "m")

@@ -10,10 +10,9 @@ from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
-# Moved to picohub.files (the credential files use it too); still importable from here,
-# hence the explicit re-export mypy wants.
-from picohub.files import write_atomically as write_atomically  # noqa: PLC0414
+from picohub.files import write_atomically
 
 
 class Phase(StrEnum):
@@ -53,6 +52,34 @@ class Status:
     # Kept by write_status: the next update's first step must not lose how the last ended.
     last_result: Outcome | None = None
 
+    @property
+    def busy(self) -> bool:
+        """The updater is at work: the page shows progress, Install is refused."""
+        return self.phase in RUNNING
+
+    @property
+    def ended(self) -> bool:
+        """The message is how the last run ended: the page shows it as the result."""
+        return self.phase in ENDED or self.phase is Phase.DOWNLOADED
+
+    def to_json(self) -> dict[str, Any]:
+        """The status as the CLI's ``--json``, the status file and the API give it, with
+        what the page needs to know of its phase (``busy``, ``ended``)."""
+        return {**asdict(self), "busy": self.busy, "ended": self.ended}
+
+    @classmethod
+    def from_json(cls, data: object) -> Status:
+        """The status :meth:`to_json` wrote. Fields it does not know are ignored: a newer
+        release may have written them. ValueError when it is not a status."""
+        if not isinstance(data, dict):
+            raise ValueError("a status is a JSON object")
+        try:
+            known = {name: data[name] for name in _FIELDS if name in data}
+            known["last_result"] = _outcome(known.get("last_result"))
+            return cls(**{**known, "phase": Phase(data["phase"])})
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"not a status: {exc}") from exc
+
 
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
@@ -68,7 +95,7 @@ def write_status(path: Path, status: Status) -> Status:
         else read_status(path).last_result
     )
     stamped = replace(status, updated_at=at, last_result=last)
-    write_atomically(path, json.dumps(asdict(stamped), indent=2, sort_keys=True) + "\n")
+    write_atomically(path, json.dumps(stamped.to_json(), indent=2, sort_keys=True) + "\n")
     return stamped
 
 
@@ -76,11 +103,8 @@ def read_status(path: Path) -> Status:
     """The last status written, or idle when there is none (or it cannot be read).
     Fields it does not know are ignored: a newer release may have written it."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        known = {name: data[name] for name in _FIELDS if name in data}
-        known["last_result"] = _outcome(known.get("last_result"))
-        return Status(**{**known, "phase": Phase(data["phase"])})
-    except (OSError, ValueError, KeyError, TypeError):
+        return Status.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError):
         return Status()
 
 

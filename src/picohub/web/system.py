@@ -3,7 +3,6 @@ what the updater does or last did."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from debian.debian_support import Version
@@ -12,7 +11,7 @@ from flask import Blueprint, Response, current_app, jsonify
 from picohub.installed import installed_versions
 from picohub.settings import RELEASE_PACKAGES, Settings
 from picohub.update.available import read_available
-from picohub.update.status import RUNNING, read_status
+from picohub.update.status import read_status
 
 blueprint = Blueprint("system", __name__, url_prefix="/api/system")
 
@@ -33,8 +32,9 @@ def _update(settings: Settings, packages: dict[str, str | None]) -> dict[str, ob
     the LAN, like the rest of the page (the actions need the administrator)."""
     status = read_status(settings.update_status)
     return {
-        "status": asdict(status),
-        "busy": status.phase in RUNNING,
+        "status": status.to_json(),
+        "busy": status.busy,
+        "ended": status.ended,
         "available": _still_available(read_available(settings), packages),
     }
 

@@ -17,8 +17,6 @@ const PHASES = {
   failed: "Failed",
   "rolled-back": "Rolled back",
 };
-// Phases that end an update: the page shows their message as the result.
-const ENDED = new Set(["done", "failed", "rolled-back", "downloaded"]);
 
 const hub = {
   session: null, // {admin, csrf_token} from /api/session; null until read
@@ -190,7 +188,8 @@ function renderProgress(system) {
   // The app restarts under an update: while it does, requests fail for a moment.
   $("update-connection").hidden = !hub.unreachable;
 
-  const ended = !running && ENDED.has(status.phase);
+  // The server says which statuses end a run (the page keeps no list of phases).
+  const ended = !running && Boolean(status.ended);
   const result = $("update-result");
   result.hidden = !ended;
   result.dataset.phase = status.phase;
@@ -248,7 +247,7 @@ function follow(status) {
   hub.followedAt = performance.now();
   if (hub.system?.update) {
     hub.system.update.status = status;
-    hub.system.update.busy = !ENDED.has(status.phase) && status.phase !== "idle";
+    hub.system.update.busy = Boolean(status.busy);
   }
   schedule(PROGRESS_MS);
 }
