@@ -66,6 +66,17 @@ class Settings:
         return self.update_state_dir / "status.json"
 
     @property
+    def update_journal(self) -> Path:
+        """The transaction journal (root's): what the current or last update set out to do."""
+        return self.update_state_dir / "journal.json"
+
+    @property
+    def update_snapshots(self) -> Path:
+        """The app's database as it was before the current or last update: not in the
+        cache, whose files may be deleted at any time, since nothing can make it again."""
+        return self.update_state_dir / "snapshots"
+
+    @property
     def update_newest_seen(self) -> Path:
         """The newest release ever offered as the latest (it never goes back)."""
         return self.update_state_dir / "newest-seen.json"

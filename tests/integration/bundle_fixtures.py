@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 
 from picohub.errors import ExitCode
+from picohub.installed import installed_version
 from picohub.repository import INRELEASE
 from picohub.settings import Settings
-from picohub.update import bundle_apply
+from picohub.update import apply
+from picohub.update.cache import Fetched
 from picohub.update.cli import main
-from picohub.update.config import UpdateConfig
-from picohub.update.fetch import Fetched
 from picohub_release.build import Build
 from picohub_release.repository import KEYRING, Repository
 from picohub_release.signing import Signer
@@ -60,27 +60,25 @@ def snapshot(directory: Path) -> dict[str, str]:
 
 @dataclass
 class Installs:
-    calls: list[tuple[Fetched, list[str], Fetched | None, str | None]]
+    """What was installed (release, packages, the version installed before) and whether
+    the install could have rolled back."""
+
+    calls: list[tuple[Fetched, list[str], str | None]]
 
 
 @pytest.fixture
 def installs(monkeypatch: pytest.MonkeyPatch) -> Installs:
-    """What apply_bundle hands to the install step (apt and the health check)."""
+    """apply_bundle's install step with apt and the health check left out."""
     recorded = Installs([])
 
-    def install_and_confirm(
-        config: UpdateConfig,
-        settings: Settings,
-        fetched: Fetched,
-        packages: list[str],
-        previous: Fetched | None,
-        installed: str | None,
-        report: object,
-    ) -> int:
-        recorded.calls.append((fetched, list(packages), previous, installed))
-        return ExitCode.OK
+    def install(
+        fetched: Fetched, packages: list[str], keyring: Path, settings: Settings, **_: object
+    ) -> None:
+        before = installed_version("picohub", settings.dpkg_admin_dir)
+        recorded.calls.append((fetched, list(packages), before))
 
-    monkeypatch.setattr(bundle_apply, "install_and_confirm", install_and_confirm)
+    monkeypatch.setattr(apply, "install", install)
+    monkeypatch.setattr(apply, "wait_healthy", lambda version, timeout: None)
     return recorded
 
 

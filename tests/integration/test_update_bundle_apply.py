@@ -16,12 +16,16 @@ import pytest
 
 from picohub.errors import ExitCode
 from picohub.repository import INRELEASE, RepositoryError
+from picohub.schema import SCHEMA_VERSION
 from picohub.settings import Settings
 from picohub.update.bundle import BundleError, write_bundle
 from picohub.update.bundle_apply import apply_bundle
+from picohub.update.cache import ReleaseCache
 from picohub.update.cli import main
 from picohub.update.config import UpdateConfig
+from picohub.update.journal import Journal, Kind, Result
 from picohub.update.status import Phase, read_status
+from picohub.web.database import migrate
 from picohub_release.build import Build
 from picohub_release.repository import KEYRING, Repository
 from tests.integration import bundle_fixtures
@@ -53,7 +57,7 @@ def test_a_bundle_is_verified_and_its_release_moved_into_the_cache(
     monkeypatch.setenv("PICOHUB_UPDATE_IN_UNIT", "1")
     assert main(["apply", "--bundle", str(bundle_b)]) == ExitCode.OK
 
-    [(fetched, packages, previous, installed)] = installs.calls
+    [(fetched, packages, installed)] = installs.calls
     assert installed == repository.version and packages == list(PACKAGES)
     cached = device.cache_dir / "releases" / repo_b.version
     assert (fetched.version, fetched.directory) == (repo_b.version, cached)
@@ -62,8 +66,8 @@ def test_a_bundle_is_verified_and_its_release_moved_into_the_cache(
     )
     for name in members(bundle_b):
         assert (cached / name).read_bytes() == (repo_b.directory / name).read_bytes()
-    # The rollback target: the installed release, from the cache, verified again.
-    assert previous is not None and previous.version == repository.version
+    # The rollback target: the installed release, kept in the cache, verified again.
+    previous = ReleaseCache(device).load(repository.version, PACKAGES)
     assert previous.directory == device.cache_dir / "releases" / repository.version
     assert len(previous.debs) == 3
     # Nothing else left behind (but the cache's lock); the bundle itself is untouched.
@@ -80,8 +84,7 @@ def test_without_the_installed_release_in_the_cache_there_is_no_rollback(
 ) -> None:
     shutil.rmtree(device.cache_dir / "releases" / repository.version)
     assert apply_bundle(UpdateConfig(), device, bundle_b) == ExitCode.OK
-    [(_fetched, _packages, previous, _installed)] = installs.calls
-    assert previous is None
+    assert len(installs.calls) == 1
     assert f"no rollback possible: release {repository.version}" in caplog.text
 
 
@@ -279,3 +282,20 @@ def test_a_refused_upload_is_removed_too(
     assert installs.calls == []
     assert not taken.exists()
     assert tampered.exists()
+
+
+def test_the_database_is_saved_before_the_install_in_the_journal(
+    device: Settings, bundle_b: Path, repository: Repository, installs: Installs
+) -> None:
+    device.state_dir.mkdir(parents=True)
+    migrate(device.database)
+    stale = device.update_snapshots / "an-older-transaction.db"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"from the transaction before")
+    assert apply_bundle(UpdateConfig(), device, bundle_b) == ExitCode.OK
+    txn = Journal(device).read()
+    assert txn is not None and txn.result is Result.DONE and txn.kind is Kind.BUNDLE
+    assert txn.snapshot is not None and txn.snapshot.schema == SCHEMA_VERSION
+    assert txn.snapshot_release == repository.version  # taken under the installed release
+    # One snapshot at a time: this transaction's.
+    assert sorted(device.update_snapshots.iterdir()) == [txn.snapshot.path]

@@ -332,7 +332,8 @@ def test_apply_passes_the_absolute_path_to_the_unit(
     (device / "usb" / "b.tar").write_bytes(b"")
     monkeypatch.chdir(device)
     assert main(["apply", "--bundle", "usb/b.tar", "--wait"]) == ExitCode.OK
-    assert started == [["apply", "--bundle", str(device / "usb" / "b.tar"), "wait=True"]]
+    bundle = str(device / "usb" / "b.tar")
+    assert started == [["apply", "--origin=shell", "--bundle", bundle, "wait=True"]]
 
 
 def test_bundle_of_a_release_not_in_the_cache_says_how_to_get_it(

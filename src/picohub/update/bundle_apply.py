@@ -8,28 +8,26 @@ network is, with the installed release as the rollback target when the cache has
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from pathlib import Path
 
 from debian.debian_support import Version
 
-from picohub.errors import ExitCode, PicohubError
+from picohub.errors import ExitCode
 from picohub.installed import installed_version
-from picohub.repository import RepositoryError, verify_repository
 from picohub.settings import PACKAGE, Settings
-from picohub.update.apply import install_and_confirm, reporter
+from picohub.update.apply import install_and_confirm
 from picohub.update.bundle import (
     BundleError,
     Unpacked,
     bundle_limit,
     keep,
     opened,
-    remove_scratch,
 )
+from picohub.update.cache import ReleaseCache
 from picohub.update.check import changes_from
 from picohub.update.config import UpdateConfig
-from picohub.update.fetch import Fetched, prune, release_dir
-from picohub.update.status import Phase
+from picohub.update.fetch import prune
+from picohub.update.journal import Journal, Kind, Origin, Result, Step
 
 log = logging.getLogger(__name__)
 
@@ -58,37 +56,14 @@ def _packages_to_install(
     return [change.package for change in changes]
 
 
-def _cached_previous(
-    settings: Settings, installed: str | None, version: str, packages: Sequence[str]
-) -> Fetched | None:
-    """The installed release from the cache (fetch keeps it), verified again, with each
-    of ``packages``: what a rollback installs. None, and a warning, when there is none."""
-    if installed is None or installed == version:
-        return None
-    try:
-        directory = release_dir(settings, installed)
-        if not directory.is_dir():
-            raise PicohubError("it is not in the cache")
-        verified = verify_repository(directory, settings.archive_keyring, partial=True)
-        if verified.release.fields.get("Version") != installed:
-            raise RepositoryError("the cached index is of another release")
-        present = {path.name for path in verified.present}
-        entries = {entry.package: entry for entry in verified.packages}
-        lacking = [p for p in packages if p not in entries or entries[p].filename not in present]
-        if lacking:
-            raise PicohubError(f"the cache has no {', '.join(lacking)} of it")
-    except PicohubError as exc:
-        log.warning("no rollback possible: release %s: %s", installed, exc)
-        return None
-    return Fetched(installed, directory, verified.present, 0)
-
-
-def apply_bundle(config: UpdateConfig, settings: Settings, bundle: Path) -> int:
+def apply_bundle(
+    config: UpdateConfig, settings: Settings, bundle: Path, origin: Origin = Origin.SHELL
+) -> int:
     """``apply --bundle``, inside the transient unit: open and verify the bundle, move its
     release into the cache, then install and confirm as an update from the network does
     (rolling back to the installed release when the cache has it). No network."""
     try:
-        return _apply_bundle(config, settings, bundle)
+        return _apply_bundle(config, settings, bundle, origin)
     finally:
         # An upload from the web page is not kept beside the cached releases; a bundle
         # from anywhere else (a USB stick) is the user's.
@@ -96,25 +71,26 @@ def apply_bundle(config: UpdateConfig, settings: Settings, bundle: Path) -> int:
             bundle.unlink(missing_ok=True)
 
 
-def _apply_bundle(config: UpdateConfig, settings: Settings, bundle: Path) -> int:
+def _apply_bundle(config: UpdateConfig, settings: Settings, bundle: Path, origin: Origin) -> int:
     installed = installed_version(PACKAGE, settings.dpkg_admin_dir)
-    report = reporter(settings, installed)
-    report(Phase.CHECKING, f"opening the bundle {bundle}")
+    journal = Journal(settings)
+    txn = journal.begin(Kind.BUNDLE, origin, installed, None, f"opening the bundle {bundle}")
     try:
-        remove_scratch(settings)
+        ReleaseCache(settings).remove_scratch()
         with opened(bundle, settings, max_bytes=bundle_limit(config)) as unpacked:
             version = unpacked.version
             packages = _packages_to_install(unpacked, settings, installed)
             if not packages:
-                report(
-                    Phase.DONE,
+                journal.end(
+                    txn,
+                    Result.DONE,
                     f"up to date: the bundle's release {version} changes nothing installed here",
                 )
                 return ExitCode.OK
-            previous = _cached_previous(settings, installed, version, packages)
             fetched = keep(unpacked, settings)
         prune(settings, keep={fetched.version})
-    except Exception as exc:  # every failure ends in a recorded status, then is reported
-        report(Phase.FAILED, f"nothing was changed: {exc}")
+    except Exception as exc:  # every failure ends the transaction, then is reported
+        journal.end(txn, Result.FAILED, f"nothing was changed: {exc}")
         raise
-    return install_and_confirm(config, settings, fetched, packages, previous, installed, report)
+    txn = journal.step(txn, Step.VERIFIED, f"release {version} verified", to_release=version)
+    return install_and_confirm(config, settings, txn, fetched, packages)

@@ -20,19 +20,22 @@ from picohub.cli import run_command
 from picohub.errors import ExitCode, PicohubError, UsageError
 from picohub.installed import installed_version
 from picohub.settings import PACKAGE, Settings
-from picohub.update.apply import UNIT_WAIT_S, in_unit, rollback, start_in_unit, update
+from picohub.update.apply import rollback, update
 from picohub.update.available import describe, record_check
 from picohub.update.bundle import bundle_release
 from picohub.update.bundle_apply import apply_bundle
+from picohub.update.cache import cache_lock
 from picohub.update.check import CheckResult, check
 from picohub.update.config import load_config
-from picohub.update.fetch import VERSION, fetch
+from picohub.update.fetch import fetch
 from picohub.update.http import open_session
-from picohub.update.lock import cache_lock
+from picohub.update.journal import Origin
 from picohub.update.recover import after_run, recover
 from picohub.update.releases import channel_tag, check_channel
 from picohub.update.status import ENDED, Phase, Status, read_status, write_status
 from picohub.update.trigger_service import serve_standard_input
+from picohub.update.unit import UNIT_WAIT_S, in_unit, start_in_unit
+from picohub.versions import is_release_version, tag_of
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
         "version", nargs="?", type=_version, help="a release's version (default newest)"
     )
     apply.add_argument("--wait", action="store_true", help="follow the unit until it ends")
+    _origin_option(apply)
     apply.add_argument(
         "--bundle", type=Path, metavar="FILE", help="install from an offline bundle, no network"
     )
@@ -64,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     bundle.add_argument("file", type=Path, help="the bundle to write (never overwritten)")
     back = commands.add_parser("rollback", help="install the previous release from the cache")
     back.add_argument("--wait", action="store_true", help="follow the unit until it ends")
+    _origin_option(back)
     commands.add_parser(
         "recover", help="finish or undo an update a power cut interrupted (run at boot)"
     )
@@ -78,6 +83,16 @@ def _parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="what the updater is doing or last did")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
+
+
+def _origin_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--origin",
+        type=Origin,
+        choices=list(Origin),
+        default=Origin.SHELL,
+        help="who asks, recorded in the transaction's journal (default: shell)",
+    )
 
 
 def _describe(result: CheckResult) -> str:
@@ -121,7 +136,7 @@ def _fetch(settings: Settings, version: str | None) -> None:
     try:
         with open_session() as session:
             # No version: the newest release of the configured channel.
-            tag = f"v{version}" if version else channel_tag(config, settings, session)
+            tag = tag_of(version) if version else channel_tag(config, settings, session)
             result = check(config, settings, session, tag=tag, allow_older=version is not None)
             fetched = fetch(result, settings, session, max_bytes=config.max_download_bytes)
     except (PicohubError, KeyboardInterrupt) as exc:
@@ -140,21 +155,24 @@ def _fetch(settings: Settings, version: str | None) -> None:
     print(message)
 
 
-def _apply(settings: Settings, version: str | None, wait: bool, bundle: Path | None) -> int:
+def _apply(
+    settings: Settings, version: str | None, wait: bool, bundle: Path | None, origin: Origin
+) -> int:
+    passed = [f"--origin={origin}"]
     if bundle is None:
         if not in_unit():
-            return start_in_unit(["apply", *([version] if version else [])], wait=wait)
+            return start_in_unit(["apply", *passed, *([version] if version else [])], wait=wait)
         with cache_lock(settings, UNIT_WAIT_S):
-            return update(load_config(settings.update_config), settings, version)
+            return update(load_config(settings.update_config), settings, version, origin)
     if version is not None:
         raise UsageError("give a VERSION or --bundle FILE, not both")
     if not in_unit():
         if not bundle.is_file():
             raise UsageError(f"the bundle {bundle} is not a file")
         # The unit runs in /: it gets the absolute path.
-        return start_in_unit(["apply", "--bundle", str(bundle.resolve())], wait=wait)
+        return start_in_unit(["apply", *passed, "--bundle", str(bundle.resolve())], wait=wait)
     with cache_lock(settings, UNIT_WAIT_S):
-        return apply_bundle(load_config(settings.update_config), settings, bundle)
+        return apply_bundle(load_config(settings.update_config), settings, bundle, origin)
 
 
 def _bundle(settings: Settings, version: str, file: Path) -> None:
@@ -165,7 +183,7 @@ def _bundle(settings: Settings, version: str, file: Path) -> None:
 def _status(settings: Settings, as_json: bool) -> None:
     status = read_status(settings.update_status)
     if as_json:
-        print(json.dumps(asdict(status), indent=2))
+        print(json.dumps(status.to_json(), indent=2))
         return
     print(f"{status.phase}: {status.message or '(nothing yet)'}")
     if status.installed or status.target:
@@ -177,7 +195,7 @@ def _status(settings: Settings, as_json: bool) -> None:
 
 def _version(text: str) -> str:
     """A VERSION argument: a plain release version, nothing a path or URL could abuse."""
-    if not VERSION.fullmatch(text):
+    if not is_release_version(text):
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a release version (digits, letters, '.' and '-')"
         )
@@ -198,15 +216,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def rollback_command() -> int | None:
         if not in_unit():
-            return start_in_unit(["rollback"], wait=args.wait)
-        return locked(
-            lambda: rollback(load_config(settings.update_config), settings), UNIT_WAIT_S
-        )()
+            return start_in_unit(["rollback", f"--origin={args.origin}"], wait=args.wait)
+        config = load_config(settings.update_config)
+        return locked(lambda: rollback(config, settings, origin=args.origin), UNIT_WAIT_S)()
 
     commands: dict[str, Callable[[], int | None]] = {
         "check": locked(lambda: _check(settings, args.json)),
         "fetch": locked(lambda: _fetch(settings, args.version)),
-        "apply": lambda: _apply(settings, args.version, args.wait, args.bundle),
+        "apply": lambda: _apply(settings, args.version, args.wait, args.bundle, args.origin),
         "bundle": locked(lambda: _bundle(settings, args.version, args.file)),
         "rollback": rollback_command,
         "recover": locked(

@@ -16,15 +16,14 @@ import os
 import shutil
 import socket
 import stat
-import tempfile
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from debian.debian_support import Version
 
 from picohub.errors import PicohubError, UsageError
+from picohub.files import atomic_file
 from picohub.installed import installed_version
 from picohub.settings import PACKAGE, Settings
 from picohub.trigger import (
@@ -40,13 +39,14 @@ from picohub.trigger import (
     parse_request,
     read_line,
 )
-from picohub.update.apply import is_running, start_in_unit
 from picohub.update.available import record_check
+from picohub.update.cache import CacheBusy, cache_lock
 from picohub.update.config import UpdateConfig, load_config
 from picohub.update.http import open_session, shared_deadline
-from picohub.update.lock import CacheBusy, cache_lock
+from picohub.update.journal import Origin
 from picohub.update.releases import check_channel
 from picohub.update.status import ENDED, Phase, Status, read_status, write_status
+from picohub.update.unit import is_running, start_in_unit
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,8 @@ log = logging.getLogger(__name__)
 REQUEST_TIMEOUT_S = 10
 _NO_FOLLOW = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
 _CHUNK = 1 << 20
+# The transaction's journal names who started a run.
+PAGE = f"--origin={Origin.PAGE}"
 
 
 def serve_connection(connection: socket.socket, settings: Settings) -> None:
@@ -73,7 +75,7 @@ def serve_connection(connection: socket.socket, settings: Settings) -> None:
 
 
 def _status_data(settings: Settings) -> dict[str, Any]:
-    return asdict(read_status(settings.update_status))
+    return read_status(settings.update_status).to_json()
 
 
 def handle(request: TriggerRequest, settings: Settings) -> TriggerReply:
@@ -124,13 +126,13 @@ def _dispatch(request: TriggerRequest, config: UpdateConfig, settings: Settings)
         return TriggerReply(True, available["message"], data=available)
     if request.action is Action.APPLY:
         _refuse_older(settings, request.version)
-        argv = ["apply", *([request.version] if request.version else [])]
+        argv = ["apply", PAGE, *([request.version] if request.version else [])]
         return _start(settings, argv, f"update to {request.version or 'the newest release'}")
     if request.action is Action.APPLY_BUNDLE and request.bundle is not None:
         bundle = take_upload(settings, request.bundle)
-        return _start(settings, ["apply", "--bundle", str(bundle)], "update from the bundle")
+        return _start(settings, ["apply", PAGE, "--bundle", str(bundle)], "update from the bundle")
     if request.action is Action.ROLLBACK:
-        return _start(settings, ["rollback"], "rollback")
+        return _start(settings, ["rollback", PAGE], "rollback")
     raise RequestRefused(f"{request.action} needs a bundle")
 
 
@@ -217,17 +219,9 @@ def _copy_upload(settings: Settings, uploads: int, name: str) -> Path:
         # Only the newest bundle is kept: the release it holds is moved into the cache.
         shutil.rmtree(incoming, ignore_errors=True)
         incoming.mkdir(mode=0o700, parents=True)
-        handle, temporary = tempfile.mkstemp(dir=incoming, prefix=".upload.")
-        try:
-            with os.fdopen(handle, "wb") as copy:
-                copy_exactly(stream, copy, info.st_size, name)
-                copy.flush()
-                os.fsync(copy.fileno())
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-    target = incoming / name
-    Path(temporary).replace(target)
+        target = incoming / name
+        with atomic_file(target, mode=0o600, prefix=".upload.") as copy:
+            copy_exactly(stream, copy, info.st_size, name)
     return target
 
 

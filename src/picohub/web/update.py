@@ -8,15 +8,13 @@ on while this app is restarted underneath the page.
 
 from __future__ import annotations
 
-import os
 import secrets
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from picohub.errors import PicohubError
+from picohub.files import atomic_file
 from picohub.settings import Settings
 from picohub.trigger import (
     CHECK_ANSWER_S,
@@ -27,7 +25,7 @@ from picohub.trigger import (
     TriggerRequest,
     ask,
 )
-from picohub.update.fetch import VERSION
+from picohub.versions import is_release_version
 from picohub.web.auth import admin_required
 from picohub.web.errors import ApiError
 
@@ -86,7 +84,7 @@ def install() -> tuple[Response, int]:
     if unknown:
         raise ApiError(400, "invalid_field", f"unknown field(s): {', '.join(sorted(unknown))}")
     version = body.get("version")
-    if version is not None and not (isinstance(version, str) and VERSION.fullmatch(version)):
+    if version is not None and not is_release_version(version):
         raise ApiError(400, "invalid_version", f"{version!r} is not a release version")
     return _answer(_ask(TriggerRequest(Action.APPLY, version=version), START_ANSWER_S), 202)
 
@@ -124,21 +122,16 @@ def upload_bundle() -> tuple[Response, int]:
     uploads = _settings().upload_dir
     uploads.mkdir(mode=0o750, exist_ok=True)
     name = f"bundle-{secrets.token_hex(8)}.tar"
-    handle, temporary = tempfile.mkstemp(dir=uploads, prefix=".upload.")
-    try:
+    # Not fsync'ed: the trigger copies it out at once (and fsyncs its copy), then it is removed.
+    with atomic_file(uploads / name, mode=0o600, prefix=".upload.", durable=False) as stream:
         received = 0
-        with os.fdopen(handle, "wb") as stream:
-            while chunk := request.stream.read(UPLOAD_CHUNK):
-                received += len(chunk)
-                if received > size:
-                    raise ApiError(400, "too_long", "the body is longer than its Content-Length")
-                stream.write(chunk)
+        while chunk := request.stream.read(UPLOAD_CHUNK):
+            received += len(chunk)
+            if received > size:
+                raise ApiError(400, "too_long", "the body is longer than its Content-Length")
+            stream.write(chunk)
         if received != size:
             raise ApiError(400, "truncated", f"received {received} of {size} bytes")
-        Path(temporary).replace(uploads / name)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
     try:
         reply = _ask(TriggerRequest(Action.APPLY_BUNDLE, bundle=name), START_ANSWER_S)
     finally:
