@@ -4,6 +4,7 @@ the page's status is a view of it."""
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import replace
 from pathlib import Path
 
@@ -61,8 +62,10 @@ def test_each_step_is_on_disk_before_its_work_and_the_status_follows(journal: Jo
 
 
 def test_a_damaged_journal_reads_as_none_and_says_so(
-    journal: Journal, caplog: pytest.LogCaptureFixture
+    journal: Journal, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # A command's main() may have configured picohub's logger already (not propagating).
+    monkeypatch.setattr(logging.getLogger("picohub"), "propagate", True)
     journal.path.parent.mkdir(parents=True)
     journal.path.write_text("{half")
     assert journal.read() is None
