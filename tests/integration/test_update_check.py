@@ -87,7 +87,7 @@ def test_check_finds_the_newer_release_and_what_changes(
     # The system page shows what the shell found.
     available = read_available(device)
     assert available is not None
-    assert (available["version"], available["update_available"]) == (repo_b.version, True)
+    assert (available.version, available.update_available) == (repo_b.version, True)
 
 
 def test_a_second_check_is_a_304(device: Settings, github: FakeGitHub) -> None:

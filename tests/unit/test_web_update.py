@@ -32,6 +32,8 @@ from picohub.trigger import (
     parse_request,
     read_line,
 )
+from picohub.update.available import Available
+from picohub.update.check import Change
 from picohub.update.status import Phase, Status, write_status
 from picohub.web import create_app
 from tests.conftest import SOURCE
@@ -270,3 +272,17 @@ def test_a_release_installed_since_the_check_is_no_longer_offered(
     available = client.get("/api/system").get_json()["update"]["available"]
     assert available["update_available"] is True
     assert [c["offered"] for c in available["changes"]] == ["99.0.0"]
+
+
+def test_a_checks_answer_is_one_record_for_the_shell_the_file_and_the_page() -> None:
+    answer = Available(
+        "1.2.0", (Change("picohub", "1.1.0", "1.2.0"),), "notes", "2026-12-02T10:00:00Z", True
+    )
+    assert Available.from_json(json.loads(json.dumps(answer.to_json()))) == answer
+    assert answer.to_json()["message"] == "release 1.2.0 is available: picohub 1.1.0 -> 1.2.0"
+    # Installed since: no longer offered, and the message says so.
+    done = answer.without_installed({"picohub": "1.2.0"})
+    assert not done.update_available and done.message.startswith("up to date")
+    for broken in ([], {"version": "1"}, {"version": "1", "changes": [{}], "checked_at": ""}):
+        with pytest.raises(ValueError):
+            Available.from_json(broken)

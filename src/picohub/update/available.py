@@ -1,44 +1,107 @@
-"""The last check's answer, kept for the web app: which release is available, its notes,
-and which packages it would change. Written by root, readable by the app."""
+"""The last check's answer, one record for every reader: ``picohub-update check --json``,
+the file the web app shows (``available.json``, written by root, readable by the app) and
+the API. Which release is available, its notes, and which packages it would change."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import dataclass, replace
 from typing import Any
+
+from debian.debian_support import Version
 
 from picohub.files import write_atomically
 from picohub.settings import Settings
-from picohub.update.check import CheckResult
+from picohub.update.check import Change, CheckResult
 from picohub.update.status import now
 
 
-def describe(result: CheckResult) -> str:
-    if not result.update_available:
-        return f"up to date: release {result.version} changes nothing installed here"
-    changes = ", ".join(
-        f"{c.package} {c.installed or '(not installed)'} -> {c.offered}" for c in result.changes
-    )
-    return f"release {result.version} is available: {changes}"
+@dataclass(frozen=True)
+class Available:
+    version: str
+    changes: tuple[Change, ...]
+    notes: str | None
+    checked_at: str
+    not_modified: bool = False  # the release's index answered 304
+
+    @property
+    def update_available(self) -> bool:
+        return bool(self.changes)
+
+    @property
+    def message(self) -> str:
+        if not self.update_available:
+            return f"up to date: release {self.version} changes nothing installed here"
+        changes = ", ".join(
+            f"{c.package} {c.installed or '(not installed)'} -> {c.offered}" for c in self.changes
+        )
+        return f"release {self.version} is available: {changes}"
+
+    @classmethod
+    def of(cls, result: CheckResult) -> Available:
+        return cls(result.version, result.changes, result.notes, now(), result.not_modified)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "update_available": self.update_available,
+            "not_modified": self.not_modified,
+            "changes": [
+                {"package": c.package, "installed": c.installed, "offered": c.offered}
+                for c in self.changes
+            ],
+            "notes": self.notes,
+            "message": self.message,
+            "checked_at": self.checked_at,
+        }
+
+    @classmethod
+    def from_json(cls, data: object) -> Available:
+        """ValueError for anything :meth:`to_json` did not write."""
+        if not isinstance(data, dict):
+            raise ValueError("a check's answer is a JSON object")
+        try:
+            changes = tuple(
+                Change(str(c["package"]), _optional(c["installed"]), str(c["offered"]))
+                for c in data["changes"]
+            )
+            return cls(
+                str(data["version"]),
+                changes,
+                _optional(data.get("notes")),
+                str(data["checked_at"]),
+                bool(data.get("not_modified", False)),
+            )
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"not a check's answer: {exc}") from exc
+
+    def without_installed(self, installed: dict[str, str | None]) -> Available:
+        """The answer without the changes installed since (by an update, or by hand):
+        after an update to X, X is no longer offered."""
+        left = tuple(
+            change
+            for change in self.changes
+            if installed.get(change.package) is None
+            or Version(change.offered) > Version(str(installed[change.package]))
+        )
+        return self if left == self.changes else replace(self, changes=left)
 
 
-def record_check(settings: Settings, result: CheckResult) -> dict[str, Any]:
-    available = {
-        "version": result.version,
-        "update_available": result.update_available,
-        "changes": [asdict(change) for change in result.changes],
-        "notes": result.notes,
-        "message": describe(result),
-        "checked_at": now(),
-    }
-    write_atomically(settings.update_available, json.dumps(available, indent=2) + "\n")
+def _optional(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def record_check(settings: Settings, result: CheckResult) -> Available:
+    available = Available.of(result)
+    write_atomically(settings.update_available, json.dumps(available.to_json(), indent=2) + "\n")
     return available
 
 
-def read_available(settings: Settings) -> dict[str, Any] | None:
+def read_available(settings: Settings) -> Available | None:
     """The last check's answer, or None when there was none (or it cannot be read)."""
     try:
-        data = json.loads(settings.update_available.read_text(encoding="utf-8"))
+        return Available.from_json(
+            json.loads(settings.update_available.read_text(encoding="utf-8"))
+        )
     except (OSError, ValueError):
         return None
-    return data if isinstance(data, dict) else None

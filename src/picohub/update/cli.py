@@ -12,7 +12,6 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
 from pathlib import Path
 
 from picohub import logs
@@ -21,11 +20,11 @@ from picohub.errors import ExitCode, PicohubError, UsageError
 from picohub.installed import installed_version
 from picohub.settings import PACKAGE, Settings
 from picohub.update.apply import rollback, update
-from picohub.update.available import describe, record_check
+from picohub.update.available import record_check
 from picohub.update.bundle import bundle_release
 from picohub.update.bundle_apply import apply_bundle
 from picohub.update.cache import cache_lock
-from picohub.update.check import CheckResult, check
+from picohub.update.check import check
 from picohub.update.config import load_config
 from picohub.update.fetch import fetch
 from picohub.update.http import open_session
@@ -95,35 +94,19 @@ def _origin_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _describe(result: CheckResult) -> str:
-    message = describe(result)
-    if result.update_available and result.notes:
-        message += f"\n\nrelease notes:\n{result.notes}"
-    return message
-
-
 def _check(settings: Settings, as_json: bool) -> int:
     config = load_config(settings.update_config)
     with open_session() as session:
         result = check_channel(config, settings, session)
-    record_check(settings, result)  # the system page shows it, as if checked from there
-    message = _describe(result)
+    # The system page shows it, as if checked from there.
+    available = record_check(settings, result)
     if as_json:
-        print(
-            json.dumps(
-                {
-                    "version": result.version,
-                    "update_available": result.update_available,
-                    "not_modified": result.not_modified,
-                    "changes": [asdict(change) for change in result.changes],
-                    "notes": result.notes,
-                },
-                indent=2,
-            )
-        )
+        print(json.dumps(available.to_json(), indent=2))
+    elif available.update_available and available.notes:
+        print(f"{available.message}\n\nrelease notes:\n{available.notes}")
     else:
-        print(message)
-    return ExitCode.UPDATE_AVAILABLE if result.update_available else ExitCode.OK
+        print(available.message)
+    return ExitCode.UPDATE_AVAILABLE if available.update_available else ExitCode.OK
 
 
 def _fetch(settings: Settings, version: str | None) -> None:

@@ -123,7 +123,7 @@ def _dispatch(request: TriggerRequest, config: UpdateConfig, settings: Settings)
         with open_session() as session, shared_deadline("a check", CHECK_DEADLINE_S):
             result = check_channel(config, settings, session)
         available = record_check(settings, result)
-        return TriggerReply(True, available["message"], data=available)
+        return TriggerReply(True, available.message, data=available.to_json())
     if request.action is Action.APPLY:
         _refuse_older(settings, request.version)
         argv = ["apply", PAGE, *([request.version] if request.version else [])]

@@ -3,9 +3,6 @@ what the updater does or last did."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from debian.debian_support import Version
 from flask import Blueprint, Response, current_app, jsonify
 
 from picohub.installed import installed_versions
@@ -31,35 +28,10 @@ def _update(settings: Settings, packages: dict[str, str | None]) -> dict[str, ob
     """What the updater does or last did, and the last check's answer: open to all on
     the LAN, like the rest of the page (the actions need the administrator)."""
     status = read_status(settings.update_status)
+    available = read_available(settings)
     return {
         "status": status.to_json(),
         "busy": status.busy,
         "ended": status.ended,
-        "available": _still_available(read_available(settings), packages),
+        "available": None if available is None else available.without_installed(packages).to_json(),
     }
-
-
-def _still_available(
-    available: dict[str, Any] | None, packages: dict[str, str | None]
-) -> dict[str, Any] | None:
-    """The last check's answer, without the changes installed since (by an update, or by
-    hand): after an update to X, X is no longer offered."""
-    if available is None:
-        return None
-    try:
-        changes = [
-            change
-            for change in available.get("changes", [])
-            if packages.get(change["package"]) is None
-            or Version(change["offered"]) > Version(str(packages[change["package"]]))
-        ]
-    except (KeyError, TypeError, ValueError):
-        return None  # not what record_check writes: show no offer rather than a wrong one
-    if changes == available.get("changes"):
-        return available
-    message = (
-        f"release {available.get('version')} is available"
-        if changes
-        else f"up to date: release {available.get('version')} changes nothing installed here"
-    )
-    return {**available, "changes": changes, "update_available": bool(changes), "message": message}
