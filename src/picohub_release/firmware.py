@@ -10,12 +10,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 from picohub.cli import run_command
 from picohub.errors import PicohubError, UsageError
+from picohub.files import atomic_file
 from picohub.firmware import testimage, uf2
 from picohub.firmware.manifest import (
     IMAGE_NAME,
@@ -124,21 +124,12 @@ def _read(path: Path) -> bytes:
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    """Write via a temporary file in the same directory, so readers never see half a file."""
+    """Readers never see half a file; packaged files are 0644."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise PicohubError(f"cannot write into {path.parent}: {exc.strerror or exc}") from exc
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), 0o644)  # mkstemp makes 0600; packaged files are 0644
+        with atomic_file(path, mode=0o644, suffix=".tmp") as handle:
             handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        Path(temp).replace(path)
     except OSError as exc:
-        Path(temp).unlink(missing_ok=True)
         raise PicohubError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 

@@ -10,7 +10,7 @@ from debian.changelog import Changelog
 from picohub.errors import UsageError
 
 # GitHub renames asset files whose names contain these, and the apt index would then
-# point at names that do not exist (DESIGN.md).
+# point at names that do not exist (README, "Versions").
 FORBIDDEN_IN_VERSION = "~:+"
 VERSION_SHAPE = re.compile(r"[0-9][0-9A-Za-z.\-]*")
 PYTHON_VERSION_LINE = re.compile(r'^__version__ = "([^"]*)"$', re.MULTILINE)

@@ -1,8 +1,8 @@
 """UF2 firmware images for Raspberry Pi Pico boards: what a valid one is, and its check.
 
-The boards check little when they take an image over the air (DESIGN.md, "Pico firmware
-facts"), so everything the boot ROM relies on is checked here, before an image is packaged
-or sent. Standard library only: this runs on the hub.
+The boards check little when they take an image over the air (the boot ROM and the
+pico-examples OTA flow trust the file), so everything the boot ROM relies on is checked
+here, before an image is packaged or sent. Standard library only: this runs on the hub.
 """
 
 from __future__ import annotations

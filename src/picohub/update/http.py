@@ -1,6 +1,6 @@
 """The device's one way to fetch over HTTP: bounded and redirect-checked.
 
-Every read is bounded (DESIGN.md, "Corrections"): a byte cap, a per-read timeout (the
+Every read is bounded (docs/updater.md, "Trust, briefly"): a byte cap, a per-read timeout (the
 socket's read timeout, set by requests) and an overall deadline for the whole transfer,
 redirects included. The body is read from the ``http.client`` response under requests one
 socket read at a time (``read1``): ``iter_content`` and ``raw.read`` fill a whole chunk

@@ -1,5 +1,6 @@
 """The GitHub Releases API, for what the release assets cannot say: which release a
-pre-release channel follows, and release notes (DESIGN.md, "Corrections").
+pre-release channel follows, and release notes. Asset downloads are not API calls, and
+GitHub counts an anonymous 304 against the rate limit of 60 requests an hour.
 
 The routine check on the stable channel makes no API call (see :mod:`picohub.update.check`);
 its notes are asked for only when there is an update. Every API request is conditional: the

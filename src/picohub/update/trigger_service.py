@@ -4,8 +4,8 @@ systemd runs this as root for each connection to ``picohub-update-trigger.socket
 (``Accept=yes``; the connection is standard input and output). It reads one request
 (:mod:`picohub.trigger`), refuses anything outside the allowed form, and either runs a
 check or starts the update in the transient unit ``picohub-update`` and answers at once.
-The socket is the privilege boundary: polkit cannot narrow ``systemd-run`` (DESIGN.md,
-"Privileges"), so the app gets this one door instead.
+The socket is the privilege boundary: polkit cannot narrow ``systemd-run``
+(docs/updater.md, "Privileges"), so the app gets this one door instead.
 """
 
 from __future__ import annotations
