@@ -71,6 +71,11 @@ class Settings:
         return self.update_state_dir / "journal.json"
 
     @property
+    def update_history(self) -> Path:
+        """One entry per transaction that ended, the newest last (the app shows it)."""
+        return self.update_state_dir / "history.json"
+
+    @property
     def update_snapshots(self) -> Path:
         """The app's database as it was before the current or last update: not in the
         cache, whose files may be deleted at any time, since nothing can make it again."""

@@ -34,6 +34,7 @@ from picohub.trigger import (
 )
 from picohub.update.available import Available
 from picohub.update.check import Change
+from picohub.update.history import Entry, History
 from picohub.update.status import Phase, Status, write_status
 from picohub.web import create_app
 from tests.conftest import SOURCE
@@ -233,9 +234,21 @@ def test_the_system_page_shows_the_status_to_everyone(client: FlaskClient, hub: 
         hub.update_status, Status(Phase.DOWNLOADING, "fetching release 1.2.3", 0.5, "1.0", "1.2.3")
     )
     update = client.get("/api/system").get_json()["update"]
-    assert update["busy"] is True
+    assert update["busy"] is True and update["ended"] is False
     assert update["status"]["progress"] == 0.5
     assert update["available"] is None
+    assert update["history"] == []
+
+
+def test_the_system_page_lists_the_history_newest_first(client: FlaskClient, hub: Settings) -> None:
+    kept = History(hub.update_history)
+    for number in range(25):
+        kept.append(
+            Entry(f"2026-12-02T10:00:{number:02d}Z", "page", "update", "1.0", "1.1", "done",
+                  f"run {number}", 1.0, 0)
+        )  # fmt: skip
+    shown = client.get("/api/system").get_json()["update"]["history"]
+    assert [entry["message"] for entry in shown] == [f"run {n}" for n in range(24, 4, -1)]
 
 
 def test_an_unreachable_trigger_is_503_naming_it(

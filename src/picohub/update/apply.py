@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import requests
 
@@ -79,7 +80,7 @@ def update(
             )
             # The target may already be in the cache (picohub-update fetch): keep it.
             keep = [v for v in (installed, result.version) if v]
-            _fetch_previous(config, settings, session, installed, packages, keep)
+            previous = _fetch_previous(config, settings, session, installed, packages, keep)
             fetched = fetch(
                 result,
                 settings,
@@ -91,6 +92,8 @@ def update(
     except Exception as exc:  # every failure ends the transaction, then is reported
         journal.end(txn, Result.FAILED, f"nothing was changed: {exc}")
         raise
+    before = 0 if previous is None else previous.downloaded_bytes
+    txn = replace(txn, downloaded_bytes=before + fetched.downloaded_bytes)
     return install_and_confirm(config, settings, txn, fetched, packages)
 
 

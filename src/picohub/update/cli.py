@@ -27,6 +27,7 @@ from picohub.update.cache import cache_lock
 from picohub.update.check import check
 from picohub.update.config import load_config
 from picohub.update.fetch import fetch
+from picohub.update.history import History
 from picohub.update.http import open_session
 from picohub.update.journal import Origin
 from picohub.update.recover import after_run, recover
@@ -79,6 +80,8 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "trigger", help="answer the web app's request on standard input (run by systemd)"
     )
+    history = commands.add_parser("history", help="how the last updates ended, oldest first")
+    history.add_argument("--json", action="store_true", help="machine-readable output")
     status = commands.add_parser("status", help="what the updater is doing or last did")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
@@ -176,6 +179,21 @@ def _status(settings: Settings, as_json: bool) -> None:
         print(f"last result ({last.at}): {last.phase}: {last.message}")
 
 
+def _history(settings: Settings, as_json: bool) -> None:
+    entries = History(settings.update_history).read()
+    if as_json:
+        print(json.dumps([entry.to_json() for entry in entries], indent=2))
+        return
+    if not entries:
+        print("no update has ended on this hub yet")
+    for e in entries:
+        took = "" if e.duration_s is None else f" in {e.duration_s:.0f} s"
+        print(
+            f"{e.at}  {e.kind} by {e.origin}, {e.from_release or '-'} -> {e.to_release or '-'}: "
+            f"{e.result}{took}, {e.downloaded_bytes} bytes downloaded\n    {e.message}"
+        )
+
+
 def _version(text: str) -> str:
     """A VERSION argument: a plain release version, nothing a path or URL could abuse."""
     if not is_release_version(text):
@@ -216,6 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "after-run": lambda: after_run(load_config(settings.update_config), settings, os.environ),
         "trigger": lambda: serve_standard_input(settings),
         "status": lambda: _status(settings, args.json),
+        "history": lambda: _history(settings, args.json),
     }
     return run_command(commands[args.command], debug=args.debug)
 

@@ -8,6 +8,7 @@ from flask import Blueprint, Response, current_app, jsonify
 from picohub.installed import installed_versions
 from picohub.settings import RELEASE_PACKAGES, Settings
 from picohub.update.available import read_available
+from picohub.update.history import History
 from picohub.update.status import read_status
 
 blueprint = Blueprint("system", __name__, url_prefix="/api/system")
@@ -34,4 +35,6 @@ def _update(settings: Settings, packages: dict[str, str | None]) -> dict[str, ob
         "busy": status.busy,
         "ended": status.ended,
         "available": None if available is None else available.without_installed(packages).to_json(),
+        # The newest first, as the page lists them.
+        "history": [e.to_json() for e in reversed(History(settings.update_history).read()[-20:])],
     }

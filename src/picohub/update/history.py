@@ -1,0 +1,108 @@
+"""The update history: one entry for every transaction that ended (an update from the
+page, a shell, a timer or a fleet server, a bundle, a rollback, a recovery at boot), kept
+in ``/var/lib/picohub-update/history.json`` across upgrades, newest last, at most
+:data:`MAX_ENTRIES` (the oldest dropped). The app reads it for the system page."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from picohub.files import write_atomically
+
+log = logging.getLogger(__name__)
+
+MAX_ENTRIES = 200
+_TIME = "%Y-%m-%dT%H:%M:%SZ"
+
+
+@dataclass(frozen=True)
+class Entry:
+    at: str  # when it started
+    origin: str  # who started it: page, shell, timer, fleet, boot
+    kind: str  # update, bundle, rollback, recovery
+    from_release: str | None
+    to_release: str | None
+    result: str  # done, rolled-back, failed
+    message: str  # how it ended, and why
+    duration_s: float | None
+    downloaded_bytes: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "at": self.at,
+            "origin": self.origin,
+            "kind": self.kind,
+            "from_release": self.from_release,
+            "to_release": self.to_release,
+            "result": self.result,
+            "message": self.message,
+            "duration_s": self.duration_s,
+            "downloaded_bytes": self.downloaded_bytes,
+        }
+
+    @classmethod
+    def from_json(cls, data: object) -> Entry:
+        """ValueError for anything :meth:`to_json` did not write."""
+        if not isinstance(data, dict):
+            raise ValueError("a history entry is a JSON object")
+        try:
+            duration = data.get("duration_s")
+            return cls(
+                at=str(data["at"]),
+                origin=str(data["origin"]),
+                kind=str(data["kind"]),
+                from_release=_optional(data.get("from_release")),
+                to_release=_optional(data.get("to_release")),
+                result=str(data["result"]),
+                message=str(data.get("message", "")),
+                duration_s=None if duration is None else float(duration),
+                downloaded_bytes=int(data.get("downloaded_bytes", 0)),
+            )
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"not a history entry: {exc}") from exc
+
+
+def _optional(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def duration(started_at: str, ended_at: str) -> float | None:
+    """Seconds between two of the journal's times; None when either is not one."""
+    try:
+        start, end = datetime.strptime(started_at, _TIME), datetime.strptime(ended_at, _TIME)
+    except ValueError:
+        return None
+    return (end - start).total_seconds()
+
+
+@dataclass(frozen=True)
+class History:
+    path: Path
+
+    def read(self) -> list[Entry]:
+        """The entries, oldest first; entries this release cannot read are skipped, and
+        a file that cannot be read is an empty history (with a warning)."""
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError) as exc:
+            log.warning("the update history %s cannot be read: %s", self.path, exc)
+            return []
+        entries = []
+        for item in data.get("entries", []) if isinstance(data, dict) else []:
+            try:
+                entries.append(Entry.from_json(item))
+            except ValueError:
+                continue
+        return entries
+
+    def append(self, entry: Entry) -> None:
+        entries = [*self.read(), entry][-MAX_ENTRIES:]
+        document = {"entries": [e.to_json() for e in entries]}
+        write_atomically(self.path, json.dumps(document, indent=1) + "\n")
