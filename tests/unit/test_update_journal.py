@@ -58,7 +58,8 @@ def test_each_step_is_on_disk_before_its_work_and_the_status_follows(journal: Jo
         Phase.DONE, "updated to 1.1.0", "1.1.0",
     )  # fmt: skip
     assert journal.path.stat().st_mode & 0o777 == 0o600  # root's
-    assert sorted(p.name for p in journal.path.parent.iterdir()) == ["journal.json", "status.json"]
+    files = sorted(p.name for p in journal.path.parent.iterdir())
+    assert files == ["history.json", "journal.json", "status.json"]
 
 
 def test_a_damaged_journal_reads_as_none_and_says_so(

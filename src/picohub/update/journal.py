@@ -21,6 +21,8 @@ from typing import Any
 
 from picohub.files import write_atomically
 from picohub.settings import Settings
+from picohub.update.history import Entry, History, duration
+from picohub.update.hold import hold_at
 from picohub.update.snapshot import Snapshot
 from picohub.update.status import Phase, Status, now, read_status, write_status
 
@@ -85,6 +87,7 @@ class Transaction:
     snapshot: Snapshot | None = None  # the app's database, taken before dpkg ran
     snapshot_release: str | None = None  # the release it was taken under
     kept_aside: str | None = None  # the newer database, kept when the snapshot was restored
+    downloaded_bytes: int = 0
     result: Result | None = None
 
     @property
@@ -114,6 +117,7 @@ class Transaction:
             "snapshot": None if self.snapshot is None else self.snapshot.to_json(),
             "snapshot_release": self.snapshot_release,
             "kept_aside": self.kept_aside,
+            "downloaded_bytes": self.downloaded_bytes,
             "result": None if self.result is None else self.result.value,
         }
 
@@ -139,10 +143,11 @@ class Transaction:
                 snapshot=None if snapshot is None else Snapshot.from_json(snapshot),
                 snapshot_release=_optional(data.get("snapshot_release")),
                 kept_aside=_optional(data.get("kept_aside")),
+                downloaded_bytes=int(data.get("downloaded_bytes", 0)),
                 result=None if result is None else Result(result),
             )
-        except KeyError as exc:
-            raise ValueError(f"a transaction has no {exc}") from exc
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"not a transaction: {exc}") from exc
 
 
 def _text(value: object) -> str:
@@ -153,6 +158,20 @@ def _text(value: object) -> str:
 
 def _optional(value: object) -> str | None:
     return None if value is None else _text(value)
+
+
+def history_entry(txn: Transaction) -> Entry:
+    return Entry(
+        at=txn.started_at,
+        origin=txn.origin.value,
+        kind=txn.kind.value,
+        from_release=txn.from_release,
+        to_release=txn.to_release,
+        result=(txn.result or Result.FAILED).value,
+        message=txn.message,
+        duration_s=duration(txn.started_at, txn.updated_at),
+        downloaded_bytes=txn.downloaded_bytes,
+    )
 
 
 def status_view(txn: Transaction, installed: str | None) -> Status:
@@ -235,14 +254,18 @@ class Journal:
         self, txn: Transaction, result: Result, message: str, *, installed: str | None = None
     ) -> Transaction:
         log.info("%s", message)
-        ended = replace(txn, step=Step.ENDED, result=result, message=message)
-        return self._write(ended, installed)
+        ended = self._write(
+            replace(txn, step=Step.ENDED, result=result, message=message), installed
+        )
+        History(self.settings.update_history).append(history_entry(ended))
+        return ended
 
     def _write(self, txn: Transaction, installed: str | None) -> Transaction:
         stamped = replace(txn, updated_at=now())
         write_atomically(self.path, json.dumps(stamped.to_json(), indent=2) + "\n", 0o600)
         shown = installed if installed is not None else txn.from_release
         write_status(self.settings.update_status, status_view(stamped, shown))
+        hold_at(stamped.step)
         return stamped
 
 
