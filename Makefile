@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PYTHONPATH := $(CURDIR)/src:$(CURDIR)
 
-.PHONY: all deps debs release test checks pytest lint typecheck unit-debian rootfs rootfs-arm64 pytest-arm64 demo bench clean
+.PHONY: all deps debs release test checks pytest lint typecheck unit-debian rootfs rootfs-arm64 pytest-arm64 faults demo bench clean
 
 all: debs
 
@@ -55,6 +55,13 @@ rootfs:
 
 rootfs-arm64:
 	-$(BIN)/python -m tests.system.rootfs bookworm arm64
+
+## The fault campaign: a power cut at every point of an update (one per journal step, and
+## inside the download, each package's unpack and configure, the health wait and the
+## rollback), then a boot; prints the table (also in tests/artifacts/faults.txt).
+## make test runs a subset of it.
+faults: deps rootfs
+	PICOHUB_FAULTS=all $(BIN)/pytest -q -p no:cacheprovider tests/system/test_fault_campaign.py
 
 ## The whole journey on a booted bookworm standing in for the Pi, with a timeline:
 ## build and publish releases 1 and 2, install 1 with apt, update to 2 from the web API.

@@ -27,6 +27,12 @@ def main(argv: list[str] | None = None) -> int:
         metavar="TAG=DIR",
         help="publish a release of the files in DIR (in the order given; the last is latest)",
     )
+    parser.add_argument(
+        "--hold-debs-while",
+        type=Path,
+        metavar="FILE",
+        help="while FILE exists, downloads of .deb assets stop halfway",
+    )
     args = parser.parse_args(argv)
     fake = FakeGitHub(
         args.owner,
@@ -36,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port,
         public_url=args.public_url,
     )
+    fake.hold_debs_while = args.hold_debs_while
     done = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: done.set())

@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from http.server import ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import quote
 
 from tests.fakegithub.handler import Handler
@@ -44,6 +45,8 @@ class FakeGitHub:
         self.releases: list[ReleaseRecord] = []
         self.requests_log: list[LoggedRequest] = []
         self.redirect_downloads = False
+        # While this file exists, a .deb's download stops halfway (the fault campaign).
+        self.hold_debs_while: Path | None = None
         self.on_upload: Callable[[ReleaseRecord, AssetRecord], None] | None = None
         self.lock = threading.RLock()
         self._ids = iter(range(1001, 10**9))

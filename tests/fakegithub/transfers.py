@@ -143,7 +143,22 @@ class Transfers(HandlerBase):
                 self.close_connection = True
                 return
         with suppress(ConnectionError):
-            self.wfile.write(asset.data[start:end])
+            self._send_body(asset.name, asset.data[start:end])
+
+    def _send_body(self, name: str, body: bytes) -> None:
+        """The body; a .deb's stops halfway while the fake's hold file exists."""
+        hold = self.fake.hold_debs_while
+        if hold is None or not name.endswith(".deb") or not hold.exists():
+            self.wfile.write(body)
+            return
+        half = len(body) // 2
+        self.wfile.write(body[:half])
+        self.wfile.flush()
+        while hold.exists():
+            if self.fake.stopping().wait(0.1):
+                self.close_connection = True
+                return
+        self.wfile.write(body[half:])
 
     def _not_modified(self, etag: str, updated_at: float) -> bool:
         if_none_match = self.headers.get("If-None-Match")

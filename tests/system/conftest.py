@@ -15,8 +15,16 @@ from picohub_release.build import Build
 from picohub_release.repository import Repository, write_repository
 from picohub_release.signing import LOCAL_KEY_DIR, local_signer
 from tests.conftest import SOURCE, need, need_tools
+from tests.system import faults
 from tests.system.container import Container, booted
 from tests.system.rootfs import ensure_root
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for table in faults.TABLES:
+        terminalreporter.write_sep("-", "fault campaign: a power cut at each point, then a boot")
+        for line in table.splitlines():
+            terminalreporter.write_line(line)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -53,14 +61,18 @@ def _repository(build: Build, factory: pytest.TempPathFactory) -> Repository:
 
 
 @contextmanager
-def serve_releases(container: Container, releases: Sequence[tuple[str, Path]]) -> Iterator[str]:
+def serve_releases(
+    container: Container, releases: Sequence[tuple[str, Path]], options: Sequence[str] = ()
+) -> Iterator[str]:
     """Serve ``releases`` (tag, repository directory; the last is latest) from inside the
-    container's network namespace; yields the base URL the hub uses."""
+    container's network namespace; yields the base URL the hub uses. ``options`` go to
+    ``python -m tests.fakegithub``."""
     server = subprocess.Popen(
         [
             "nsenter", f"--net=/proc/{container.leader}/ns/net", "--",
             sys.executable, "-m", "tests.fakegithub", "--port", str(PORT), "--no-token",
             *[f"--release={tag}={directory}" for tag, directory in releases],
+            *options,
         ],
         cwd=SOURCE,
         env={"PYTHONPATH": f"{SOURCE / 'src'}:{SOURCE}", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from picohub_release.build import Build
@@ -55,3 +56,15 @@ def unit_stops_and_starts(container: Container, unit: str, after: str) -> tuple[
     entries = container.journal(after, UNIT=unit, _PID="1")
     ids = [entry.get("MESSAGE_ID") for entry in entries]
     return ids.count(UNIT_STOPPED), ids.count(UNIT_STARTED)
+
+
+def never_healthy(tree: Path) -> None:
+    """A build patch: the release's app answers /healthz with 503, so an update to it
+    fails its health check."""
+    health = tree / "src" / "picohub" / "web" / "health.py"
+    text = health.read_text()
+    assert 'return jsonify(status="ok", version=version), 200' in text
+    health.write_text(text.replace(
+        'return jsonify(status="ok", version=version), 200',
+        'return jsonify(status="error", version=version, message="broken on purpose"), 503',
+    ))  # fmt: skip

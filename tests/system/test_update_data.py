@@ -15,7 +15,13 @@ from picohub_release.build import Build, build_debs
 from tests.conftest import SOURCE, next_version
 from tests.system.conftest import _repository, point_updater_at, serve_releases
 from tests.system.container import Container, wait_for
-from tests.system.journeys import apt_install, device_ids, healthy_version, heartbeat
+from tests.system.journeys import (
+    apt_install,
+    device_ids,
+    healthy_version,
+    heartbeat,
+    never_healthy,
+)
 
 DATABASE = "/var/lib/picohub/picohub.db"
 # While this file exists, release 2's postinst waits once the app has migrated the data.
@@ -38,13 +44,7 @@ def _incompatible_and_unhealthy(tree: Path) -> None:
         + '\n    "ALTER TABLE devices RENAME COLUMN firmware_version TO firmware",'
         + text[end:]
     )
-    health = tree / "src" / "picohub" / "web" / "health.py"
-    text = health.read_text()
-    assert 'return jsonify(status="ok", version=version), 200' in text
-    health.write_text(text.replace(
-        'return jsonify(status="ok", version=version), 200',
-        'return jsonify(status="error", version=version, message="broken on purpose"), 503',
-    ))  # fmt: skip
+    never_healthy(tree)
     # The postinst waits at its end (while HANG exists), the new app having migrated.
     postinst = tree / "debian" / "picohub.postinst"
     postinst.write_text(

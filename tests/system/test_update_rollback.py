@@ -14,7 +14,13 @@ from picohub_release.build import Build, build_debs
 from tests.conftest import SOURCE, next_version
 from tests.system.conftest import _repository, point_updater_at, serve_releases
 from tests.system.container import Container
-from tests.system.journeys import apt_install, device_ids, healthy_version, heartbeat
+from tests.system.journeys import (
+    apt_install,
+    device_ids,
+    healthy_version,
+    heartbeat,
+    never_healthy,
+)
 
 # A Debian package no source on the hub offers.
 MISSING = "picohub-test-missing"
@@ -34,23 +40,13 @@ def _needs_a_missing_package(tree: Path) -> None:
     control.write_text(text.replace("Depends: apt,\n", f"Depends: apt,\n {MISSING},\n", 1))
 
 
-def _never_healthy(tree: Path) -> None:
-    health = tree / "src" / "picohub" / "web" / "health.py"
-    text = health.read_text()
-    assert 'return jsonify(status="ok", version=version), 200' in text
-    health.write_text(text.replace(
-        'return jsonify(status="ok", version=version), 200',
-        'return jsonify(status="error", version=version, message="broken on purpose"), 503',
-    ))  # fmt: skip
-
-
 @pytest.fixture(scope="module")
 def broken(release_a: Build, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Build]:
     builds = {}
     for step, (name, patch) in enumerate(
         (
             ("postinst", _postinst_fails),
-            ("unhealthy", _never_healthy),
+            ("unhealthy", never_healthy),
             ("dependency", _needs_a_missing_package),
         ),
         start=5,
