@@ -222,6 +222,7 @@ class Journal:
     ) -> Transaction:
         """Open a new transaction. The last one's snapshot of the database stays on record
         (a later rollback may need it) until an update that installs takes its own."""
+        log.info("%s", message)  # the journal of the unit tells the run's story
         last = self.read()
         stamp = now()
         txn = Transaction(
