@@ -17,6 +17,7 @@ from picohub_release.signing import LOCAL_KEY_DIR, local_signer
 from tests.conftest import SOURCE, need, need_tools
 from tests.system import faults
 from tests.system.container import Container, booted
+from tests.system.journeys import apt_install, healthy_version, heartbeat
 from tests.system.rootfs import ensure_root
 
 
@@ -87,6 +88,28 @@ def serve_releases(
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+@contextmanager
+def hub_on(
+    container: Container,
+    first: Build,
+    published: Sequence[Build],
+    factory: pytest.TempPathFactory,
+    extra: str = "",
+) -> Iterator[Build]:
+    """A hub on ``first``, installed with apt (one device registered, "pico-cellar"),
+    its updater pointed at a local GitHub serving ``first`` and ``published``."""
+    releases = [
+        (f"v{build.version}", _repository(build, factory).directory)
+        for build in (first, *published)
+    ]
+    with serve_releases(container, releases) as url:
+        apt_install(container, first)
+        assert healthy_version(container) == first.version
+        assert heartbeat(container, "pico-cellar", "1.0.0")[0] == 200
+        point_updater_at(container, url, extra)
+        yield first
 
 
 def point_updater_at(container: Container, url: str, extra: str = "") -> None:

@@ -13,10 +13,9 @@ import pytest
 
 from picohub_release.build import Build, build_debs
 from tests.conftest import SOURCE, next_version
-from tests.system.conftest import _repository, point_updater_at, serve_releases
+from tests.system.conftest import hub_on
 from tests.system.container import Container, wait_for
 from tests.system.journeys import (
-    apt_install,
     device_ids,
     healthy_version,
     heartbeat,
@@ -74,16 +73,14 @@ def hub(
     migrating_release: Build,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Build]:
-    releases = [
-        (f"v{build.version}", _repository(build, tmp_path_factory).directory)
-        for build in (release_a, migrating_release)
-    ]
-    with serve_releases(container, releases) as url:
-        apt_install(container, release_a)
-        assert healthy_version(container) == release_a.version
-        assert heartbeat(container, "pico-cellar", "1.0.0")[0] == 200
-        point_updater_at(container, url, "[update]\\nhealth_timeout = 15\\n")
-        yield release_a
+    with hub_on(
+        container,
+        release_a,
+        [migrating_release],
+        tmp_path_factory,
+        "[update]\\nhealth_timeout = 15\\n",
+    ) as hub:
+        yield hub
 
 
 def _sql(container: Container, statement: str, path: str = DATABASE) -> str:

@@ -15,9 +15,9 @@ import pytest
 from picohub.settings import RELEASE_PACKAGES
 from picohub_release.build import Build, build_debs
 from tests.conftest import SOURCE, next_version
-from tests.system.conftest import _repository, point_updater_at, serve_releases
+from tests.system.conftest import hub_on
 from tests.system.container import Container, wait_for
-from tests.system.journeys import apt_install, device_ids, healthy_version, heartbeat
+from tests.system.journeys import device_ids, healthy_version
 
 # While this file exists the release's preinst waits: dpkg is then mid-unpack. It is in
 # /run, a tmpfs, so it is gone after the reboot.
@@ -60,16 +60,8 @@ def hub(
     interrupted_release: Build,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Build]:
-    releases = [
-        (f"v{build.version}", _repository(build, tmp_path_factory).directory)
-        for build in (release_a, interrupted_release)
-    ]
-    with serve_releases(container, releases) as url:
-        apt_install(container, release_a)
-        assert healthy_version(container) == release_a.version
-        assert heartbeat(container, "pico-cellar", "1.0.0")[0] == 200
-        point_updater_at(container, url)
-        yield release_a
+    with hub_on(container, release_a, [interrupted_release], tmp_path_factory) as hub:
+        yield hub
 
 
 def _dpkg_status(container: Container, package: str) -> str:

@@ -24,7 +24,7 @@ from picohub.settings import Settings
 from picohub.update.history import Entry, History, duration
 from picohub.update.hold import hold_at
 from picohub.update.snapshot import Snapshot
-from picohub.update.status import Phase, Status, now, read_status, write_status
+from picohub.update.status import Phase, Status, now, write_status
 
 log = logging.getLogger(__name__)
 
@@ -272,6 +272,5 @@ class Journal:
 
 def progress(settings: Settings, txn: Transaction, fraction: float, message: str) -> None:
     """Download progress, for the page only: not a step, the journal is not written."""
-    before = read_status(settings.update_status)
-    status = replace(status_view(txn, before.installed), message=message)
+    status = replace(status_view(txn, txn.from_release), message=message)
     write_status(settings.update_status, replace(status, progress=round(fraction, 3)))
