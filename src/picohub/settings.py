@@ -92,6 +92,16 @@ class Settings:
         return self.update_state_dir / "available.json"
 
     @property
+    def update_hold(self) -> Path:
+        """An administrator's hold on automatic installs (root writes it, the app shows it)."""
+        return self.update_state_dir / "hold.json"
+
+    @property
+    def update_automatic(self) -> Path:
+        """What the last automatic run found and did (root writes it, the app shows it)."""
+        return self.update_state_dir / "automatic.json"
+
+    @property
     def firmware_manifest(self) -> Path:
         return self.firmware_dir / "manifest.json"
 

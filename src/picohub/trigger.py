@@ -46,6 +46,8 @@ class Action(StrEnum):
     APPLY = "apply"  # install a release (the newest, or the given version)
     APPLY_BUNDLE = "apply-bundle"  # install the release in an uploaded bundle
     ROLLBACK = "rollback"  # install the previous release from the cache
+    HOLD = "hold"  # hold automatic installs (until a given end, or until released)
+    RELEASE_HOLD = "release-hold"
 
 
 class RequestRefused(PicohubError):
@@ -57,9 +59,12 @@ class TriggerRequest:
     action: Action
     version: str | None = None
     bundle: str | None = None
+    until: str | None = None  # a hold's end, as ``picohub-update hold --until`` takes it
 
     def encode(self) -> bytes:
         fields: dict[str, str] = {"action": self.action.value}
+        if self.until is not None:
+            fields["until"] = self.until
         if self.version is not None:
             fields["version"] = self.version
         if self.bundle is not None:
@@ -73,7 +78,11 @@ _ALLOWED: dict[Action, frozenset[str]] = {
     Action.APPLY: frozenset({"version"}),
     Action.APPLY_BUNDLE: frozenset({"bundle"}),
     Action.ROLLBACK: frozenset(),
+    Action.HOLD: frozenset({"until"}),
+    Action.RELEASE_HOLD: frozenset(),
 }
+# A hold's end: a duration or an ISO date or time (checked again by picohub.update.holds).
+HOLD_UNTIL = re.compile(r"[0-9][0-9A-Za-z:+.-]{0,39}")
 
 
 def parse_request(raw: bytes) -> TriggerRequest:
@@ -101,7 +110,10 @@ def parse_request(raw: bytes) -> TriggerRequest:
         isinstance(bundle, str) and BUNDLE_NAME.fullmatch(bundle)
     ):
         raise RequestRefused(f"{bundle!r} is not the name of an uploaded bundle")
-    return TriggerRequest(action, version, bundle)
+    until = data.get("until")
+    if until is not None and not (isinstance(until, str) and HOLD_UNTIL.fullmatch(until)):
+        raise RequestRefused(f"{until!r} is not a hold's end")
+    return TriggerRequest(action, version, bundle, until)
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,9 @@ def wait_for(
         time.sleep(interval)
 
 
+AUTOMATIC_TIMER = "picohub-update-auto.timer"
+
+
 class Container:
     def __init__(self, lower: Path, scratch: Path, *, private_network: bool = True) -> None:
         self.lower = lower
@@ -70,6 +73,12 @@ class Container:
             f"workdir={self.scratch / 'work'}"
         )
         run(["mount", "-t", "overlay", "overlay", "-o", options, self.root])
+        # Masked as an administrator would: no test hub updates itself at midnight in the
+        # middle of another test. The automatic-update tests unmask it.
+        masked = self.root / "etc" / "systemd" / "system" / AUTOMATIC_TIMER
+        masked.parent.mkdir(parents=True, exist_ok=True)
+        masked.unlink(missing_ok=True)
+        masked.symlink_to("/dev/null")
 
     def run_unbooted(self, argv: Sequence[str], timeout: float = 600) -> None:
         """Run ``argv`` in the mounted root with no systemd running in it, as a system

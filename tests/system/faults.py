@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from picohub.settings import RELEASE_PACKAGES
-from picohub.update.hold import VARIABLE
+from picohub.update.faultpoint import VARIABLE
 from picohub.update.journal import Step
 from tests.system.container import Container, wait_for
 from tests.system.journeys import device_ids, healthy_version

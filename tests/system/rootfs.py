@@ -36,7 +36,11 @@ CACHE = Path(__file__).resolve().parents[2] / ".cache" / "rootfs"
 # Booted with systemd as PID 1; python3 runs the test clients inside.
 INCLUDE = ("systemd", "systemd-sysv", "dbus", "python3")
 # What picohub's packages pull in from the archive, downloaded ahead for offline installs.
-PRELOAD = ("gunicorn", "python3-flask", "python3-debian", "python3-requests", "nginx", "gpgv")
+PRELOAD = (
+    *("gunicorn", "python3-flask", "python3-debian", "python3-requests", "nginx", "gpgv"),
+    # Not a dependency: the automatic-update tests run the real NetworkManager.
+    "network-manager",
+)
 # Bump when the recipe below changes in a way the lists above do not show.
 RECIPE = 1
 

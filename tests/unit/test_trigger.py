@@ -38,6 +38,13 @@ from picohub.update.trigger_service import copy_exactly, handle, serve_connectio
             b'{"action": "apply-bundle", "bundle": "bundle-0a1b.tar"}',
             TriggerRequest(Action.APPLY_BUNDLE, bundle="bundle-0a1b.tar"),
         ),
+        (b'{"action": "hold"}', TriggerRequest(Action.HOLD)),
+        (b'{"action": "hold", "until": "1w"}', TriggerRequest(Action.HOLD, until="1w")),
+        (
+            b'{"action": "hold", "until": "2026-12-24"}',
+            TriggerRequest(Action.HOLD, until="2026-12-24"),
+        ),
+        (b'{"action": "release-hold"}', TriggerRequest(Action.RELEASE_HOLD)),
     ],
 )
 def test_requests_of_the_allowed_form_are_read(raw: bytes, expected: TriggerRequest) -> None:
@@ -62,6 +69,9 @@ def test_requests_of_the_allowed_form_are_read(raw: bytes, expected: TriggerRequ
         (b'{"action": "apply-bundle", "bundle": "/root/b.tar"}', "not the name of an"),
         (b'{"action": "apply-bundle", "bundle": ".hidden.tar"}', "not the name of an"),
         (b'{"action": "check"' + b" " * MAX_REQUEST_BYTES + b"}", "longer than"),
+        (b'{"action": "hold", "until": "$(reboot)"}', "is not a hold's end"),
+        (b'{"action": "hold", "until": 7}', "is not a hold's end"),
+        (b'{"action": "release-hold", "until": "1d"}', "release-hold takes no until"),
     ],
 )
 def test_anything_else_is_refused_with_the_reason(raw: bytes, says: str) -> None:
@@ -205,3 +215,24 @@ def test_a_request_waits_for_the_unit_of_a_run_that_ended_to_go(
     # It went on: to the check of the version, which refuses this one.
     with pytest.raises(RequestRefused, match="older than the installed"):
         handle(TriggerRequest(Action.APPLY, version="1.4.1"), uploads)
+
+
+def test_a_hold_from_the_page_is_written_by_root_and_released(
+    settings: Settings, tmp_path: Path
+) -> None:
+    here = replace(settings, update_state_dir=tmp_path / "update")
+    reply = handle(TriggerRequest(Action.HOLD, until="1d"), here)
+    assert reply.ok and "held until" in reply.message
+    assert reply.data is not None and reply.data["by"] == "page"
+    assert here.update_hold.exists()
+    assert handle(TriggerRequest(Action.RELEASE_HOLD), here).message == "the hold is released"
+    assert not here.update_hold.exists()
+
+
+def test_a_hold_whose_end_has_passed_is_refused_and_writes_nothing(
+    settings: Settings, tmp_path: Path
+) -> None:
+    here = replace(settings, update_state_dir=tmp_path / "update")
+    with pytest.raises(RequestRefused, match="has passed"):
+        handle(TriggerRequest(Action.HOLD, until="2020-01-01"), here)
+    assert not here.update_hold.exists()

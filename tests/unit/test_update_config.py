@@ -7,6 +7,7 @@ import pytest
 from picohub.errors import UsageError
 from picohub.update.config import Channel, UpdateConfig, load_config
 from picohub.update.packages import is_downgrade
+from picohub.update.policy import Mode
 from picohub.update.status import Phase, Status, read_status, write_status
 from tests.conftest import SOURCE
 
@@ -33,6 +34,25 @@ def test_settings_are_read_and_typed(tmp_path: Path) -> None:
     assert config.release_url("v1.2") == "https://github.com/acme/hub/releases/download/v1.2/"
 
 
+def test_the_automatic_rules_are_read(tmp_path: Path) -> None:
+    path = tmp_path / "update.conf"
+    path.write_text(
+        "[update]\nautomatic = download\nwindow = 02:00-05:00\nmetered_downloads = yes\n"
+    )
+    policy = load_config(path).policy
+    assert (policy.mode, str(policy.window), policy.metered_downloads) == (
+        Mode.DOWNLOAD,
+        "02:00-05:00",
+        True,
+    )
+
+
+def test_by_default_the_hub_installs_at_any_time_and_not_on_metered_links() -> None:
+    policy = UpdateConfig().policy
+    rules = (policy.mode, str(policy.window), policy.metered_downloads)
+    assert rules == (Mode.INSTALL, "any", False)
+
+
 @pytest.mark.parametrize(
     ("text", "complaint"),
     [
@@ -43,6 +63,9 @@ def test_settings_are_read_and_typed(tmp_path: Path) -> None:
         ("[gihtub]\nowner = x\n", "unknown section [gihtub]"),
         ("[github]\nuser = x\n", "unknown setting 'user' in [github]"),
         ("owner = x\n", "is not valid"),
+        ("[update]\nautomatic = always\n", "must be one of off, notify, download, install"),
+        ("[update]\nwindow = nights\n", "window must be 'any' or HH:MM-HH:MM"),
+        ("[update]\nmetered_downloads = maybe\n", "metered_downloads must be yes or no"),
     ],
 )
 def test_bad_settings_name_the_file_and_the_problem(

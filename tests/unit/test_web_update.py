@@ -32,9 +32,11 @@ from picohub.trigger import (
     parse_request,
     read_line,
 )
+from picohub.update.auto import AutomaticRun
 from picohub.update.available import Available
 from picohub.update.check import Change
 from picohub.update.history import Entry, History
+from picohub.update.holds import Holds
 from picohub.update.status import Phase, Status, write_status
 from picohub.web import create_app
 from tests.conftest import SOURCE
@@ -89,6 +91,7 @@ def hub(settings: Settings, tmp_path: Path, trigger: FakeTrigger) -> Settings:
     here = replace(
         settings,
         admin_password_file=tmp_path / "etc" / "admin-password",
+        update_config=tmp_path / "etc" / "update.conf",
         update_state_dir=tmp_path / "update",
         update_trigger_socket=trigger.path,
     )
@@ -299,3 +302,74 @@ def test_a_checks_answer_is_one_record_for_the_shell_the_file_and_the_page() -> 
     for broken in ([], {"version": "1"}, {"version": "1", "changes": [{}], "checked_at": ""}):
         with pytest.raises(ValueError):
             Available.from_json(broken)
+
+
+def test_a_hold_is_asked_of_the_trigger_with_the_csrf_token(
+    client: FlaskClient, csrf: dict[str, str], trigger: FakeTrigger
+) -> None:
+    # Logged in, but without the CSRF token.
+    assert client.post("/api/system/update/hold", json={"until": "1d"}).status_code == 403
+    trigger.reply = TriggerReply(True, "automatic updates are held until 2026-12-03 12:00 UTC")
+    answer = client.post("/api/system/update/hold", json={"until": "1d"}, headers=csrf)
+    assert answer.status_code == 200 and "held until" in answer.get_json()["message"]
+    assert client.delete("/api/system/update/hold", headers=csrf).status_code == 200
+    assert trigger.requests == [
+        TriggerRequest(Action.HOLD, until="1d"),
+        TriggerRequest(Action.RELEASE_HOLD),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "error"), [({"until": 3}, "invalid_until"), ({"for": "1d"}, "invalid_field")]
+)
+def test_a_bad_hold_is_refused_before_it_reaches_the_trigger(
+    client: FlaskClient, csrf: dict[str, str], trigger: FakeTrigger, body: object, error: str
+) -> None:
+    answer = client.post("/api/system/update/hold", json=body, headers=csrf)
+    assert answer.status_code == 400 and answer.get_json()["error"] == error
+    assert trigger.requests == []
+
+
+def test_a_hold_the_trigger_refuses_is_400_with_its_reason(
+    client: FlaskClient, csrf: dict[str, str], trigger: FakeTrigger
+) -> None:
+    trigger.reply = TriggerReply(False, "the hold's end '2020-01-01' has passed", "refused")
+    answer = client.post("/api/system/update/hold", json={"until": "2020-01-01"}, headers=csrf)
+    assert answer.status_code == 400 and "has passed" in answer.get_json()["message"]
+
+
+def test_every_view_sees_the_rules_the_hold_and_the_last_automatic_run(
+    client: FlaskClient, hub: Settings
+) -> None:
+    automatic = client.get("/api/system/automatic").get_json()
+    assert automatic["rules"] == {"mode": "install", "window": "any", "metered_downloads": False}
+    assert automatic["hold"] is None and automatic["last_run"] is None
+    Holds(hub.update_hold).hold(None, by="shell")
+    hub.update_automatic.parent.mkdir(parents=True, exist_ok=True)
+    hub.update_automatic.write_text(
+        json.dumps(AutomaticRun("2026-12-02T03:00:00Z", "network", "notify", "ok").to_json())
+    )
+    automatic = client.get("/api/system").get_json()["update"]["automatic"]
+    assert automatic["hold"]["description"] == "held until released"
+    assert automatic["last_run"]["origin"] == "network"
+
+
+def test_a_broken_update_conf_is_shown_not_a_500(client: FlaskClient, hub: Settings) -> None:
+    hub.update_config.parent.mkdir(parents=True, exist_ok=True)
+    hub.update_config.write_text("[update]\nautomatic = sometimes\n")
+    automatic = client.get("/api/system/automatic").get_json()
+    assert automatic["rules"] is None and "automatic must be one of" in automatic["config_error"]
+
+
+def test_the_page_names_the_release_an_automatic_run_skips(
+    client: FlaskClient, hub: Settings
+) -> None:
+    record = Available("1.5.0", (Change("picohub", INSTALLED_VERSION, "1.5.0"),), None, "x")
+    hub.update_available.parent.mkdir(parents=True, exist_ok=True)
+    hub.update_available.write_text(json.dumps(record.to_json()))
+    History(hub.update_history).append(
+        Entry("2026-12-02T03:00:00Z", "timer", "update", INSTALLED_VERSION, "1.5.0",
+              "rolled-back", "rolled back to 1.4.2 because /healthz answered 503", 99.0, 10)
+    )  # fmt: skip
+    skipped = client.get("/api/system").get_json()["update"]["automatic"]["skipped"]
+    assert skipped["version"] == "1.5.0" and "was rolled back" in skipped["reason"]

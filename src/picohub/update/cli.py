@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from picohub import logs
@@ -20,6 +21,7 @@ from picohub.errors import ExitCode, PicohubError, UsageError
 from picohub.installed import installed_version
 from picohub.settings import PACKAGE, Settings
 from picohub.update.apply import rollback, update
+from picohub.update.auto import run_automatic
 from picohub.update.available import record_check
 from picohub.update.bundle import bundle_release
 from picohub.update.bundle_apply import apply_bundle
@@ -28,8 +30,9 @@ from picohub.update.check import check
 from picohub.update.config import load_config
 from picohub.update.fetch import fetch
 from picohub.update.history import History
+from picohub.update.holds import Holds, parse_until
 from picohub.update.http import open_session
-from picohub.update.journal import Origin
+from picohub.update.journal import AUTOMATIC, Origin
 from picohub.update.recover import after_run, recover
 from picohub.update.releases import channel_tag, check_channel
 from picohub.update.status import ENDED, Phase, Status, read_status, write_status
@@ -80,6 +83,24 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "trigger", help="answer the web app's request on standard input (run by systemd)"
     )
+    automatic = commands.add_parser(
+        "auto", help="an automatic run under update.conf's rules (run by systemd)"
+    )
+    automatic.add_argument(
+        "--origin",
+        type=Origin,
+        choices=sorted(AUTOMATIC),
+        default=Origin.TIMER,
+        help="what started it, recorded in the history (default: timer)",
+    )
+    hold = commands.add_parser("hold", help="hold automatic installs (manual ones still work)")
+    hold.add_argument(
+        "--until",
+        metavar="WHEN",
+        help="a duration (12h, 1d, 2w), a local date (YYYY-MM-DD) or time "
+        "(YYYY-MM-DDTHH:MM); default: until released",
+    )
+    commands.add_parser("release-hold", help="let automatic installs go on again")
     history = commands.add_parser("history", help="how the last updates ended, oldest first")
     history.add_argument("--json", action="store_true", help="machine-readable output")
     status = commands.add_parser("status", help="what the updater is doing or last did")
@@ -194,6 +215,18 @@ def _history(settings: Settings, as_json: bool) -> None:
         )
 
 
+def _hold(settings: Settings, until: str | None) -> None:
+    moment = datetime.now(UTC)
+    end = None if until is None else parse_until(until, moment)
+    hold = Holds(settings.update_hold).hold(end, by=Origin.SHELL)
+    print(f"automatic updates are {hold.description}; installing by hand still works")
+
+
+def _release_hold(settings: Settings) -> None:
+    released = Holds(settings.update_hold).release()
+    print("the hold is released" if released else "there was no hold")
+
+
 def _version(text: str) -> str:
     """A VERSION argument: a plain release version, nothing a path or URL could abuse."""
     if not is_release_version(text):
@@ -235,6 +268,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "trigger": lambda: serve_standard_input(settings),
         "status": lambda: _status(settings, args.json),
         "history": lambda: _history(settings, args.json),
+        "auto": lambda: run_automatic(settings, args.origin),
+        "hold": lambda: _hold(settings, args.until),
+        "release-hold": lambda: _release_hold(settings),
     }
     return run_command(commands[args.command], debug=args.debug)
 

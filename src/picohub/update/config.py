@@ -9,6 +9,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from picohub.errors import UsageError
+from picohub.update.policy import ANY_TIME, Mode, Policy, Window
 
 
 class Channel(StrEnum):
@@ -28,6 +29,14 @@ class UpdateConfig:
     token_file: Path | None = None
     health_timeout: float = 90.0
     max_download_bytes: int = 256 * 1024 * 1024
+    # The owner's rules for automatic runs (the timer, NetworkManager's dispatcher).
+    automatic: Mode = Mode.INSTALL
+    window: Window = ANY_TIME
+    metered_downloads: bool = False
+
+    @property
+    def policy(self) -> Policy:
+        return Policy(self.automatic, self.window, self.metered_downloads)
 
     def release_url(self, tag: str | None = None) -> str:
         """Where a release's assets are: the latest one's, or the one tagged ``tag``."""
@@ -53,6 +62,25 @@ def _channel(key: str, raw: str) -> Channel:
     if raw not in {channel.value for channel in Channel}:
         raise ValueError(f"{key} must be one of {', '.join(c.value for c in Channel)}")
     return Channel(raw)
+
+
+def _mode(key: str, raw: str) -> Mode:
+    if raw not in {mode.value for mode in Mode}:
+        raise ValueError(f"{key} must be one of {', '.join(m.value for m in Mode)}, not {raw!r}")
+    return Mode(raw)
+
+
+def _window(_key: str, raw: str) -> Window:
+    return Window.parse(raw)
+
+
+_BOOLEANS = {"yes": True, "true": True, "on": True, "no": False, "false": False, "off": False}
+
+
+def _boolean(key: str, raw: str) -> bool:
+    if raw.lower() not in _BOOLEANS:
+        raise ValueError(f"{key} must be yes or no, not {raw!r}")
+    return _BOOLEANS[raw.lower()]
 
 
 def _path(_key: str, raw: str) -> Path | None:
@@ -86,6 +114,9 @@ _SETTINGS: dict[str, dict[str, Callable[[str, str], object]]] = {
         "channel": _channel,
         "health_timeout": _positive_float,
         "max_download_bytes": _positive_int,
+        "automatic": _mode,
+        "window": _window,
+        "metered_downloads": _boolean,
     },
 }
 

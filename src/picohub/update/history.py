@@ -1,5 +1,6 @@
 """The update history: one entry for every transaction that ended (an update from the
-page, a shell, a timer or a fleet server, a bundle, a rollback, a recovery at boot), kept
+page, a shell, a timer, the network coming up or a fleet server, a bundle, a rollback, a
+recovery at boot) and for every automatic run that installed nothing, kept
 in ``/var/lib/picohub-update/history.json`` across upgrades, newest last, at most
 :data:`MAX_ENTRIES` (the oldest dropped). The app reads it for the system page."""
 
@@ -23,14 +24,26 @@ _TIME = "%Y-%m-%dT%H:%M:%SZ"
 @dataclass(frozen=True)
 class Entry:
     at: str  # when it started
-    origin: str  # who started it: page, shell, timer, fleet, boot
-    kind: str  # update, bundle, rollback, recovery
+    origin: str  # who started it: page, shell, timer, network, fleet, boot
+    # update, bundle, rollback, recovery; "check" for an automatic run that installed
+    # nothing (up to date, held, skipped, downloaded for the window)
+    kind: str
     from_release: str | None
     to_release: str | None
     result: str  # done, rolled-back, failed
     message: str  # how it ended, and why
     duration_s: float | None
     downloaded_bytes: int
+
+    def same_outcome(self, other: Entry) -> bool:
+        """Whether both entries say the same thing of the same releases."""
+        return (self.kind, self.origin, self.from_release, self.to_release, self.result) == (
+            other.kind,
+            other.origin,
+            other.from_release,
+            other.to_release,
+            other.result,
+        ) and self.message == other.message
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -102,7 +115,12 @@ class History:
                 continue
         return entries
 
-    def append(self, entry: Entry) -> None:
-        entries = [*self.read(), entry][-MAX_ENTRIES:]
+    def append(self, entry: Entry, *, fold_repeat: bool = False) -> None:
+        """Add ``entry``; with ``fold_repeat`` it replaces the last entry when that one
+        said the same (a daily "up to date" is one entry, not one a day)."""
+        entries = self.read()
+        if fold_repeat and entries and entries[-1].same_outcome(entry):
+            entries.pop()
+        entries = [*entries, entry][-MAX_ENTRIES:]
         document = {"entries": [e.to_json() for e in entries]}
         write_atomically(self.path, json.dumps(document, indent=1) + "\n")

@@ -21,8 +21,8 @@ from typing import Any
 
 from picohub.files import write_atomically
 from picohub.settings import Settings
+from picohub.update.faultpoint import fault_point
 from picohub.update.history import Entry, History, duration
-from picohub.update.hold import hold_at
 from picohub.update.snapshot import Snapshot
 from picohub.update.status import Phase, Status, now, write_status
 
@@ -41,7 +41,8 @@ class Origin(StrEnum):
 
     PAGE = "page"
     SHELL = "shell"
-    TIMER = "timer"
+    TIMER = "timer"  # picohub-update-auto.timer, or the maintenance window opening
+    NETWORK = "network"  # NetworkManager: the hub got online
     FLEET = "fleet"
     BOOT = "boot"
 
@@ -57,6 +58,9 @@ class Step(StrEnum):
     CONVERGING = "converging"  # bringing the hub to a healthy release after a failure
     ENDED = "ended"
 
+
+# The origins of automatic runs (picohub-update auto).
+AUTOMATIC = frozenset({Origin.TIMER, Origin.NETWORK})
 
 # The steps after which dpkg may have changed something.
 CHANGING = frozenset({Step.INSTALLING, Step.CONFIRMING, Step.CONVERGING})
@@ -266,7 +270,7 @@ class Journal:
         write_atomically(self.path, json.dumps(stamped.to_json(), indent=2) + "\n", 0o600)
         shown = installed if installed is not None else txn.from_release
         write_status(self.settings.update_status, status_view(stamped, shown))
-        hold_at(stamped.step)
+        fault_point(stamped.step)
         return stamped
 
 

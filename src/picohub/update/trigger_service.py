@@ -17,6 +17,7 @@ import shutil
 import socket
 import stat
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -42,6 +43,7 @@ from picohub.trigger import (
 from picohub.update.available import record_check
 from picohub.update.cache import CacheBusy, cache_lock
 from picohub.update.config import UpdateConfig, load_config
+from picohub.update.holds import Holds, parse_until
 from picohub.update.http import open_session, shared_deadline
 from picohub.update.journal import Origin
 from picohub.update.releases import check_channel
@@ -79,6 +81,8 @@ def _status_data(settings: Settings) -> dict[str, Any]:
 
 
 def handle(request: TriggerRequest, settings: Settings) -> TriggerReply:
+    if request.action in (Action.HOLD, Action.RELEASE_HOLD):
+        return _hold(request, settings)  # touches no release: not in the unit's way
     config = load_config(settings.update_config)
     if not _unit_free_for(request, settings):
         return _running(settings)
@@ -134,6 +138,20 @@ def _dispatch(request: TriggerRequest, config: UpdateConfig, settings: Settings)
     if request.action is Action.ROLLBACK:
         return _start(settings, ["rollback", PAGE], "rollback")
     raise RequestRefused(f"{request.action} needs a bundle")
+
+
+def _hold(request: TriggerRequest, settings: Settings) -> TriggerReply:
+    holds = Holds(settings.update_hold)
+    if request.action is Action.RELEASE_HOLD:
+        released = holds.release()
+        return TriggerReply(True, "the hold is released" if released else "there was no hold")
+    moment = datetime.now(UTC)
+    try:
+        end = None if request.until is None else parse_until(request.until, moment)
+    except UsageError as exc:
+        raise RequestRefused(str(exc)) from exc
+    hold = holds.hold(end, by=Origin.PAGE)
+    return TriggerReply(True, f"automatic updates are {hold.description}", data=hold.to_json())
 
 
 def _running(settings: Settings, message: str | None = None) -> TriggerReply:

@@ -3,12 +3,19 @@ what the updater does or last did."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+
 from flask import Blueprint, Response, current_app, jsonify
 
+from picohub.errors import UsageError
 from picohub.installed import installed_versions
 from picohub.settings import RELEASE_PACKAGES, Settings
-from picohub.update.available import read_available
+from picohub.update.auto import read_last_run, skipped_because
+from picohub.update.available import Available, read_available
+from picohub.update.config import load_config
 from picohub.update.history import History
+from picohub.update.holds import Holds
 from picohub.update.status import read_status
 
 blueprint = Blueprint("system", __name__, url_prefix="/api/system")
@@ -30,11 +37,51 @@ def _update(settings: Settings, packages: dict[str, str | None]) -> dict[str, ob
     the LAN, like the rest of the page (the actions need the administrator)."""
     status = read_status(settings.update_status)
     available = read_available(settings)
+    if available is not None:
+        available = available.without_installed(packages)
     return {
         "status": status.to_json(),
         "busy": status.busy,
         "ended": status.ended,
-        "available": None if available is None else available.without_installed(packages).to_json(),
+        "available": None if available is None else available.to_json(),
+        "automatic": automatic(settings, available),
         # The newest first, as the page lists them.
         "history": [e.to_json() for e in reversed(History(settings.update_history).read()[-20:])],
+    }
+
+
+@blueprint.get("/automatic")
+def automatic_only() -> tuple[Response, int]:
+    """The automatic updates' rules and hold alone: every view shows the hold."""
+    settings: Settings = current_app.config["PICOHUB_SETTINGS"]
+    return jsonify(automatic(settings, None)), 200
+
+
+def automatic(settings: Settings, available: Available | None) -> dict[str, Any]:
+    """The owner's rules (update.conf), the hold, the last automatic run, and the release
+    an automatic run skips, if any."""
+    rules: dict[str, Any] | None = None
+    error = None
+    try:
+        config = load_config(settings.update_config)
+        rules = {
+            "mode": config.automatic.value,
+            "window": str(config.window),
+            "metered_downloads": config.metered_downloads,
+        }
+    except UsageError as exc:
+        error = str(exc)
+    hold = Holds(settings.update_hold).current(datetime.now(UTC))
+    last = read_last_run(settings)
+    skipped = None
+    if available is not None and available.update_available:
+        reason = skipped_because(settings, available.version)
+        if reason is not None:
+            skipped = {"version": available.version, "reason": reason}
+    return {
+        "rules": rules,
+        "config_error": error,
+        "hold": None if hold is None else {**hold.to_json(), "description": hold.description},
+        "last_run": None if last is None else last.to_json(),
+        "skipped": skipped,
     }

@@ -138,3 +138,30 @@ def upload_bundle() -> tuple[Response, int]:
         # Taken by the trigger when it accepted it; removed here when it did not.
         (uploads / name).unlink(missing_ok=True)
     return _answer(reply, 202)
+
+
+@blueprint.post("/update/hold")
+@admin_required
+def hold() -> tuple[Response, int]:
+    """Hold automatic installs: ``{"until": "1d"}`` (a duration, a date or a time, as
+    ``picohub-update hold --until`` takes it), or ``{}`` until released."""
+    body = _json_body()
+    unknown = set(body) - {"until"}
+    if unknown:
+        raise ApiError(400, "invalid_field", f"unknown field(s): {', '.join(sorted(unknown))}")
+    until = body.get("until")
+    if until is not None and not isinstance(until, str):
+        raise ApiError(400, "invalid_until", "until is a duration, a date or a time, as text")
+    reply = _ask(TriggerRequest(Action.HOLD, until=until), START_ANSWER_S)
+    if not reply.ok:
+        raise ApiError(400 if reply.error == "refused" else 502, "hold_failed", reply.message)
+    return jsonify(message=reply.message, hold=reply.data), 200
+
+
+@blueprint.delete("/update/hold")
+@admin_required
+def release_hold() -> tuple[Response, int]:
+    reply = _ask(TriggerRequest(Action.RELEASE_HOLD), START_ANSWER_S)
+    if not reply.ok:
+        raise ApiError(502, "hold_failed", reply.message)
+    return jsonify(message=reply.message), 200

@@ -35,3 +35,13 @@ function ago(iso) {
   if (seconds < 5400) return `${Math.round(seconds / 60)} min ago`;
   return new Date(iso).toLocaleString();
 }
+
+// An administrator's hold on automatic installs, shown on every view.
+function showHold(automatic) {
+  const banner = document.getElementById("hold-banner");
+  const hold = automatic?.hold;
+  banner.hidden = !hold;
+  banner.textContent = hold
+    ? `Automatic updates are ${hold.description} (set from the ${hold.by}).`
+    : "";
+}

@@ -127,7 +127,91 @@ function renderSystem() {
   }
   renderOffer(system);
   renderProgress(system);
+  renderAutomatic(system.update.automatic);
+  renderHistory(system.update.history ?? []);
   renderControls();
+}
+
+const ORIGINS = {
+  page: "this page", shell: "a shell", timer: "the daily timer", network: "the network",
+  fleet: "the fleet server", boot: "the boot",
+};
+const MODES = {
+  off: "off",
+  notify: "show what is available",
+  download: "download, a person installs",
+  install: "install by themselves",
+};
+
+function renderAutomatic(automatic) {
+  showHold(automatic);
+  if (!automatic) return;
+  const rules = automatic.rules;
+  $("automatic-rules").textContent = rules
+    ? `Automatic updates: ${MODES[rules.mode] ?? rules.mode}; installs in the window`
+      + ` ${rules.window}; on metered connections`
+      + ` ${rules.metered_downloads ? "downloads too" : "only checks"}`
+      + " (/etc/picohub/update.conf)."
+    : `Automatic updates are stopped: ${automatic.config_error}`;
+  const last = automatic.last_run;
+  $("automatic-last").hidden = !last;
+  if (last) {
+    const by = ORIGINS[last.origin] ?? last.origin;
+    $("automatic-last").textContent =
+      `Last automatic run (${ago(last.at)}, started by ${by}): ${last.message}.`;
+  }
+  const skipped = automatic.skipped;
+  $("automatic-skipped").hidden = !skipped;
+  if (skipped) {
+    $("automatic-skipped").textContent = `Release ${skipped.version} is skipped: ${skipped.reason}.`;
+  }
+  const hold = automatic.hold;
+  $("automatic-hold").hidden = !hold;
+  $("automatic-hold").textContent = hold ? `Automatic installs are ${hold.description}.` : "";
+  $("release-hold").hidden = !hold;
+}
+
+function renderHistory(entries) {
+  $("history-note").hidden = entries.length > 0;
+  $("history-table").hidden = entries.length === 0;
+  const rows = entries.map((entry) => {
+    const row = el("tr");
+    row.dataset.result = entry.result;
+    const took = entry.duration_s === null ? "" : `${Math.round(entry.duration_s)} s`;
+    const result = el("td", entry.result);
+    result.title = entry.message;
+    row.append(
+      el("td", new Date(entry.at).toLocaleString()),
+      el("td", ORIGINS[entry.origin] ?? entry.origin),
+      el("td", entry.kind),
+      el("td", entry.from_release ?? "-"),
+      el("td", entry.to_release ?? "-"),
+      result,
+      el("td", took),
+      el("td", `${(entry.downloaded_bytes / 1e6).toFixed(1)} MB`),
+    );
+    const why = el("tr", null, "history-message");
+    const cell = el("td", entry.message);
+    cell.colSpan = 8;
+    why.append(cell);
+    return [row, why];
+  });
+  $("history-table").tBodies[0].replaceChildren(...rows.flat());
+}
+
+function holdUpdates(until) {
+  const json = until ? { until } : {};
+  return act("hold", () => send("POST", "/api/system/update/hold", { json }), (answer) => {
+    say("action-message", capitalized(answer.body?.message), "info");
+    refreshSystem().catch(() => {});
+  });
+}
+
+function releaseHold() {
+  return act("release of the hold", () => send("DELETE", "/api/system/update/hold"), (answer) => {
+    say("action-message", capitalized(answer.body?.message), "info");
+    refreshSystem().catch(() => {});
+  });
 }
 
 function renderOffer(system) {
@@ -211,6 +295,8 @@ function renderControls() {
   $("bundle-button").disabled = locked || $("bundle-input").files.length === 0;
   $("rollback-button").disabled = locked;
   $("rollback-confirm").disabled = locked;
+  for (const id of ["hold-day", "hold-week", "release-hold"]) $(id).disabled = hub.acting;
+  $("hold-until").disabled = hub.acting || !$("hold-date").value;
 }
 
 // One update action: a request, then its answer shown. 202 (started) and 409 (one is
@@ -348,4 +434,9 @@ function wireSystem() {
   $("rollback-cancel").addEventListener("click", () => askRollback(false));
   $("rollback-confirm").addEventListener("click", rollBack);
   $("reload-button").addEventListener("click", () => location.reload());
+  $("hold-day").addEventListener("click", () => holdUpdates("1d"));
+  $("hold-week").addEventListener("click", () => holdUpdates("1w"));
+  $("hold-date").addEventListener("input", renderControls);
+  $("hold-until").addEventListener("click", () => holdUpdates($("hold-date").value));
+  $("release-hold").addEventListener("click", releaseHold);
 }

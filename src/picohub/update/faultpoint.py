@@ -15,7 +15,7 @@ from pathlib import Path
 VARIABLE = "PICOHUB_FAULT_HOLD"
 
 
-def hold_at(step: str) -> None:
+def fault_point(step: str) -> None:
     folder = os.environ.get(VARIABLE)
     if not folder:
         return

@@ -1,0 +1,320 @@
+"""``picohub-update auto``: an automatic run, started by ``picohub-update-auto.timer``
+or by NetworkManager's dispatcher when the hub gets online (``picohub-update-auto@ORIGIN``).
+
+It checks the channel, then does what the owner's rules allow (:mod:`picohub.update.policy`):
+show what is available, download it, wait for the maintenance window (a transient timer
+wakes it then), or install it through the same transaction as every other entry point:
+``picohub-update apply`` in the transient unit. A release whose install was rolled back
+is skipped until a newer one appears; a hold stops the install, not the download.
+
+What it found and did is written for the page (``automatic.json``), and every run that
+installed nothing leaves one history entry (repeats folded into one).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+
+from picohub.errors import ExitCode, PicohubError, UsageError
+from picohub.files import write_atomically
+from picohub.installed import installed_version
+from picohub.process import run
+from picohub.settings import PACKAGE, Settings
+from picohub.update.available import Available, record_check
+from picohub.update.cache import CacheBusy, ReleaseCache, cache_lock
+from picohub.update.check import CheckResult
+from picohub.update.config import UpdateConfig, load_config
+from picohub.update.fetch import fetch
+from picohub.update.history import Entry, History, duration
+from picohub.update.holds import Holds
+from picohub.update.http import open_session
+from picohub.update.journal import AUTOMATIC, Kind, Origin, Result
+from picohub.update.network import metered
+from picohub.update.policy import Action, Circumstances, Decision, Mode, decide
+from picohub.update.releases import check_channel
+from picohub.update.status import Phase, Status, now, write_status
+from picohub.update.unit import is_running, start_in_unit
+
+log = logging.getLogger(__name__)
+
+# A check or fetch from a shell holding the cache is waited for this long, then the run
+# leaves it to the next one.
+LOCK_WAIT_S = 30.0
+CHECK = "check"  # the history's kind for an automatic run that installed nothing
+WINDOW_TIMER = "picohub-update-window"
+
+
+@dataclass(frozen=True)
+class AutomaticRun:
+    """What the last automatic run found and did: the page shows it."""
+
+    at: str
+    origin: str
+    action: str  # policy.Action, or "error"
+    message: str
+    version: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "at": self.at,
+            "origin": self.origin,
+            "action": self.action,
+            "message": self.message,
+            "version": self.version,
+        }
+
+    @classmethod
+    def from_json(cls, data: object) -> AutomaticRun:
+        if not isinstance(data, dict):
+            raise ValueError("an automatic run is a JSON object")
+        try:
+            version = data.get("version")
+            return cls(
+                str(data["at"]),
+                str(data["origin"]),
+                str(data["action"]),
+                str(data["message"]),
+                None if version is None else str(version),
+            )
+        except KeyError as exc:
+            raise ValueError(f"not an automatic run: {exc}") from exc
+
+
+def read_last_run(settings: Settings) -> AutomaticRun | None:
+    try:
+        return AutomaticRun.from_json(
+            json.loads(settings.update_automatic.read_text(encoding="utf-8"))
+        )
+    except (OSError, ValueError):
+        return None
+
+
+def run_automatic(settings: Settings, origin: Origin) -> int:
+    """One automatic run; its exit code (a bad ``update.conf`` is 2, and recorded)."""
+    if origin not in AUTOMATIC:
+        raise UsageError(f"an automatic run's origin is one of {', '.join(AUTOMATIC)}")
+    started = now()
+    recorder = _Recorder(settings, origin, started)
+    try:
+        config = load_config(settings.update_config)
+    except UsageError as exc:
+        recorder.error(str(exc))
+        raise
+    if config.automatic is Mode.OFF:
+        recorder.note(Decision(Action.NOTHING, "automatic updates are off (automatic = off)"))
+        return ExitCode.OK
+    with _one_at_a_time(settings) as alone:
+        if not alone:
+            log.info("another automatic run is going; this one adds nothing")
+            return ExitCode.OK
+        if is_running():
+            recorder.note(Decision(Action.NOTHING, "an update is running; nothing to do"))
+            return ExitCode.OK
+        try:
+            return _run(config, settings, origin, recorder)
+        except CacheBusy:
+            recorder.note(
+                Decision(
+                    Action.NOTHING,
+                    "another picohub-update is using the cache; the next automatic run looks again",
+                )
+            )
+            return ExitCode.OK
+        except PicohubError as exc:
+            recorder.error(str(exc))
+            raise
+
+
+def _run(config: UpdateConfig, settings: Settings, origin: Origin, recorder: _Recorder) -> int:
+    moment = datetime.now().astimezone()
+    with cache_lock(settings, LOCK_WAIT_S), open_session() as session:
+        result = check_channel(config, settings, session)
+        available = record_check(settings, result)
+        found = circumstances(settings, available, moment)
+        decision = decide(config.policy, found)
+        log.info("automatic run (%s): %s", origin, decision.reason)
+        downloaded = 0
+        if decision.action in (Action.DOWNLOAD, Action.WAIT) and not found.cached:
+            downloaded = _download(config, settings, session, result)
+    if decision.action is Action.WAIT and decision.wake_at is not None:
+        _wake_at(decision.wake_at)
+    if decision.action is not Action.INSTALL:
+        recorder.note(decision, available.version, downloaded)
+        return ExitCode.OK
+    recorder.started_install(decision, available.version)
+    # The transaction, its journal and its history entry are apply's, as from the page.
+    return start_in_unit(["apply", f"--origin={origin}", available.version], wait=False)
+
+
+def circumstances(settings: Settings, available: Available, moment: datetime) -> Circumstances:
+    version = available.version if available.update_available else None
+    hold = Holds(settings.update_hold).current(moment.astimezone(UTC))
+    return Circumstances(
+        now=moment,
+        version=version,
+        cached=version is not None and _cached(settings, available),
+        held_until=None if hold is None else (hold.until or ""),
+        skipped_because=None if version is None else skipped_because(settings, version),
+        metered=version is not None and metered(),
+    )
+
+
+def _cached(settings: Settings, available: Available) -> bool:
+    try:
+        ReleaseCache(settings).load(available.version, [c.package for c in available.changes])
+    except PicohubError:
+        return False
+    return True
+
+
+def skipped_because(settings: Settings, version: str) -> str | None:
+    """Why ``version`` is not installed automatically: the last install of it (automatic
+    or by hand) was rolled back. None when it may be."""
+    attempts = [
+        entry
+        for entry in History(settings.update_history).read()
+        if entry.to_release == version and entry.kind in (Kind.UPDATE, Kind.BUNDLE)
+    ]
+    if not attempts or attempts[-1].result != Result.ROLLED_BACK:
+        return None
+    last = attempts[-1]
+    who = "automatic " if last.origin in AUTOMATIC else ""
+    return f"its {who}install on {last.at} was rolled back ({last.message})"
+
+
+def _download(
+    config: UpdateConfig, settings: Settings, session: requests.Session, result: CheckResult
+) -> int:
+    installed = installed_version(PACKAGE, settings.dpkg_admin_dir)
+    status = settings.update_status
+    write_status(
+        status,
+        Status(Phase.DOWNLOADING, f"downloading release {result.version}", 0.0, installed),
+    )
+    last = [0.0]
+
+    def progress(fraction: float) -> None:
+        if fraction < 1.0 and time.monotonic() - last[0] < 0.5:
+            return  # each write is an fsync
+        last[0] = time.monotonic()
+        message = f"downloading release {result.version}: {fraction:.0%}"
+        write_status(status, Status(Phase.DOWNLOADING, message, fraction, installed))
+
+    try:
+        fetched = fetch(
+            result,
+            settings,
+            session,
+            keep=[v for v in (installed,) if v],
+            max_bytes=config.max_download_bytes,
+            progress=progress,
+        )
+    except PicohubError as exc:
+        write_status(status, Status(Phase.FAILED, f"the download failed: {exc}", None, installed))
+        raise
+    write_status(
+        status,
+        Status(
+            Phase.DOWNLOADED,
+            f"release {result.version} is downloaded and verified",
+            1.0,
+            installed,
+            result.version,
+        ),
+    )
+    return fetched.downloaded_bytes
+
+
+def _wake_at(moment: datetime) -> None:
+    """A transient timer that starts the next automatic run when the window opens; it
+    replaces the one an earlier run set. Lost at a reboot: the daily timer is not."""
+    run(["systemctl", "stop", f"{WINDOW_TIMER}.timer"], check=False)
+    run(
+        [
+            "systemd-run",
+            f"--unit={WINDOW_TIMER}",
+            "--description=picohub: install the downloaded release in the maintenance window",
+            f"--on-calendar={moment:%Y-%m-%d %H:%M:%S}",
+            "--timer-property=AccuracySec=1s",
+            "--collect",
+            "/usr/bin/systemctl",
+            "start",
+            "--no-block",
+            f"picohub-update-auto@{Origin.TIMER}.service",
+        ]
+    )
+    log.info("the next automatic run is at %s, when the maintenance window opens", moment)
+
+
+@contextmanager
+def _one_at_a_time(settings: Settings) -> Iterator[bool]:
+    settings.update_state_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.update_state_dir / "automatic.lock"
+    handle = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(handle)
+
+
+@dataclass(frozen=True)
+class _Recorder:
+    """Writes what a run found and did: for the page, and into the history."""
+
+    settings: Settings
+    origin: Origin
+    started: str
+
+    def note(self, decision: Decision, version: str | None = None, downloaded: int = 0) -> None:
+        self._last_run(decision.action, decision.reason, version)
+        installed = installed_version(PACKAGE, self.settings.dpkg_admin_dir)
+        self._history(Result.DONE, decision.reason, installed, version, downloaded)
+
+    def started_install(self, decision: Decision, version: str) -> None:
+        self._last_run(decision.action, decision.reason, version)
+
+    def error(self, message: str) -> None:
+        self._last_run("error", message, None)
+        installed = installed_version(PACKAGE, self.settings.dpkg_admin_dir)
+        self._history(Result.FAILED, message, installed, None, 0)
+
+    def _last_run(self, action: str, message: str, version: str | None) -> None:
+        record = AutomaticRun(self.started, self.origin.value, action, message, version)
+        write_atomically(self.settings.update_automatic, json.dumps(record.to_json()) + "\n")
+
+    def _history(
+        self,
+        result: Result,
+        message: str,
+        installed: str | None,
+        version: str | None,
+        downloaded: int,
+    ) -> None:
+        entry = Entry(
+            at=self.started,
+            origin=self.origin.value,
+            kind=CHECK,
+            from_release=installed,
+            to_release=version,
+            result=result.value,
+            message=message,
+            duration_s=duration(self.started, now()),
+            downloaded_bytes=downloaded,
+        )
+        History(self.settings.update_history).append(entry, fold_repeat=True)

@@ -1,0 +1,152 @@
+"""Automatic runs' state: the administrator's hold, the skip after a rollback, the
+history they leave, and the commands that set a hold."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from picohub.errors import UsageError
+from picohub.settings import Settings
+from picohub.update.auto import AutomaticRun, read_last_run, skipped_because
+from picohub.update.cli import main
+from picohub.update.history import Entry, History
+from picohub.update.holds import Hold, Holds, parse_until
+
+NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def hub(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.setenv("PICOHUB_UPDATE_STATE_DIR", str(tmp_path / "update"))
+    return replace(settings, update_state_dir=tmp_path / "update")
+
+
+@pytest.mark.parametrize(
+    ("text", "end"),
+    [
+        ("12h", NOW + timedelta(hours=12)),
+        ("1d", NOW + timedelta(days=1)),
+        ("2w", NOW + timedelta(weeks=2)),
+        ("2026-12-24T18:00+00:00", datetime(2026, 12, 24, 18, 0, tzinfo=UTC)),
+    ],
+)
+def test_a_holds_end_is_a_duration_or_a_date(text: str, end: datetime) -> None:
+    assert parse_until(text, NOW) == end
+
+
+def test_a_date_without_zone_is_local_time() -> None:
+    local = datetime(2026, 12, 24).astimezone()
+    assert parse_until("2026-12-24", NOW) == local.astimezone(UTC)
+
+
+@pytest.mark.parametrize(
+    ("text", "complaint"),
+    [
+        ("soon", "is not a hold's end"),
+        ("0d", "is not a hold's end"),
+        ("2026-12-01", "has passed"),
+        ("2028-01-01", "within 366 days"),
+    ],
+)
+def test_a_bad_end_is_refused_naming_the_forms(text: str, complaint: str) -> None:
+    with pytest.raises(UsageError, match=complaint) as caught:
+        parse_until(text, NOW)
+    assert caught.value.hint
+
+
+def test_a_hold_is_in_force_until_its_end(tmp_path: Path) -> None:
+    holds = Holds(tmp_path / "hold.json")
+    assert holds.current(NOW) is None
+    holds.hold(NOW + timedelta(days=1), by="shell")
+    held = holds.current(NOW)
+    assert held is not None and held.until == "2026-12-03T12:00:00Z" and held.by == "shell"
+    assert holds.current(NOW + timedelta(days=1)) is None
+    assert holds.release() is True
+    assert holds.release() is False
+
+
+def test_a_hold_without_end_lasts_until_released(tmp_path: Path) -> None:
+    holds = Holds(tmp_path / "hold.json")
+    holds.hold(None, by="page")
+    held = holds.current(NOW + timedelta(days=3650))
+    assert held is not None and held.description == "held until released"
+
+
+def test_a_damaged_hold_file_holds(tmp_path: Path) -> None:
+    path = tmp_path / "hold.json"
+    path.write_text("{not json")
+    held = Holds(path).current(NOW)
+    assert isinstance(held, Hold) and held.until is None
+
+
+def test_the_app_can_read_the_hold(tmp_path: Path) -> None:
+    path = tmp_path / "hold.json"
+    Holds(path).hold(None, by="shell")
+    assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_hold_and_release_hold_commands(hub: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["hold", "--until", "1d"]) == 0
+    assert "automatic updates are held until" in capsys.readouterr().out
+    held = Holds(hub.update_hold).current(datetime.now(UTC))
+    assert held is not None and held.by == "shell"
+    assert main(["release-hold"]) == 0
+    assert "the hold is released" in capsys.readouterr().out
+    assert Holds(hub.update_hold).current(datetime.now(UTC)) is None
+
+
+def test_a_bad_hold_changes_nothing(hub: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["hold", "--until", "yesterday"]) == 2
+    assert "is not a hold's end" in capsys.readouterr().err
+    assert not hub.update_hold.exists()
+
+
+def _attempt(version: str, origin: str, result: str, kind: str = "update") -> Entry:
+    return Entry("2026-12-02T03:00:00Z", origin, kind, "1.0.0", version, result, "broken", 9.0, 10)
+
+
+def test_a_rolled_back_release_is_skipped_until_it_is_installed_by_hand(hub: Settings) -> None:
+    history = History(hub.update_history)
+    assert skipped_because(hub, "2.0.0") is None
+    history.append(_attempt("2.0.0", "timer", "rolled-back"))
+    reason = skipped_because(hub, "2.0.0")
+    assert reason is not None
+    assert "automatic install on 2026-12-02T03:00:00Z was rolled back" in reason
+    # An automatic run's own entries about it change nothing.
+    history.append(_attempt("2.0.0", "timer", "done", kind="check"))
+    assert skipped_because(hub, "2.0.0") is not None
+    # A newer release is not skipped.
+    assert skipped_because(hub, "2.1.0") is None
+    # The administrator installed it by hand: it may go again.
+    history.append(_attempt("2.0.0", "page", "done"))
+    assert skipped_because(hub, "2.0.0") is None
+
+
+def test_a_download_that_failed_is_retried(hub: Settings) -> None:
+    History(hub.update_history).append(_attempt("2.0.0", "network", "failed"))
+    assert skipped_because(hub, "2.0.0") is None
+
+
+def test_repeated_outcomes_fold_into_one_entry(tmp_path: Path) -> None:
+    history = History(tmp_path / "history.json")
+    first = Entry(
+        "2026-12-01T00:10:00Z", "timer", "check", "1.0.0", None, "done", "up to date", 1.0, 0
+    )
+    history.append(first, fold_repeat=True)
+    history.append(replace(first, at="2026-12-02T00:10:00Z"), fold_repeat=True)
+    assert [e.at for e in history.read()] == ["2026-12-02T00:10:00Z"]
+    history.append(replace(first, message="release 2.0.0 is available"), fold_repeat=True)
+    assert len(history.read()) == 2
+
+
+def test_the_last_run_reads_what_it_wrote(hub: Settings) -> None:
+    assert read_last_run(hub) is None
+    run = AutomaticRun("2026-12-02T03:00:00Z", "network", "wait", "waits", "2.0.0")
+    hub.update_automatic.parent.mkdir(parents=True)
+    hub.update_automatic.write_text(json.dumps(run.to_json()))
+    assert read_last_run(hub) == run
