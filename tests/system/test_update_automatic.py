@@ -151,7 +151,7 @@ def test_the_daily_timer_is_enabled_spread_and_persistent(
     assert shown["Unit"] == TIMER_RUN
     assert shown["RandomizedDelayUSec"] == "4h"
     assert shown["Persistent"] == "yes"
-    assert "OnCalendar=daily" in shown["TimersCalendar"]
+    assert "OnCalendar=*-*-* 00:00:00" in shown["TimersCalendar"]  # daily
 
 
 def test_the_hub_updates_itself_when_its_connection_comes_up(
