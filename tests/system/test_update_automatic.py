@@ -199,6 +199,9 @@ def test_a_hold_downloads_the_release_but_installs_nothing(
     container.run(["picohub-update", "hold", "--until", "1d"])
     try:
         timer_run(container)
+        status, banner = container.http("GET", "http://127.0.0.1:8080/api/system/banner")
+        assert status == 200 and banner["available"] == release_c.version
+        assert banner["hold"]["by"] == "shell" and "held until" in banner["hold"]["description"]
     finally:
         container.run(["picohub-update", "release-hold"])
     run = last_run(container)
@@ -213,7 +216,7 @@ def test_a_hold_downloads_the_release_but_installs_nothing(
     status, system = container.http("GET", "http://127.0.0.1:8080/api/system")
     assert status == 200
     # Released since: the page no longer shows it.
-    assert system["update"]["automatic"]["hold"] is None
+    assert system["update"]["banner"]["hold"] is None
     assert system["update"]["history"][0]["message"] == run["message"]
 
 

@@ -11,6 +11,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -338,26 +339,53 @@ def test_a_hold_the_trigger_refuses_is_400_with_its_reason(
     assert answer.status_code == 400 and "has passed" in answer.get_json()["message"]
 
 
-def test_every_view_sees_the_rules_the_hold_and_the_last_automatic_run(
+def test_the_system_page_shows_the_rules_and_the_last_automatic_run(
     client: FlaskClient, hub: Settings
 ) -> None:
-    automatic = client.get("/api/system/automatic").get_json()
-    assert automatic["rules"] == {"mode": "install", "window": "any", "metered_downloads": False}
-    assert automatic["hold"] is None and automatic["last_run"] is None
-    Holds(hub.update_hold).hold(None, by="shell")
+    automatic = client.get("/api/system").get_json()["update"]["automatic"]
+    assert automatic["rules"] == {
+        "mode": "install",
+        "window": "any",
+        "next_window": None,
+        "metered_downloads": False,
+    }
+    assert automatic["last_run"] is None and automatic["skipped"] is None
+    hub.update_config.parent.mkdir(parents=True, exist_ok=True)
+    hub.update_config.write_text("[update]\nwindow = 02:00-05:00\n")
     hub.update_automatic.parent.mkdir(parents=True, exist_ok=True)
     hub.update_automatic.write_text(
         json.dumps(AutomaticRun("2026-12-02T03:00:00Z", "network", "notify", "ok").to_json())
     )
     automatic = client.get("/api/system").get_json()["update"]["automatic"]
-    assert automatic["hold"]["description"] == "held until released"
     assert automatic["last_run"]["origin"] == "network"
+    opening = datetime.fromisoformat(automatic["rules"]["next_window"])
+    assert (opening.hour, opening.minute) == (2, 0) and opening > datetime.now(UTC)
+
+
+def test_every_view_has_a_banner_for_a_hold_an_offer_a_run_and_a_failure(
+    client: FlaskClient, hub: Settings
+) -> None:
+    assert client.get("/api/system/banner").get_json() == {
+        "available": None, "busy": False, "message": None, "failed": False, "hold": None,
+    }  # fmt: skip
+    Holds(hub.update_hold).hold(None, by="shell")
+    record = Available("1.5.0", (Change("picohub", INSTALLED_VERSION, "1.5.0"),), None, "x")
+    hub.update_available.write_text(json.dumps(record.to_json()))
+    write_status(hub.update_status, Status(Phase.ROLLED_BACK, "rolled back to 1.4.2 because"))
+    banner = client.get("/api/system/banner").get_json()
+    assert banner["hold"]["description"] == "held until released"
+    assert (banner["available"], banner["failed"], banner["busy"]) == ("1.5.0", True, False)
+    assert banner["message"].startswith("rolled back to 1.4.2")
+    assert client.get("/api/system").get_json()["update"]["banner"] == banner
+    write_status(hub.update_status, Status(Phase.INSTALLING, "installing picohub 1.5.0"))
+    banner = client.get("/api/system/banner").get_json()
+    assert (banner["busy"], banner["failed"]) == (True, False)
 
 
 def test_a_broken_update_conf_is_shown_not_a_500(client: FlaskClient, hub: Settings) -> None:
     hub.update_config.parent.mkdir(parents=True, exist_ok=True)
     hub.update_config.write_text("[update]\nautomatic = sometimes\n")
-    automatic = client.get("/api/system/automatic").get_json()
+    automatic = client.get("/api/system").get_json()["update"]["automatic"]
     assert automatic["rules"] is None and "automatic must be one of" in automatic["config_error"]
 
 

@@ -16,7 +16,7 @@ from picohub.update.available import Available, read_available
 from picohub.update.config import load_config
 from picohub.update.history import History
 from picohub.update.holds import Holds
-from picohub.update.status import read_status
+from picohub.update.status import Phase, read_status
 
 blueprint = Blueprint("system", __name__, url_prefix="/api/system")
 
@@ -45,33 +45,53 @@ def _update(settings: Settings, packages: dict[str, str | None]) -> dict[str, ob
         "ended": status.ended,
         "available": None if available is None else available.to_json(),
         "automatic": automatic(settings, available),
+        "banner": banner(settings, available),
         # The newest first, as the page lists them.
         "history": [e.to_json() for e in reversed(History(settings.update_history).read()[-20:])],
     }
 
 
-@blueprint.get("/automatic")
-def automatic_only() -> tuple[Response, int]:
-    """The automatic updates' rules and hold alone: every view shows the hold."""
+@blueprint.get("/banner")
+def banner_only() -> tuple[Response, int]:
+    """What every view's banner shows, alone: cheaper than the whole system view."""
     settings: Settings = current_app.config["PICOHUB_SETTINGS"]
-    return jsonify(automatic(settings, None)), 200
+    packages = installed_versions(RELEASE_PACKAGES, settings.dpkg_admin_dir)
+    available = read_available(settings)
+    if available is not None:
+        available = available.without_installed(packages)
+    return jsonify(banner(settings, available)), 200
+
+
+def banner(settings: Settings, available: Available | None) -> dict[str, Any]:
+    """An update available, running, held, or the last one failed: every view says so."""
+    status = read_status(settings.update_status)
+    hold = Holds(settings.update_hold).current(datetime.now(UTC))
+    ended_badly = status.phase in (Phase.FAILED, Phase.ROLLED_BACK)
+    return {
+        "available": available.version if available and available.update_available else None,
+        "busy": status.busy,
+        "message": status.message if status.busy or ended_badly else None,
+        "failed": ended_badly,
+        "hold": None if hold is None else {**hold.to_json(), "description": hold.description},
+    }
 
 
 def automatic(settings: Settings, available: Available | None) -> dict[str, Any]:
-    """The owner's rules (update.conf), the hold, the last automatic run, and the release
-    an automatic run skips, if any."""
+    """The owner's rules (update.conf) and the next window, the last automatic run, and
+    the release an automatic run skips, if any (the hold is the banner's)."""
     rules: dict[str, Any] | None = None
     error = None
     try:
         config = load_config(settings.update_config)
+        opening = config.window.next_opening(datetime.now().astimezone())
         rules = {
             "mode": config.automatic.value,
             "window": str(config.window),
+            "next_window": None if config.window.always else opening.isoformat(),
             "metered_downloads": config.metered_downloads,
         }
     except UsageError as exc:
         error = str(exc)
-    hold = Holds(settings.update_hold).current(datetime.now(UTC))
     last = read_last_run(settings)
     skipped = None
     if available is not None and available.update_available:
@@ -81,7 +101,6 @@ def automatic(settings: Settings, available: Available | None) -> dict[str, Any]
     return {
         "rules": rules,
         "config_error": error,
-        "hold": None if hold is None else {**hold.to_json(), "description": hold.description},
         "last_run": None if last is None else last.to_json(),
         "skipped": skipped,
     }

@@ -8,17 +8,17 @@ function currentView() {
   return name in VIEWS ? name : "devices";
 }
 
-// The other views show the hold too, from the small answer of /api/system/automatic.
-async function refreshHold() {
-  const { status, body } = await getJSON("/api/system/automatic");
-  if (status === 200) showHold(body);
+// The other views show the banner too, from the small answer of /api/system/banner.
+async function refreshBanner() {
+  const { status, body } = await getJSON("/api/system/banner");
+  if (status === 200) showBanner(body);
 }
 
 async function refresh() {
   const view = currentView();
   try {
     await VIEWS[view]();
-    if (view !== "system") await refreshHold();
+    if (view !== "system") await refreshBanner();
     setApiState(true);
   } catch (error) {
     // The app may be restarting under an upgrade: keep the page, say so, and retry.

@@ -36,12 +36,16 @@ function ago(iso) {
   return new Date(iso).toLocaleString();
 }
 
-// An administrator's hold on automatic installs, shown on every view.
-function showHold(automatic) {
-  const banner = document.getElementById("hold-banner");
-  const hold = automatic?.hold;
-  banner.hidden = !hold;
-  banner.textContent = hold
-    ? `Automatic updates are ${hold.description} (set from the ${hold.by}).`
-    : "";
+// Every view says when an update is available, running, held, or the last one failed
+// (the banner of GET /api/system/banner).
+function showBanner(banner) {
+  const node = document.getElementById("banner");
+  const parts = [];
+  if (banner?.busy) parts.push(`An update is under way: ${banner.message}.`);
+  else if (banner?.failed) parts.push(`The last update did not succeed: ${banner.message}.`);
+  if (banner?.available && !banner.busy) parts.push(`Release ${banner.available} is available.`);
+  if (banner?.hold) parts.push(`Automatic updates are ${banner.hold.description}.`);
+  node.hidden = parts.length === 0;
+  node.textContent = parts.join(" ");
+  node.dataset.kind = banner?.failed && !banner.busy ? "error" : "info";
 }

@@ -127,7 +127,8 @@ function renderSystem() {
   }
   renderOffer(system);
   renderProgress(system);
-  renderAutomatic(system.update.automatic);
+  showBanner(system.update.banner);
+  renderAutomatic(system.update.automatic, system.update.banner?.hold);
   renderHistory(system.update.history ?? []);
   renderControls();
 }
@@ -143,14 +144,16 @@ const MODES = {
   install: "install by themselves",
 };
 
-function renderAutomatic(automatic) {
-  showHold(automatic);
+function renderAutomatic(automatic, hold) {
   if (!automatic) return;
   const rules = automatic.rules;
   $("automatic-rules").textContent = rules
     ? `Automatic updates: ${MODES[rules.mode] ?? rules.mode}; installs in the window`
       + ` ${rules.window}; on metered connections`
       + ` ${rules.metered_downloads ? "downloads too" : "only checks"}`
+      + (rules.next_window
+        ? `; the window next opens ${new Date(rules.next_window).toLocaleString()}`
+        : "")
       + " (/etc/picohub/update.conf)."
     : `Automatic updates are stopped: ${automatic.config_error}`;
   const last = automatic.last_run;
@@ -165,7 +168,6 @@ function renderAutomatic(automatic) {
   if (skipped) {
     $("automatic-skipped").textContent = `Release ${skipped.version} is skipped: ${skipped.reason}.`;
   }
-  const hold = automatic.hold;
   $("automatic-hold").hidden = !hold;
   $("automatic-hold").textContent = hold ? `Automatic installs are ${hold.description}.` : "";
   $("release-hold").hidden = !hold;
