@@ -89,3 +89,33 @@ def test_the_firmware_page_says_the_image_is_a_test_image(page: Page) -> None:
     page.wait_for_function("document.getElementById('firmware-note').textContent !== 'Loading…'")
     assert "test image" in note.inner_text()
     _screenshot(page, "firmware.png")
+
+
+# One ended run, as the updater records it (its own code, installed in the container).
+_ROLLED_BACK_RUN = (
+    "from pathlib import Path; from picohub.update.history import Entry, History; "
+    "History(Path('/var/lib/picohub-update/history.json')).append(Entry("
+    "'2026-12-02T03:00:00Z', 'network', 'update', '0.9.0', '0.9.1', 'rolled-back', "
+    "'rolled back to 0.9.0 because /healthz answered 503: broken on purpose', 95.0, 4096))"
+)
+
+
+def test_every_view_shows_a_hold_and_the_system_page_the_history(
+    container: Container, page: Page
+) -> None:
+    container.run(["picohub-update", "hold", "--until", "1d"])
+    container.run(["python3", "-c", _ROLLED_BACK_RUN])
+    try:
+        page.goto(f"{WEB}/#devices")
+        banner = page.locator("#banner")
+        banner.wait_for(state="visible", timeout=15000)
+        assert "Automatic updates are held until" in banner.inner_text()
+        page.goto(f"{WEB}/#system")
+        row = page.locator('#history-table tbody tr[data-result="rolled-back"]')
+        row.wait_for(timeout=15000)
+        assert "the network" in row.inner_text() and "0.9.1" in row.inner_text()
+        assert "broken on purpose" in page.locator("#history-table").inner_text()
+        assert page.locator("#automatic-hold").is_visible()
+        _screenshot(page, "system-automatic.png")
+    finally:
+        container.run(["picohub-update", "release-hold"])
