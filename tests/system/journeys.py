@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -68,3 +69,21 @@ def never_healthy(tree: Path) -> None:
         'return jsonify(status="ok", version=version), 200',
         'return jsonify(status="error", version=version, message="broken on purpose"), 503',
     ))  # fmt: skip
+
+
+def history(container: Container) -> list[dict[str, Any]]:
+    entries: list[dict[str, Any]] = json.loads(
+        container.run(["picohub-update", "history", "--json"]).stdout
+    )
+    return entries
+
+
+def wait_for_entry(
+    container: Container, matches: Callable[[dict[str, Any]], bool], timeout: float = 240
+) -> dict[str, Any]:
+    entry: dict[str, Any] = wait_for(
+        lambda: next((e for e in reversed(history(container)) if matches(e)), None),
+        timeout=timeout,
+        what="the update history to show the run",
+    )
+    return entry

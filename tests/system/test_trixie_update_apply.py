@@ -14,3 +14,6 @@ test_apply_installs_the_new_release_from_the_transient_unit = (
 test_rollback_installs_the_previous_release_from_the_cache = (
     journey.test_rollback_installs_the_previous_release_from_the_cache
 )
+test_without_network_manager_the_daily_timer_alone_updates_the_hub = (
+    journey.test_without_network_manager_the_daily_timer_alone_updates_the_hub
+)

@@ -7,8 +7,14 @@ import pytest
 
 from picohub_release.build import Build
 from tests.system.conftest import point_updater_at
-from tests.system.container import Container
-from tests.system.journeys import apt_install, device_ids, healthy_version, heartbeat
+from tests.system.container import AUTOMATIC_TIMER, Container
+from tests.system.journeys import (
+    apt_install,
+    device_ids,
+    healthy_version,
+    heartbeat,
+    wait_for_entry,
+)
 
 
 @pytest.fixture(scope="module")
@@ -78,3 +84,26 @@ def test_rollback_installs_the_previous_release_from_the_cache(
     log = container.run(["journalctl", "-t", "picohub-update", "-n", "5", "--no-pager"]).stdout
     assert f"no release older than {hub.version} is in the cache" in log
     assert healthy_version(container) == hub.version
+
+
+def test_without_network_manager_the_daily_timer_alone_updates_the_hub(
+    container: Container, hub: Build, release_b: Build
+) -> None:
+    assert healthy_version(container) == hub.version  # rolled back above
+    assert container.run(["test", "-e", "/usr/sbin/NetworkManager"], check=False).returncode
+    container.run(["systemctl", "unmask", AUTOMATIC_TIMER])
+    try:
+        container.run(["systemctl", "start", AUTOMATIC_TIMER])
+        # What the timer starts at its time, now.
+        container.run(["systemctl", "start", "picohub-update-auto@timer.service"], timeout=600)
+        entry = wait_for_entry(
+            container,
+            lambda e: e["origin"] == "timer" and e["to_release"] == release_b.version
+            and e["kind"] == "update",
+        )  # fmt: skip
+        assert entry["result"] == "done", entry
+        assert healthy_version(container) == release_b.version
+        assert device_ids(container) == ["pico-attic"]
+    finally:
+        container.run(["systemctl", "stop", AUTOMATIC_TIMER])
+        container.run(["systemctl", "mask", AUTOMATIC_TIMER])

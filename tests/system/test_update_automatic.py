@@ -6,7 +6,7 @@ connection, and a release whose automatic install was rolled back is not tried a
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,7 +17,13 @@ from picohub_release.build import Build, build_debs
 from tests.conftest import SOURCE, next_version
 from tests.system.conftest import _repository, point_updater_at, serve_releases
 from tests.system.container import AUTOMATIC_TIMER, Container, wait_for
-from tests.system.journeys import UNIT_STARTED, apt_install, healthy_version, never_healthy
+from tests.system.journeys import (
+    UNIT_STARTED,
+    apt_install,
+    healthy_version,
+    never_healthy,
+    wait_for_entry,
+)
 
 NETWORK_RUN = "picohub-update-auto@network.service"
 TIMER_RUN = "picohub-update-auto@timer.service"
@@ -80,24 +86,6 @@ def github(
         yield publisher
     finally:
         publisher.stop()
-
-
-def history(container: Container) -> list[dict[str, Any]]:
-    entries: list[dict[str, Any]] = json.loads(
-        container.run(["picohub-update", "history", "--json"]).stdout
-    )
-    return entries
-
-
-def wait_for_entry(
-    container: Container, matches: Callable[[dict[str, Any]], bool], timeout: float = 240
-) -> dict[str, Any]:
-    entry: dict[str, Any] = wait_for(
-        lambda: next((e for e in reversed(history(container)) if matches(e)), None),
-        timeout=timeout,
-        what="the update history to show the run",
-    )
-    return entry
 
 
 def last_run(container: Container) -> dict[str, Any]:

@@ -60,7 +60,8 @@ def _text(key: str, raw: str) -> str:
 
 def _channel(key: str, raw: str) -> Channel:
     if raw not in {channel.value for channel in Channel}:
-        raise ValueError(f"{key} must be one of {', '.join(c.value for c in Channel)}")
+        allowed = ", ".join(c.value for c in Channel)
+        raise ValueError(f"{key} must be one of {allowed}, not {raw!r}")
     return Channel(raw)
 
 
