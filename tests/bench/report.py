@@ -44,6 +44,10 @@ def summarize(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
         figures: dict[str, Any] = {n: spread([r.get(n) for r in results]) for n in SUMMARY_FIELDS}
         memory = [r["memory"]["main_peak_rss_kib"] for r in results if "memory" in r]
         figures["updater_peak_rss_kib"] = spread(memory)
+        if variant == "automatic":
+            figures["window_downloaded_bytes"] = spread(
+                [r["downloads"]["total_bytes"] for r in results]
+            )
         if variant == "picohub":
             figures["downloaded_bytes"] = spread([r["downloads"]["total_bytes"] for r in results])
             figures["no_change_check_s"] = spread(
@@ -108,6 +112,8 @@ def table(summary: dict[str, Any], runs: dict[str, list[dict[str, Any]]]) -> str
     lines.append(f"probe: {sent} requests, the latest sent {late * 1000:.0f} ms after its time")
     if "picohub" in runs:
         lines += _picohub_lines(summary, runs["picohub"])
+    if "automatic" in runs and "apt" in runs:
+        lines.append(_automatic_line(summary))
     return "\n".join(lines)
 
 
@@ -177,3 +183,14 @@ def machine(container: Container) -> dict[str, Any]:
         "container_debian": inside[0],
         "container_software": inside[1:],
     }
+
+
+def _automatic_line(summary: dict[str, Any]) -> str:
+    """The automatic install in the window against plain apt of the same .debs."""
+    automatic, apt = summary["automatic"]["total_s"]["median"], summary["apt"]["total_s"]["median"]
+    ratio = "-" if not automatic or not apt else f"{automatic / apt:.2f}"
+    fetched = summary["automatic"]["window_downloaded_bytes"]
+    return (
+        f"automatic (release downloaded ahead, from the window's run to the new version):"
+        f" {ratio} x apt's total (goal <= 1.0); {_cell(fetched, 1, 0)} B fetched in the window"
+    )

@@ -21,6 +21,9 @@ from tests.bench.settings import DEBS_IN_CONTAINER, LEAD_S, TAIL_S
 from tests.system.container import Container, wait_for
 from tests.system.journeys import healthy_version, unit_stops_and_starts
 
+# The automatic run, as the daily timer or the maintenance window's timer starts it.
+AUTOMATIC_RUN = "picohub-update-auto@timer.service"
+
 
 @dataclass
 class Bench:
@@ -175,6 +178,43 @@ class Bench:
             ["find", "/var/cache/picohub/releases", "-type", "f", "-printf", "%P %s\n"]
         ).stdout.splitlines()
         result["no_change_checks"] = [self._check() for _ in range(2)]
+        return result
+
+    def run_automatic(self) -> dict[str, Any]:
+        """An automatic install of a release downloaded ahead of the maintenance window:
+        from the run the window's opening starts (what picohub-update-window.timer starts)
+        to the new version answering. Ahead of it, an automatic run under a hold checked,
+        downloaded and verified release 2, as one outside the window does."""
+        c = self.container
+        c.run(["picohub-update", "hold"])
+        try:
+            c.run(["systemctl", "start", AUTOMATIC_RUN], timeout=600)
+        finally:
+            c.run(["picohub-update", "release-hold"])
+        ahead = json.loads(c.run(["cat", "/var/lib/picohub-update/automatic.json"]).stdout)
+        if ahead["action"] != "download":
+            raise PicohubError(f"the run ahead of the window did not download: {ahead}")
+        ran: list[subprocess.CompletedProcess[str]] = []
+        runner = threading.Thread(
+            target=lambda: ran.append(
+                c.run(["systemctl", "start", AUTOMATIC_RUN], check=False, timeout=600)
+            ),
+            daemon=True,
+        )
+
+        def trigger() -> float:
+            started = time.monotonic()
+            runner.start()
+            return started
+
+        watcher = UnitWatcher(c, "picohub-update.service")
+        result = self.measure(trigger, watcher=watcher, new_version=self.new)
+        runner.join(60)
+        if not ran or ran[0].returncode != 0:
+            raise PicohubError(f"{AUTOMATIC_RUN} failed: {ran[0].stderr if ran else 'hung'}")
+        result["memory"] = watcher.summary(lambda p: "picohub-update" in p.command)
+        # What the window's run itself fetched (the check, and what was not ahead).
+        result["downloads"] = self._downloads(self.relay.call("take")["exchanges"])
         return result
 
     def run_naive(self) -> dict[str, Any]:

@@ -20,6 +20,9 @@ test_outside_the_window_it_waits_and_installs_when_the_window_opens = (
     journey.test_outside_the_window_it_waits_and_installs_when_the_window_opens
 )
 test_a_metered_connection_only_checks = journey.test_a_metered_connection_only_checks
+test_the_network_going_away_mid_download_is_reported_and_the_next_run_resumes = (
+    journey.test_the_network_going_away_mid_download_is_reported_and_the_next_run_resumes
+)
 test_a_release_whose_automatic_install_rolled_back_is_skipped = (
     journey.test_a_release_whose_automatic_install_rolled_back_is_skipped
 )

@@ -6,9 +6,12 @@ connection, and a release whose automatic install was rolled back is not tried a
 from __future__ import annotations
 
 import json
+import subprocess
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -54,10 +57,10 @@ class Publisher:
         self.serving = ExitStack()
         self.url = ""
 
-    def publish(self, builds: Sequence[Build]) -> None:
+    def publish(self, builds: Sequence[Build], options: Sequence[str] = ()) -> None:
         self.stop()
         releases = [(f"v{b.version}", _repository(b, self.factory).directory) for b in builds]
-        self.url = self.serving.enter_context(serve_releases(self.container, releases))
+        self.url = self.serving.enter_context(serve_releases(self.container, releases, options))
 
     def stop(self) -> None:
         self.serving.close()
@@ -205,7 +208,9 @@ def test_a_hold_downloads_the_release_but_installs_nothing(
     assert status == 200
     # Released since: the page no longer shows it.
     assert system["update"]["banner"]["hold"] is None
-    assert system["update"]["history"][0]["message"] == run["message"]
+    newest = system["update"]["history"][0]
+    assert newest["message"] == run["message"] and newest["kind"] == "check"
+    assert newest["downloaded_bytes"] > 0
 
 
 def _window_opening_soon(container: Container) -> tuple[str, datetime]:
@@ -236,6 +241,8 @@ def test_outside_the_window_it_waits_and_installs_when_the_window_opens(
         timeout=180,
     )
     assert (entry["origin"], entry["result"]) == ("timer", "done")
+    # Downloaded ahead (the release and the rollback copy): nothing left to fetch in it.
+    assert entry["downloaded_bytes"] == 0
     started = datetime.strptime(entry["at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     assert started >= opening
     assert healthy_version(container) == release_c.version
@@ -261,6 +268,56 @@ def test_a_metered_connection_only_checks(
     assert "not downloaded on a metered connection" in run["message"]
     assert not cached(container, broken.version)
     assert healthy_version(container) == release_c.version
+
+
+def _status(container: Container) -> dict[str, Any]:
+    found: dict[str, Any] = json.loads(container.run(["picohub-update", "status", "--json"]).stdout)
+    return found
+
+
+def test_the_network_going_away_mid_download_is_reported_and_the_next_run_resumes(
+    container: Container,
+    github: Publisher,
+    release_a: Build,
+    release_b: Build,
+    release_c: Build,
+    broken: Build,
+    tmp_path: Path,
+) -> None:
+    stall = tmp_path / "stall"
+    stall.touch()  # while it exists, the server stops each .deb halfway
+    releases = [release_a, release_b, release_c, broken]
+    github.publish(releases, ["--hold-debs-while", str(stall)])
+    point_updater_at(container, github.url, f"{RULES}automatic = download\n")
+    try:
+        ran: list[subprocess.CompletedProcess[str]] = []
+        runner = threading.Thread(
+            target=lambda: ran.append(container.run(["systemctl", "start", TIMER_RUN], check=False))
+        )
+        runner.start()
+        wait_for(
+            lambda: (_status(container).get("progress") or 0) > 0,
+            timeout=120,
+            what="the download to be under way",
+        )
+        github.stop()  # the network goes away
+        runner.join(120)
+        assert ran and ran[0].returncode != 0
+        assert _status(container)["phase"] == "failed"
+        run = last_run(container)
+        assert run["action"] == "error" and "the next try resumes" in run["message"]
+        partial = container.run(
+            ["find", "/var/cache/picohub/releases", "-name", "*.part", "-size", "+0"]
+        ).stdout
+        assert partial.strip(), "the partial download is kept for the next run"
+        stall.unlink()
+        github.publish(releases)
+        timer_run(container)  # the next time the hub is online
+        run = last_run(container)
+        assert (run["action"], run["version"]) == ("download", broken.version)
+        assert healthy_version(container) == release_c.version
+    finally:
+        point_updater_at(container, github.url, RULES)
 
 
 def test_a_release_whose_automatic_install_rolled_back_is_skipped(

@@ -80,7 +80,7 @@ def update(
             )
             # The target may already be in the cache (picohub-update fetch): keep it.
             keep = [v for v in (installed, result.version) if v]
-            previous = _fetch_previous(config, settings, session, installed, packages, keep)
+            previous = fetch_previous(config, settings, session, installed, packages, keep)
             fetched = fetch(
                 result,
                 settings,
@@ -186,7 +186,7 @@ def _take_snapshot(settings: Settings, txn: Transaction, version: str) -> Transa
     )
 
 
-def _fetch_previous(
+def fetch_previous(
     config: UpdateConfig,
     settings: Settings,
     session: requests.Session,

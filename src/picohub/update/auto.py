@@ -31,6 +31,7 @@ from picohub.files import write_atomically
 from picohub.installed import installed_version
 from picohub.process import run
 from picohub.settings import PACKAGE, Settings
+from picohub.update.apply import fetch_previous
 from picohub.update.available import Available, record_check
 from picohub.update.cache import CacheBusy, ReleaseCache, cache_lock
 from picohub.update.check import CheckResult
@@ -211,12 +212,17 @@ def _download(
         message = f"downloading release {result.version}: {fraction:.0%}"
         write_status(status, Status(Phase.DOWNLOADING, message, fraction, installed))
 
+    keep = [v for v in (installed, result.version) if v]
+    packages = [change.package for change in result.changes]
     try:
+        # The rollback copy too, as apply fetches it: the window's run then fetches
+        # nothing, and pays only dpkg and the handover.
+        previous = fetch_previous(config, settings, session, installed, packages, keep)
         fetched = fetch(
             result,
             settings,
             session,
-            keep=[v for v in (installed,) if v],
+            keep=keep,
             max_bytes=config.max_download_bytes,
             progress=progress,
         )
@@ -233,7 +239,7 @@ def _download(
             result.version,
         ),
     )
-    return fetched.downloaded_bytes
+    return fetched.downloaded_bytes + (0 if previous is None else previous.downloaded_bytes)
 
 
 def _wake_at(moment: datetime) -> None:
