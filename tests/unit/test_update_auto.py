@@ -12,10 +12,12 @@ import pytest
 
 from picohub.errors import UsageError
 from picohub.settings import Settings
+from picohub.update import auto
 from picohub.update.auto import AutomaticRun, read_last_run, skipped_because
 from picohub.update.cli import main
 from picohub.update.history import Entry, History
 from picohub.update.holds import Hold, Holds, parse_until
+from picohub.update.journal import Origin
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 
@@ -150,3 +152,39 @@ def test_the_last_run_reads_what_it_wrote(hub: Settings) -> None:
     hub.update_automatic.parent.mkdir(parents=True)
     hub.update_automatic.write_text(json.dumps(run.to_json()))
     assert read_last_run(hub) == run
+
+
+def test_a_second_automatic_run_at_once_adds_nothing(hub: Settings) -> None:
+    here = replace(hub, update_config=hub.update_state_dir / "absent.conf")
+    with auto._one_at_a_time(here) as first:
+        assert first
+        # The timer and the dispatcher at once: the second neither checks nor records.
+        assert auto.run_automatic(here, Origin.NETWORK) == 0
+    assert read_last_run(here) is None
+    assert History(here.update_history).read() == []
+
+
+def test_a_bad_rule_is_recorded_and_fails_the_run(hub: Settings) -> None:
+    here = replace(hub, update_config=hub.update_state_dir / "update.conf")
+    here.update_state_dir.mkdir(parents=True)
+    here.update_config.write_text("[update]\nautomatic = sometimes\n")
+    with pytest.raises(UsageError, match="automatic must be one of"):
+        auto.run_automatic(here, Origin.TIMER)
+    run = read_last_run(here)
+    assert run is not None and run.action == "error" and "sometimes" in run.message
+    assert [e.result for e in History(here.update_history).read()] == ["failed"]
+
+
+def test_off_records_that_it_is_off_once(hub: Settings) -> None:
+    here = replace(hub, update_config=hub.update_state_dir / "update.conf")
+    here.update_state_dir.mkdir(parents=True)
+    here.update_config.write_text("[update]\nautomatic = off\n")
+    for _ in range(3):
+        assert auto.run_automatic(here, Origin.TIMER) == 0
+    entries = History(here.update_history).read()
+    assert [e.message for e in entries] == ["automatic updates are off (automatic = off)"]
+
+
+def test_only_the_timer_and_the_network_start_automatic_runs(hub: Settings) -> None:
+    with pytest.raises(UsageError, match="origin is one of"):
+        auto.run_automatic(hub, Origin.PAGE)

@@ -153,9 +153,14 @@ def _run(config: UpdateConfig, settings: Settings, origin: Origin, recorder: _Re
     if decision.action is not Action.INSTALL:
         recorder.note(decision, available.version, downloaded)
         return ExitCode.OK
-    recorder.started_install(decision, available.version)
     # The transaction, its journal and its history entry are apply's, as from the page.
-    return start_in_unit(["apply", f"--origin={origin}", available.version], wait=False)
+    try:
+        started = start_in_unit(["apply", f"--origin={origin}", available.version], wait=False)
+    except UsageError:  # the page or a shell started one since: that one goes on
+        recorder.note(Decision(Action.NOTHING, "an update started meanwhile; nothing to do"))
+        return ExitCode.OK
+    recorder.started_install(decision, available.version)
+    return started
 
 
 def circumstances(settings: Settings, available: Available, moment: datetime) -> Circumstances:
