@@ -3,6 +3,8 @@ picohub-update.service, which outlives the restart of picohub.service it causes.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from picohub_release.build import Build
@@ -35,6 +37,36 @@ def test_a_second_update_is_refused_while_one_runs(container: Container, hub: Bu
     finally:
         container.run(["systemctl", "stop", "picohub-update.service"])
     assert healthy_version(container) == hub.version  # nothing happened
+
+
+def test_without_network_manager_the_daily_timer_alone_updates_the_hub(
+    container: Container, hub: Build, release_b: Build
+) -> None:
+    assert healthy_version(container) == hub.version
+    assert container.run(["test", "-e", "/usr/sbin/NetworkManager"], check=False).returncode
+    container.run(["systemctl", "unmask", AUTOMATIC_TIMER])
+    try:
+        container.run(["systemctl", "start", AUTOMATIC_TIMER])
+        # What the timer starts at its time, now.
+        container.run(["systemctl", "start", "picohub-update-auto@timer.service"], timeout=600)
+        entry = wait_for_entry(
+            container,
+            lambda e: e["origin"] == "timer" and e["to_release"] == release_b.version
+            and e["kind"] == "update",
+        )  # fmt: skip
+        assert entry["result"] == "done", entry
+        assert healthy_version(container) == release_b.version
+        assert device_ids(container) == ["pico-attic"]
+        # Rolled back on request: the timer's next run leaves it so.
+        back = container.run(["picohub-update", "rollback", "--wait"], check=False, timeout=600)
+        assert back.returncode == 0, back.stderr
+        container.run(["systemctl", "start", "picohub-update-auto@timer.service"], timeout=600)
+        last = json.loads(container.run(["cat", "/var/lib/picohub-update/automatic.json"]).stdout)
+        assert last["action"] == "notify" and "rolled back on request" in last["message"]
+        assert healthy_version(container) == hub.version
+    finally:
+        container.run(["systemctl", "stop", AUTOMATIC_TIMER])
+        container.run(["systemctl", "mask", AUTOMATIC_TIMER])
 
 
 def test_apply_installs_the_new_release_from_the_transient_unit(
@@ -84,26 +116,3 @@ def test_rollback_installs_the_previous_release_from_the_cache(
     log = container.run(["journalctl", "-t", "picohub-update", "-n", "5", "--no-pager"]).stdout
     assert f"no release older than {hub.version} is in the cache" in log
     assert healthy_version(container) == hub.version
-
-
-def test_without_network_manager_the_daily_timer_alone_updates_the_hub(
-    container: Container, hub: Build, release_b: Build
-) -> None:
-    assert healthy_version(container) == hub.version  # rolled back above
-    assert container.run(["test", "-e", "/usr/sbin/NetworkManager"], check=False).returncode
-    container.run(["systemctl", "unmask", AUTOMATIC_TIMER])
-    try:
-        container.run(["systemctl", "start", AUTOMATIC_TIMER])
-        # What the timer starts at its time, now.
-        container.run(["systemctl", "start", "picohub-update-auto@timer.service"], timeout=600)
-        entry = wait_for_entry(
-            container,
-            lambda e: e["origin"] == "timer" and e["to_release"] == release_b.version
-            and e["kind"] == "update",
-        )  # fmt: skip
-        assert entry["result"] == "done", entry
-        assert healthy_version(container) == release_b.version
-        assert device_ids(container) == ["pico-attic"]
-    finally:
-        container.run(["systemctl", "stop", AUTOMATIC_TIMER])
-        container.run(["systemctl", "mask", AUTOMATIC_TIMER])

@@ -53,6 +53,7 @@ def test_a_date_without_zone_is_local_time() -> None:
         ("0d", "is not a hold's end"),
         ("2026-12-01", "has passed"),
         ("2028-01-01", "within 366 days"),
+        ("0001-01-01", "is not a hold's end"),
     ],
 )
 def test_a_bad_end_is_refused_naming_the_forms(text: str, complaint: str) -> None:
@@ -129,6 +130,17 @@ def test_a_rolled_back_release_is_skipped_until_it_is_installed_by_hand(hub: Set
     assert skipped_because(hub, "2.0.0") is None
 
 
+def test_a_release_rolled_back_on_request_is_skipped(hub: Settings) -> None:
+    history = History(hub.update_history)
+    history.append(_attempt("2.0.0", "network", "done"))
+    history.append(Entry("2026-12-02T04:00:00Z", "page", "rollback", "2.0.0", "1.0.0", "done",
+                         "rolled back to 1.0.0 on request", 30.0, 0))  # fmt: skip
+    reason = skipped_because(hub, "2.0.0")
+    assert reason == "it was rolled back on request on 2026-12-02T04:00:00Z"
+    history.append(_attempt("2.0.0", "shell", "done"))
+    assert skipped_because(hub, "2.0.0") is None
+
+
 def test_a_download_that_failed_is_retried(hub: Settings) -> None:
     History(hub.update_history).append(_attempt("2.0.0", "network", "failed"))
     assert skipped_because(hub, "2.0.0") is None
@@ -142,6 +154,9 @@ def test_repeated_outcomes_fold_into_one_entry(tmp_path: Path) -> None:
     history.append(first, fold_repeat=True)
     history.append(replace(first, at="2026-12-02T00:10:00Z"), fold_repeat=True)
     assert [e.at for e in history.read()] == ["2026-12-02T00:10:00Z"]
+    # The network's run saying the same folds too.
+    history.append(replace(first, origin="network", at="2026-12-02T08:00:00Z"), fold_repeat=True)
+    assert [(e.origin, e.at) for e in history.read()] == [("network", "2026-12-02T08:00:00Z")]
     history.append(replace(first, message="release 2.0.0 is available"), fold_repeat=True)
     assert len(history.read()) == 2
 
@@ -154,9 +169,12 @@ def test_the_last_run_reads_what_it_wrote(hub: Settings) -> None:
     assert read_last_run(hub) == run
 
 
-def test_a_second_automatic_run_at_once_adds_nothing(hub: Settings) -> None:
+def test_a_second_automatic_run_at_once_adds_nothing(
+    hub: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     here = replace(hub, update_config=hub.update_state_dir / "absent.conf")
-    with auto._one_at_a_time(here) as first:
+    monkeypatch.setattr(auto, "RUN_WAIT_S", 0.2)
+    with auto._one_at_a_time(here, 0) as first:
         assert first
         # The timer and the dispatcher at once: the second neither checks nor records.
         assert auto.run_automatic(here, Origin.NETWORK) == 0

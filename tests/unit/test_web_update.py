@@ -11,7 +11,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -346,20 +346,25 @@ def test_the_system_page_shows_the_rules_and_the_last_automatic_run(
     assert automatic["rules"] == {
         "mode": "install",
         "window": "any",
+        "window_open": True,
         "next_window": None,
         "metered_downloads": False,
     }
     assert automatic["last_run"] is None and automatic["skipped"] is None
     hub.update_config.parent.mkdir(parents=True, exist_ok=True)
-    hub.update_config.write_text("[update]\nwindow = 02:00-05:00\n")
+    # A window that opens in two hours, whatever the time now.
+    start = datetime.now().astimezone() + timedelta(hours=2)
+    window = f"{start:%H:00}-{start + timedelta(hours=1):%H:00}"
+    hub.update_config.write_text(f"[update]\nwindow = {window}\n")
     hub.update_automatic.parent.mkdir(parents=True, exist_ok=True)
     hub.update_automatic.write_text(
         json.dumps(AutomaticRun("2026-12-02T03:00:00Z", "network", "notify", "ok").to_json())
     )
     automatic = client.get("/api/system").get_json()["update"]["automatic"]
     assert automatic["last_run"]["origin"] == "network"
+    assert automatic["rules"]["window_open"] is False
     opening = datetime.fromisoformat(automatic["rules"]["next_window"])
-    assert (opening.hour, opening.minute) == (2, 0) and opening > datetime.now(UTC)
+    assert (opening.hour, opening.minute) == (start.hour, 0) and opening > datetime.now(UTC)
 
 
 def test_every_view_has_a_banner_for_a_hold_an_offer_a_run_and_a_failure(

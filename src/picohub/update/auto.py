@@ -17,10 +17,11 @@ import fcntl
 import json
 import logging
 import os
+import signal
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,6 +53,9 @@ log = logging.getLogger(__name__)
 # A check or fetch from a shell holding the cache is waited for this long, then the run
 # leaves it to the next one.
 LOCK_WAIT_S = 30.0
+# Another automatic run (the window's, beside the network's) is waited for this long: the
+# second then checks again, cheaply, and does what is left (the unit's limit is 2 h).
+RUN_WAIT_S = 3600.0
 CHECK = "check"  # the history's kind for an automatic run that installed nothing
 WINDOW_TIMER = "picohub-update-window"
 
@@ -115,9 +119,9 @@ def run_automatic(settings: Settings, origin: Origin) -> int:
     if config.automatic is Mode.OFF:
         recorder.note(Decision(Action.NOTHING, "automatic updates are off (automatic = off)"))
         return ExitCode.OK
-    with _one_at_a_time(settings) as alone:
+    with _one_at_a_time(settings, RUN_WAIT_S) as alone:
         if not alone:
-            log.info("another automatic run is going; this one adds nothing")
+            log.info("another automatic run went on for %.0f s; this one gives up", RUN_WAIT_S)
             return ExitCode.OK
         if is_running():
             recorder.note(Decision(Action.NOTHING, "an update is running; nothing to do"))
@@ -137,9 +141,23 @@ def run_automatic(settings: Settings, origin: Origin) -> int:
             raise
 
 
+def stop_on_sigterm() -> None:
+    """systemctl stop or the unit's time limit unwinds the run (SystemExit), so what it
+    recorded stays true (a download is not left "downloading")."""
+    signal.signal(signal.SIGTERM, _stop)
+
+
+def _stop(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def _run(config: UpdateConfig, settings: Settings, origin: Origin, recorder: _Recorder) -> int:
     moment = datetime.now().astimezone()
     with cache_lock(settings, LOCK_WAIT_S), open_session() as session:
+        # The page may have started an update before this run took the cache.
+        if is_running():
+            recorder.note(Decision(Action.NOTHING, "an update is running; nothing to do"))
+            return ExitCode.OK
         result = check_channel(config, settings, session)
         available = record_check(settings, result)
         found = circumstances(settings, available, moment)
@@ -148,6 +166,10 @@ def _run(config: UpdateConfig, settings: Settings, origin: Origin, recorder: _Re
         downloaded = 0
         if decision.action in (Action.DOWNLOAD, Action.WAIT) and not found.cached:
             downloaded = _download(config, settings, session, result)
+            if decision.action is Action.WAIT:
+                # The download may have lasted past the opening: decide at its end.
+                later = replace(found, now=datetime.now().astimezone(), cached=True)
+                decision = decide(config.policy, later)
     if decision.action is Action.WAIT and decision.wake_at is not None:
         _wake_at(decision.wake_at)
     if decision.action is not Action.INSTALL:
@@ -185,18 +207,24 @@ def _cached(settings: Settings, available: Available) -> bool:
 
 
 def skipped_because(settings: Settings, version: str) -> str | None:
-    """Why ``version`` is not installed automatically: the last install of it (automatic
-    or by hand) was rolled back. None when it may be."""
+    """Why ``version`` is not installed automatically: its last install (automatic or by
+    hand) was rolled back, or someone rolled it back on request since. None when it may
+    be; installing it by hand clears it."""
     attempts = [
         entry
         for entry in History(settings.update_history).read()
-        if entry.to_release == version and entry.kind in (Kind.UPDATE, Kind.BUNDLE)
+        if (entry.kind in (Kind.UPDATE, Kind.BUNDLE) and entry.to_release == version)
+        or (entry.kind == Kind.ROLLBACK and entry.from_release == version)
     ]
-    if not attempts or attempts[-1].result != Result.ROLLED_BACK:
+    if not attempts:
         return None
     last = attempts[-1]
-    who = "automatic " if last.origin in AUTOMATIC else ""
-    return f"its {who}install on {last.at} was rolled back ({last.message})"
+    if last.kind == Kind.ROLLBACK and last.result == Result.DONE:
+        return f"it was rolled back on request on {last.at}"
+    if last.kind != Kind.ROLLBACK and last.result == Result.ROLLED_BACK:
+        who = "automatic " if last.origin in AUTOMATIC else ""
+        return f"its {who}install on {last.at} was rolled back ({last.message})"
+    return None
 
 
 def _download(
@@ -234,6 +262,10 @@ def _download(
     except PicohubError as exc:
         write_status(status, Status(Phase.FAILED, f"the download failed: {exc}", None, installed))
         raise
+    except BaseException:  # stopped (SIGTERM, the unit's time limit): never left "downloading"
+        stopped = "the download was stopped; the next automatic run resumes it"
+        write_status(status, Status(Phase.FAILED, stopped, None, installed))
+        raise
     write_status(
         status,
         Status(
@@ -269,16 +301,22 @@ def _wake_at(moment: datetime) -> None:
 
 
 @contextmanager
-def _one_at_a_time(settings: Settings) -> Iterator[bool]:
+def _one_at_a_time(settings: Settings, wait_s: float) -> Iterator[bool]:
+    """Whether this run got the automatic runs' lock, waiting up to ``wait_s`` for it."""
     settings.update_state_dir.mkdir(parents=True, exist_ok=True)
     path = settings.update_state_dir / "automatic.lock"
     handle = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    yield False
+                    return
+                time.sleep(0.5)  # flock offers no wait with a deadline
         yield True
     finally:
         os.close(handle)

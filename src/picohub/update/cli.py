@@ -21,7 +21,7 @@ from picohub.errors import ExitCode, PicohubError, UsageError
 from picohub.installed import installed_version
 from picohub.settings import PACKAGE, Settings
 from picohub.update.apply import rollback, update
-from picohub.update.auto import run_automatic
+from picohub.update.auto import run_automatic, stop_on_sigterm
 from picohub.update.available import record_check
 from picohub.update.bundle import bundle_release
 from picohub.update.bundle_apply import apply_bundle
@@ -215,6 +215,11 @@ def _history(settings: Settings, as_json: bool) -> None:
         )
 
 
+def _automatic(settings: Settings, origin: Origin) -> int:
+    stop_on_sigterm()
+    return run_automatic(settings, origin)
+
+
 def _hold(settings: Settings, until: str | None) -> None:
     moment = datetime.now(UTC)
     end = None if until is None else parse_until(until, moment)
@@ -268,7 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "trigger": lambda: serve_standard_input(settings),
         "status": lambda: _status(settings, args.json),
         "history": lambda: _history(settings, args.json),
-        "auto": lambda: run_automatic(settings, args.origin),
+        "auto": lambda: _automatic(settings, args.origin),
         "hold": lambda: _hold(settings, args.until),
         "release-hold": lambda: _release_hold(settings),
     }

@@ -36,14 +36,15 @@ class Entry:
     downloaded_bytes: int
 
     def same_outcome(self, other: Entry) -> bool:
-        """Whether both entries say the same thing of the same releases."""
-        return (self.kind, self.origin, self.from_release, self.to_release, self.result) == (
+        """Whether both entries say the same thing of the same releases, whoever started
+        them (the daily timer's and the network's runs fold into one)."""
+        return (self.kind, self.from_release, self.to_release, self.result, self.message) == (
             other.kind,
-            other.origin,
             other.from_release,
             other.to_release,
             other.result,
-        ) and self.message == other.message
+            other.message,
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -76,10 +76,10 @@ def parse_until(text: str, moment: datetime) -> datetime:
     else:
         try:
             end = datetime.fromisoformat(text.strip())
-        except ValueError:
+            if end.tzinfo is None:
+                end = end.astimezone()  # local time, as the owner reads a clock
+        except (ValueError, OverflowError):  # not a date, or one no clock can show
             raise UsageError(f"{text!r} is not a hold's end", hint=f"give {forms}") from None
-        if end.tzinfo is None:
-            end = end.astimezone()  # local time, as the owner reads a clock
     if end <= moment:
         raise UsageError(f"the hold's end {text!r} has passed", hint=f"give {forms}")
     if end - moment > LONGEST:

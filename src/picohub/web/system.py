@@ -83,11 +83,15 @@ def automatic(settings: Settings, available: Available | None) -> dict[str, Any]
     error = None
     try:
         config = load_config(settings.update_config)
-        opening = config.window.next_opening(datetime.now().astimezone())
+        moment = datetime.now().astimezone()
+        # Localised again: the offset of the opening's own day (daylight saving time).
+        opening = config.window.next_opening(moment).replace(tzinfo=None).astimezone()
+        is_open = config.window.contains(moment)
         rules = {
             "mode": config.automatic.value,
             "window": str(config.window),
-            "next_window": None if config.window.always else opening.isoformat(),
+            "window_open": is_open,
+            "next_window": None if is_open else opening.isoformat(),
             "metered_downloads": config.metered_downloads,
         }
     except UsageError as exc:

@@ -134,7 +134,7 @@ function renderSystem() {
 }
 
 const ORIGINS = {
-  page: "this page", shell: "a shell", timer: "the daily timer", network: "the network",
+  page: "this page", shell: "a shell", timer: "a timer", network: "the network",
   fleet: "the fleet server", boot: "the boot",
 };
 const MODES = {
@@ -153,7 +153,7 @@ function renderAutomatic(automatic, hold) {
       + ` ${rules.metered_downloads ? "downloads too" : "only checks"}`
       + (rules.next_window
         ? `; the window next opens ${new Date(rules.next_window).toLocaleString()}`
-        : "")
+        : rules.window !== "any" && rules.window_open ? "; the window is open now" : "")
       + " (/etc/picohub/update.conf)."
     : `Automatic updates are stopped: ${automatic.config_error}`;
   const last = automatic.last_run;
