@@ -133,10 +133,15 @@ def test_a_rolled_back_release_is_skipped_until_it_is_installed_by_hand(hub: Set
 def test_a_release_rolled_back_on_request_is_skipped(hub: Settings) -> None:
     history = History(hub.update_history)
     history.append(_attempt("2.0.0", "network", "done"))
-    history.append(Entry("2026-12-02T04:00:00Z", "page", "rollback", "2.0.0", "1.0.0", "done",
-                         "rolled back to 1.0.0 on request", 30.0, 0))  # fmt: skip
+    # As converge ends a requested rollback: rolled-back, healthy on the older release.
+    history.append(Entry("2026-12-02T04:00:00Z", "page", "rollback", "2.0.0", "1.0.0",
+                         "rolled-back", "rolled back to 1.0.0 on request", 30.0, 0))  # fmt: skip
     reason = skipped_because(hub, "2.0.0")
     assert reason == "it was rolled back on request on 2026-12-02T04:00:00Z"
+    # A rollback that failed leaves the release as it was.
+    history.append(Entry("2026-12-02T05:00:00Z", "page", "rollback", "2.0.0", None,
+                         "failed", "no older release is cached", 1.0, 0))  # fmt: skip
+    assert skipped_because(hub, "2.0.0") is None
     history.append(_attempt("2.0.0", "shell", "done"))
     assert skipped_because(hub, "2.0.0") is None
 

@@ -219,7 +219,8 @@ def skipped_because(settings: Settings, version: str) -> str | None:
     if not attempts:
         return None
     last = attempts[-1]
-    if last.kind == Kind.ROLLBACK and last.result == Result.DONE:
+    # A requested rollback ends rolled-back (healthy on the older release).
+    if last.kind == Kind.ROLLBACK and last.result != Result.FAILED:
         return f"it was rolled back on request on {last.at}"
     if last.kind != Kind.ROLLBACK and last.result == Result.ROLLED_BACK:
         who = "automatic " if last.origin in AUTOMATIC else ""
