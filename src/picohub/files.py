@@ -9,8 +9,10 @@ replaced), then the folder fsync'ed so the new name survives a power cut.
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -113,3 +115,24 @@ def fsync_directory(directory: Path) -> None:
         pass
     finally:
         os.close(descriptor)
+
+
+@contextmanager
+def flock_within(path: Path, wait_s: float, poll_s: float = 0.2) -> Iterator[bool]:
+    """Hold an exclusive flock on ``path`` (made 0600 if missing), waiting up to
+    ``wait_s`` for another holder; yields whether it was had. Released on leaving."""
+    handle = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    yield False
+                    return
+                time.sleep(poll_s)  # flock offers no wait with a deadline
+        yield True
+    finally:
+        os.close(handle)  # releases the lock

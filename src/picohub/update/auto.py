@@ -13,10 +13,8 @@ installed nothing leaves one history entry (repeats folded into one).
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
-import os
 import signal
 import time
 from collections.abc import Iterator
@@ -28,7 +26,7 @@ from typing import Any
 import requests
 
 from picohub.errors import ExitCode, PicohubError, UsageError
-from picohub.files import write_atomically
+from picohub.files import flock_within, write_atomically
 from picohub.installed import installed_version
 from picohub.process import run
 from picohub.settings import PACKAGE, Settings
@@ -305,22 +303,8 @@ def _wake_at(moment: datetime) -> None:
 def _one_at_a_time(settings: Settings, wait_s: float) -> Iterator[bool]:
     """Whether this run got the automatic runs' lock, waiting up to ``wait_s`` for it."""
     settings.update_state_dir.mkdir(parents=True, exist_ok=True)
-    path = settings.update_state_dir / "automatic.lock"
-    handle = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        deadline = time.monotonic() + wait_s
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    yield False
-                    return
-                time.sleep(0.5)  # flock offers no wait with a deadline
-        yield True
-    finally:
-        os.close(handle)
+    with flock_within(settings.update_state_dir / "automatic.lock", wait_s, 0.5) as held:
+        yield held
 
 
 @dataclass(frozen=True)

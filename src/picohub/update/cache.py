@@ -14,12 +14,9 @@ verifies it again against the pinned keyring every time.
 
 from __future__ import annotations
 
-import fcntl
 import logging
-import os
 import shutil
 import tempfile
-import time
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -28,6 +25,7 @@ from pathlib import Path
 from debian.debian_support import Version
 
 from picohub.errors import PicohubError, UsageError
+from picohub.files import flock_within
 from picohub.repository import RepositoryError, verify_repository
 from picohub.settings import Settings
 from picohub.versions import is_release_version, tag_of
@@ -161,24 +159,14 @@ class ReleaseCache:
         check from the web never rewrites an index an update is reading, nor prunes its
         packages."""
         self.root.mkdir(parents=True, exist_ok=True)
-        handle = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            deadline = time.monotonic() + wait_s
-            while True:
-                try:
-                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        raise CacheBusy(
-                            "another picohub-update (an update, a check or a fetch) is using "
-                            f"the cache {self.root}",
-                            hint="wait for it to finish: picohub-update status",
-                        ) from None
-                    time.sleep(0.2)  # flock offers no wait with a deadline
+        with flock_within(self.root / ".lock", wait_s) as held:
+            if not held:
+                raise CacheBusy(
+                    "another picohub-update (an update, a check or a fetch) is using "
+                    f"the cache {self.root}",
+                    hint="wait for it to finish: picohub-update status",
+                )
             yield
-        finally:
-            os.close(handle)  # releases the lock
 
 
 def cache_lock(settings: Settings, wait_s: float = 0.0) -> AbstractContextManager[None]:
