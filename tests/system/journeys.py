@@ -81,9 +81,20 @@ def history(container: Container) -> list[dict[str, Any]]:
 def wait_for_entry(
     container: Container, matches: Callable[[dict[str, Any]], bool], timeout: float = 240
 ) -> dict[str, Any]:
+    """The newest history entry that ``matches``, once the run's unit is gone too: the
+    transaction ends before the unit's after-run does, and a run started meanwhile would
+    find an update running."""
     entry: dict[str, Any] = wait_for(
         lambda: next((e for e in reversed(history(container)) if matches(e)), None),
         timeout=timeout,
         what="the update history to show the run",
+    )
+    wait_for(
+        lambda: (
+            container.unit_property("picohub-update.service", "ActiveState")
+            in ("inactive", "failed")
+        ),
+        timeout=120,
+        what="the update's unit to end",
     )
     return entry
