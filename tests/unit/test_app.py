@@ -93,8 +93,27 @@ def test_devices_survive_a_restart_of_the_app(settings: Settings) -> None:
             413,
             "payload_too_large",
         ),
+        (
+            "/api/devices/pico-1/heartbeat",
+            {"data": "[" * 8000 + "]" * 8000, "content_type": "application/json"},
+            400,
+            "bad_request",
+        ),
+        (
+            "/api/devices/pico-1/heartbeat",
+            {
+                "data": '{"firmware_version": "1", "uptime_s": ' + "7" * 8000 + "}",
+                "content_type": "application/json",
+            },
+            400,
+            "bad_request",
+        ),
+        ("/api/session", {"data": '{"password":' * 1300, "content_type": "application/json"},
+         400, "invalid_json"),
+        ("/api/session", {"data": '{"password": 1' + "0" * 9000 + "}",
+                          "content_type": "application/json"}, 400, "invalid_json"),
     ],
-)
+)  # fmt: skip
 def test_bad_requests_get_a_json_error_and_store_nothing(
     client: FlaskClient,
     settings: Settings,
@@ -117,6 +136,7 @@ def test_unknown_paths_and_methods_answer_json(client: FlaskClient) -> None:
     assert missing.status_code == 404 and missing.get_json()["error"] == "not_found"
     wrong = client.delete("/api/devices")
     assert wrong.status_code == 405 and wrong.get_json()["error"] == "method_not_allowed"
+    assert set(wrong.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS"}
 
 
 def test_the_schema_is_created_once_and_versioned(settings: Settings) -> None:

@@ -114,7 +114,7 @@ def test_a_malformed_login_is_refused_and_not_counted(
 ) -> None:
     for _ in range(lockout.FREE_ATTEMPTS + 1):
         assert client.post("/api/session", json=body).status_code == 400
-    assert client.post("/api/session", data="password=x").status_code == 400
+    assert client.post("/api/session", data="password=x").status_code == 415
 
 
 def test_the_cookie_is_http_only_strict_and_lasts_twelve_hours(

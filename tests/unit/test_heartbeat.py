@@ -32,7 +32,9 @@ def test_only_the_firmware_version_is_required() -> None:
     ("body", "complaint"),
     [
         (b"{not json", "not valid JSON"),
-        (b"\xff\xfe", "not valid JSON"),
+        (b"\xff\xfe", "not UTF-8"),
+        (b"[" * 5000 + b"]" * 5000, "nested 5000 levels deep; at most 16"),
+        (b'{"firmware_version": "1", "uptime_s": ' + b"9" * 5000 + b"}", "a number of 5000"),
         (b"[1, 2]", "must be a JSON object"),
         (_body(firmware_version="1", colour="red"), "unknown field(s): colour"),
         (_body(uptime_s=3), "missing field(s): firmware_version"),
@@ -47,7 +49,8 @@ def test_only_the_firmware_version_is_required() -> None:
         (_body(firmware_version="1", readings={"Temp": 1}), "reading name 'Temp'"),
         (_body(firmware_version="1", readings={"t": "hot"}), "reading 't' must be a finite"),
         (_body(firmware_version="1", readings={"t": True}), "reading 't' must be a finite"),
-        (b'{"firmware_version": "1", "readings": {"t": NaN}}', "reading 't' must be a finite"),
+        (b'{"firmware_version": "1", "readings": {"t": NaN}}', "NaN is not a JSON number"),
+        (b'{"firmware_version": "1", "readings": {"t": 1e999}}', "reading 't' must be a finite"),
         (
             _body(firmware_version="1", readings={f"r{i}": i for i in range(MAX_READINGS + 1)}),
             f"at most {MAX_READINGS}",

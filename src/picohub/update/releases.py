@@ -35,6 +35,7 @@ from urllib.parse import quote
 import requests
 from debian.debian_support import Version
 
+from picohub import jsontext
 from picohub.errors import PicohubError
 from picohub.files import write_atomically
 from picohub.settings import Settings
@@ -177,7 +178,7 @@ class ReleasesApi:
         if fetched.status == "fetched":
             write_atomically(memory, json.dumps({"url": url, "etag": fetched.etag or ""}))
         try:
-            return json.loads(target.read_bytes()), fetched.status == "not-modified"
+            return jsontext.loads(target.read_bytes()), fetched.status == "not-modified"
         except (OSError, ValueError) as exc:
             target.unlink(missing_ok=True)  # the next request asks afresh
             raise DownloadError(

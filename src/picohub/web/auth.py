@@ -42,6 +42,7 @@ from picohub.errors import PicohubError
 from picohub.files import atomic_file
 from picohub.settings import Settings
 from picohub.web import admin_sessions, lockout
+from picohub.web.body import json_object
 from picohub.web.database import get_db
 from picohub.web.errors import ApiError
 
@@ -210,8 +211,8 @@ def current() -> tuple[Response, int]:
 
 @blueprint.post("")
 def log_in() -> tuple[Response, int]:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict) or set(body) != {"password"}:
+    body = json_object(required=True)
+    if set(body) != {"password"}:
         raise ApiError(400, "invalid_json", 'send a JSON object {"password": "..."}')
     password = body["password"]
     if not isinstance(password, str):

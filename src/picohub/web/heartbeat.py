@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
+
+from picohub import jsontext
 
 DEVICE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 FIRMWARE_VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z._+~-]{0,31}")
@@ -44,9 +45,9 @@ def _is_number(value: Any) -> bool:
 
 def parse_heartbeat(body: bytes) -> Heartbeat:
     try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise HeartbeatError(f"body is not valid JSON: {exc}") from exc
+        data = jsontext.loads(body)
+    except jsontext.JsonRefused as exc:
+        raise HeartbeatError(f"the body is not acceptable JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise HeartbeatError("body must be a JSON object")
     unknown = sorted(set(data) - KNOWN_FIELDS)

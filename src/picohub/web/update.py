@@ -9,7 +9,6 @@ on while this app is restarted underneath the page.
 from __future__ import annotations
 
 import secrets
-from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
@@ -27,6 +26,7 @@ from picohub.trigger import (
 )
 from picohub.versions import is_release_version
 from picohub.web.auth import admin_required
+from picohub.web.body import json_object
 from picohub.web.errors import ApiError
 
 blueprint = Blueprint("update", __name__, url_prefix="/api/system")
@@ -56,17 +56,6 @@ def _answer(reply: TriggerReply, success: int) -> tuple[Response, int]:
     raise ApiError(502, "update_failed", reply.message)
 
 
-def _json_body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if body is None and request.content_length:
-        raise ApiError(400, "invalid_json", "the request body must be a JSON object")
-    if body is None:
-        return {}
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_json", "the request body must be a JSON object")
-    return body
-
-
 @blueprint.post("/update/check")
 @admin_required
 def check() -> tuple[Response, int]:
@@ -79,7 +68,7 @@ def check() -> tuple[Response, int]:
 @blueprint.post("/update")
 @admin_required
 def install() -> tuple[Response, int]:
-    body = _json_body()
+    body = json_object()
     unknown = set(body) - {"version"}
     if unknown:
         raise ApiError(400, "invalid_field", f"unknown field(s): {', '.join(sorted(unknown))}")
@@ -92,7 +81,7 @@ def install() -> tuple[Response, int]:
 @blueprint.post("/rollback")
 @admin_required
 def rollback() -> tuple[Response, int]:
-    if _json_body() != {"confirm": True}:
+    if json_object() != {"confirm": True}:
         raise ApiError(
             400, "confirmation_required", 'a rollback must be confirmed: send {"confirm": true}'
         )
@@ -145,7 +134,7 @@ def upload_bundle() -> tuple[Response, int]:
 def hold() -> tuple[Response, int]:
     """Hold automatic installs: ``{"until": "1d"}`` (a duration, a date or a time, as
     ``picohub-update hold --until`` takes it), or ``{}`` until released."""
-    body = _json_body()
+    body = json_object()
     unknown = set(body) - {"until"}
     if unknown:
         raise ApiError(400, "invalid_field", f"unknown field(s): {', '.join(sorted(unknown))}")
