@@ -3,6 +3,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -61,8 +62,38 @@ def test_the_image_has_length_etag_and_ranges(client: FlaskClient, settings: Set
     assert tail.headers["Content-Range"] == f"bytes 1000-{len(image) - 1}/{len(image)}"
     unchanged = client.get("/api/firmware/image", headers={"If-None-Match": f'"{digest}"'})
     assert unchanged.status_code == 304
-    beyond = client.get("/api/firmware/image", headers={"Range": f"bytes={len(image) + 5}-"})
-    assert beyond.status_code == 416
+
+
+@pytest.mark.parametrize("asked", ["bytes=BEYOND-", "bytes=-0", "bytes = - 000"])
+def test_a_range_that_selects_nothing_is_416_with_the_size(
+    client: FlaskClient, settings: Settings, asked: str
+) -> None:
+    image = _install_firmware(settings.firmware_dir)
+    answer = client.get(
+        "/api/firmware/image", headers={"Range": asked.replace("BEYOND", str(len(image) + 5))}
+    )
+    assert answer.status_code == 416
+    # How a client learns the size it may ask for (RFC 9110, 15.5.17).
+    assert answer.headers["Content-Range"] == f"bytes */{len(image)}"
+    assert answer.get_json()["error"] == "requested_range_not_satisfiable"
+
+
+def test_an_empty_range_under_a_stale_if_range_gets_the_whole_image(
+    client: FlaskClient, settings: Settings
+) -> None:
+    image = _install_firmware(settings.firmware_dir)
+    answer = client.get(
+        "/api/firmware/image", headers={"Range": "bytes=-0", "If-Range": '"an-older-image"'}
+    )
+    assert answer.status_code == 200
+    assert answer.data == image
+
+
+def test_a_method_not_allowed_names_the_allowed_ones(client: FlaskClient) -> None:
+    answer = client.post("/api/firmware/image")
+    assert answer.status_code == 405
+    assert "GET" in answer.headers["Allow"]
+    assert answer.get_json()["error"] == "method_not_allowed"
 
 
 def test_a_new_firmware_package_is_served_without_restarting_the_app(

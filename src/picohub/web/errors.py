@@ -27,7 +27,12 @@ def _api_error(exc: ApiError) -> tuple[Response, int]:
 def _http_error(exc: HTTPException) -> tuple[Response, int]:
     status = exc.code or 500
     code = (exc.name or "error").lower().replace(" ", "_")
-    return json_error(status, code, exc.description or exc.name or "error")
+    response, status = json_error(status, code, exc.description or exc.name or "error")
+    # What the status needs said: Allow with a 405, Content-Range with a 416.
+    for name, value in exc.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response, status
 
 
 def init_app(app: Flask) -> None:

@@ -6,7 +6,10 @@ what the boards get without restarting the app.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, jsonify, send_file
+import re
+
+from flask import Blueprint, Response, current_app, jsonify, request, send_file
+from werkzeug.exceptions import RequestedRangeNotSatisfiable
 
 from picohub.errors import PicohubError
 from picohub.firmware.manifest import Manifest, from_json
@@ -14,6 +17,9 @@ from picohub.settings import Settings
 from picohub.web.errors import ApiError
 
 blueprint = Blueprint("firmware", __name__, url_prefix="/api/firmware")
+# The last zero bytes: a range that selects nothing (RFC 9110, 14.1.2), which werkzeug
+# 2.2 reads as the whole file and 3.x ignores.
+EMPTY_SUFFIX = re.compile(r"bytes=[ \t]*-[ \t]*0+[ \t]*")
 
 
 def offered_manifest(settings: Settings) -> Manifest | None:
@@ -52,6 +58,8 @@ def image() -> Response:
     path = settings.firmware_dir / offered.image
     if not path.is_file():
         raise ApiError(404, "no_firmware", f"the manifest names {offered.image}, which is missing")
+    if _asks_for_nothing(offered.sha256):
+        raise RequestedRangeNotSatisfiable(length=path.stat().st_size)
     # conditional=True answers If-None-Match with 304 and Range with 206, so a board on
     # flaky Wi-Fi can resume; the ETag is the image's SHA-256 from the manifest.
     response = send_file(
@@ -64,3 +72,11 @@ def image() -> Response:
     )
     response.headers["Accept-Ranges"] = "bytes"
     return response
+
+
+def _asks_for_nothing(etag: str) -> bool:
+    """Whether the request's Range is the empty suffix, and applies (no If-Range, or one
+    naming the image's ETag: otherwise the whole image is sent)."""
+    if not EMPTY_SUFFIX.fullmatch(request.headers.get("Range", "")):
+        return False
+    return "If-Range" not in request.headers or request.if_range.etag == etag
