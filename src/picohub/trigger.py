@@ -12,11 +12,13 @@ from __future__ import annotations
 import json
 import re
 import socket
+import time
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from picohub import jsontext
 from picohub.errors import PicohubError
 from picohub.versions import is_release_version
 
@@ -90,9 +92,9 @@ def parse_request(raw: bytes) -> TriggerRequest:
     if len(raw) > MAX_REQUEST_BYTES:
         raise RequestRefused(f"the request is longer than {MAX_REQUEST_BYTES} bytes")
     try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise RequestRefused(f"the request is not JSON: {exc}") from exc
+        data = jsontext.loads(raw)
+    except jsontext.JsonRefused as exc:
+        raise RequestRefused(f"the request is not acceptable JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise RequestRefused("the request must be a JSON object")
     known = {a.value: a for a in Action}
@@ -141,11 +143,25 @@ def decode_reply(raw: bytes) -> TriggerReply:
         raise PicohubError(f"the update trigger answered something unreadable: {exc}") from exc
 
 
-def read_line(sock: socket.socket, limit: int) -> bytes:
-    """One newline-terminated message of at most ``limit`` bytes (or up to EOF)."""
+def read_line(sock: socket.socket, limit: int, within: float | None = None) -> bytes:
+    """One newline-terminated message of at most ``limit`` bytes (or up to EOF), whole
+    within ``within`` seconds when given: a client sending a byte now and then cannot hold
+    the connection longer (the socket's own timeout counts from the last byte)."""
+    deadline = None if within is None else time.monotonic() + within
+    late = f"the message did not arrive whole within {within or 0:g} s"
     received = bytearray()
     while b"\n" not in received:
-        chunk = sock.recv(4096)
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(late)
+            sock.settimeout(left)
+        try:
+            chunk = sock.recv(4096)
+        except TimeoutError:
+            if deadline is None:
+                raise
+            raise TimeoutError(late) from None
         if not chunk:
             break
         received += chunk

@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import os
 import socket
+import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -55,7 +57,7 @@ def test_requests_of_the_allowed_form_are_read(raw: bytes, expected: TriggerRequ
 @pytest.mark.parametrize(
     ("raw", "says"),
     [
-        (b"apply 1.2.3", "not JSON"),
+        (b"apply 1.2.3", "not valid JSON"),
         (b'["apply"]', "must be a JSON object"),
         (b'{"action": "shell", "command": "id"}', "unknown action 'shell'"),
         (b'{"action": "apply", "version": "1.0; rm -rf /"}', "is not a release version"),
@@ -69,6 +71,8 @@ def test_requests_of_the_allowed_form_are_read(raw: bytes, expected: TriggerRequ
         (b'{"action": "apply-bundle", "bundle": "/root/b.tar"}', "not the name of an"),
         (b'{"action": "apply-bundle", "bundle": ".hidden.tar"}', "not the name of an"),
         (b'{"action": "check"' + b" " * MAX_REQUEST_BYTES + b"}", "longer than"),
+        (b"[" * (MAX_REQUEST_BYTES // 2) + b"]" * (MAX_REQUEST_BYTES // 2), "nested 512 levels"),
+        (b'{"action": "apply", "version": ' + b"9" * 900 + b"}", "a number of 900"),
         (b'{"action": "hold", "until": "$(reboot)"}', "is not a hold's end"),
         (b'{"action": "hold", "until": 7}', "is not a hold's end"),
         (b'{"action": "release-hold", "until": "1d"}', "release-hold takes no until"),
@@ -87,6 +91,51 @@ def test_a_refused_request_is_answered_over_the_socket(settings: Settings) -> No
         serve_connection(root_side, settings)
         reply = decode_reply(app_side.recv(65536).strip())
     assert reply == TriggerReply(False, "'$(id)' is not a release version", "refused")
+
+
+def test_a_request_nested_to_the_size_limit_is_answered(settings: Settings) -> None:
+    app_side, root_side = socket.socketpair()
+    with app_side, root_side:
+        app_side.sendall(b"[" * 511 + b"]" * 511 + b"\n")
+        serve_connection(root_side, settings)
+        reply = decode_reply(app_side.recv(65536).strip())
+    assert (reply.ok, reply.error) == (False, "refused")
+    assert "nested 511 levels deep" in reply.message
+
+
+def test_a_client_sending_a_byte_now_and_then_is_answered_within_the_timeout(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(trigger_service, "REQUEST_TIMEOUT_S", 0.5)
+    app_side, root_side = socket.socketpair()
+    stop = threading.Event()
+
+    def trickle() -> None:  # each byte well within any per-byte timeout
+        for byte in b'{"action": "check"}':
+            if stop.wait(0.1):
+                return
+            app_side.send(bytes([byte]))
+
+    sender = threading.Thread(target=trickle)
+    with app_side, root_side:
+        sender.start()
+        started = time.monotonic()
+        serve_connection(root_side, settings)
+        took = time.monotonic() - started
+        stop.set()
+        sender.join()
+        reply = decode_reply(app_side.recv(65536).strip())
+    assert (reply.ok, reply.error) == (False, "refused")
+    assert "did not arrive whole within 0.5 s" in reply.message
+    assert took < 1.5  # the deadline counts from the first byte, not the last
+
+
+def test_a_client_gone_before_the_answer_ends_the_connection_quietly(settings: Settings) -> None:
+    app_side, root_side = socket.socketpair()
+    with root_side:
+        app_side.sendall(b'{"action": "shell"}\n')
+        app_side.close()
+        serve_connection(root_side, settings)  # no BrokenPipeError
 
 
 def test_replies_round_trip() -> None:

@@ -52,8 +52,9 @@ from picohub.update.unit import is_running, start_in_unit
 
 log = logging.getLogger(__name__)
 
-# How long a client may take to send its request.
-REQUEST_TIMEOUT_S = 10
+# How long a client may take to send its whole request (the app sends it at once), and
+# to take the answer.
+REQUEST_TIMEOUT_S = 5.0
 _NO_FOLLOW = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
 _CHUNK = 1 << 20
 # The transaction's journal names who started a run.
@@ -62,9 +63,8 @@ PAGE = f"--origin={Origin.PAGE}"
 
 def serve_connection(connection: socket.socket, settings: Settings) -> None:
     """Answer the one request on ``connection``."""
-    connection.settimeout(REQUEST_TIMEOUT_S)
     try:
-        request = parse_request(read_line(connection, MAX_REQUEST_BYTES))
+        request = parse_request(_read_request(connection))
         log.info("request: %s", request.encode().decode().strip())
         reply = handle(request, settings)
     except RequestRefused as exc:
@@ -73,7 +73,21 @@ def serve_connection(connection: socket.socket, settings: Settings) -> None:
     except (PicohubError, OSError) as exc:
         log.error("%s", exc)
         reply = TriggerReply(False, str(exc), "failed")
-    connection.sendall(reply.encode())
+    connection.settimeout(REQUEST_TIMEOUT_S)
+    try:
+        connection.sendall(reply.encode())
+    except OSError as exc:
+        log.warning("the client went away before the answer: %s", exc)
+
+
+def _read_request(connection: socket.socket) -> bytes:
+    """The request's bytes; one too long or too slow is refused, and answered."""
+    try:
+        return read_line(connection, MAX_REQUEST_BYTES, within=REQUEST_TIMEOUT_S)
+    except TimeoutError as exc:
+        raise RequestRefused(str(exc), hint="send the whole request at once") from exc
+    except PicohubError as exc:
+        raise RequestRefused(str(exc)) from exc
 
 
 def _status_data(settings: Settings) -> dict[str, Any]:
