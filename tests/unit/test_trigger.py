@@ -127,7 +127,7 @@ def test_a_client_sending_a_byte_now_and_then_is_answered_within_the_timeout(
         reply = decode_reply(app_side.recv(65536).strip())
     assert (reply.ok, reply.error) == (False, "refused")
     assert "did not arrive whole within 0.5 s" in reply.message
-    assert took < 1.5  # the deadline counts from the first byte, not the last
+    assert took < 1.5  # the deadline counts from the connection, not the last byte
 
 
 def test_a_client_gone_before_the_answer_ends_the_connection_quietly(settings: Settings) -> None:
