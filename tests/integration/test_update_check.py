@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import socket
 import time
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,7 @@ from picohub_release.build import Build
 from picohub_release.repository import KEYRING, Repository
 from picohub_release.signing import Signer
 from tests.fakegithub import FakeGitHub
+from tests.integration.fetch_servers import answer, odd_server
 from tests.integration.repo_fixtures import hub_settings, make_repository, make_signer
 
 
@@ -247,6 +249,30 @@ def test_a_replayed_old_release_as_the_latest_is_refused(
         with pytest.raises(RepositoryError, match="older than release") as refused:
             check(_config(github), device, session)
     assert repo_a.version in str(refused.value) and repo_b.version in str(refused.value)
+
+
+def _portal(handler: BaseHTTPRequestHandler) -> None:
+    """A captive portal: every address answers 200 with its login page."""
+    page = b"<html><body>Welcome! Log in to the guest Wi-Fi.</body></html>"
+    answer(handler, 200, page, {"Content-Type": "text/html", "ETag": '"portal"'})
+
+
+def test_a_captive_portals_page_never_replaces_the_verified_index(
+    device: Settings, github: FakeGitHub, repo_b: Repository
+) -> None:
+    with open_session() as session:
+        assert check(_config(github), device, session).version == repo_b.version
+        index = device.cache_dir / "index" / "latest"
+        kept = {path.name: path.read_bytes() for path in index.iterdir()}
+        with odd_server(_portal) as (portal, seen):
+            behind_portal = UpdateConfig(download_url=portal, api_url=github.api_url)
+            with pytest.raises(RepositoryError, match="InRelease"):
+                check(behind_portal, device, session)
+        assert seen, "the portal was asked"
+        # Nothing it said was kept: not the page, and not its ETag for the next request.
+        assert {path.name: path.read_bytes() for path in index.iterdir()} == kept
+        again = check(_config(github), device, session)
+    assert (again.version, again.not_modified) == (repo_b.version, True)
 
 
 def _ask_trigger(settings: Settings, request: TriggerRequest) -> TriggerReply:

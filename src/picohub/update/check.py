@@ -9,6 +9,7 @@ Which tag a pre-release channel checks, and the release notes, come from the API
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from dataclasses import dataclass
@@ -17,13 +18,14 @@ from pathlib import Path
 import requests
 from debian.debian_support import Version
 
-from picohub.files import write_atomically
+from picohub.files import rename_into_place, write_atomically
 from picohub.installed import installed_versions
 from picohub.repository import (
     INRELEASE,
     PACKAGES,
     PackageEntry,
     RepositoryError,
+    SignedRelease,
     read_packages,
     read_release,
     safe_filename,
@@ -88,41 +90,44 @@ def check(
     index_dir = ReleaseCache(settings).index_dir(tag)
     index_dir.mkdir(parents=True, exist_ok=True)
     memory = index_dir / "conditional.json"
-    validators = remembered(memory) if (index_dir / INRELEASE).exists() else {}
+    # A new index waits beside the kept one, under its own name (messages name it).
+    kept, candidate = (
+        index_dir / INRELEASE,
+        index_dir.with_name(f"{index_dir.name}.new") / INRELEASE,
+    )
+    candidate.parent.mkdir(exist_ok=True)
+    validators = remembered(memory) if kept.exists() else {}
     fetched = fetch_conditional(
         session,
         base_url + INRELEASE,
-        index_dir / INRELEASE,
+        kept,
         limits=Limits(max_bytes=MAX_INRELEASE_BYTES),
         etag=validators.get("etag"),
         last_modified=validators.get("last_modified"),
+        candidate=candidate,
     )
-    if fetched.status == "fetched":
-        conditional = {"etag": fetched.etag, "last_modified": fetched.last_modified}
-        write_atomically(memory, json.dumps({k: v for k, v in conditional.items() if v}))
-    # Verified on every check, 304 or not: the file on disk is trusted no more than a new one.
-    fingerprint, text = verify_signed_text(index_dir / INRELEASE, settings.archive_keyring)
-    release = read_release(text, fingerprint)
-    version = release.fields.get("Version")
-    if not version:
-        raise RepositoryError("the signed index has no Version field")
-    if tag is not None and tag_of(version) != tag:
-        raise RepositoryError(f"asked for release {tag}, but its signed index is release {version}")
-    if tag is None:
-        _never_backwards(settings.update_newest_seen, version)
-    if PACKAGES not in release.files:
-        raise RepositoryError("the signed index does not list Packages")
-    # Every index file it lists (apt, reading the cache later, wants them all), each
-    # no bigger than, and exactly as, the signed index says.
-    for entry in release.files.values():
-        fetch_file(
-            session,
-            base_url + safe_filename(entry.name),
-            index_dir / entry.name,
-            size=entry.size,
-            sha256=entry.sha256,
-            limits=Limits(max_bytes=entry.size),
-        )
+    try:
+        release, version = _read_verified(fetched.path or kept, settings, tag)
+        # Every index file it lists (apt, reading the cache later, wants them all), each
+        # no bigger than, and exactly as, the signed index says.
+        for entry in release.files.values():
+            fetch_file(
+                session,
+                base_url + safe_filename(entry.name),
+                index_dir / entry.name,
+                size=entry.size,
+                sha256=entry.sha256,
+                limits=Limits(max_bytes=entry.size),
+            )
+        if fetched.path is not None:
+            # Only a new index that passed every check above replaces the kept one.
+            rename_into_place(candidate, kept)
+            conditional = {"etag": fetched.etag, "last_modified": fetched.last_modified}
+            write_atomically(memory, json.dumps({k: v for k, v in conditional.items() if v}))
+    finally:
+        candidate.unlink(missing_ok=True)  # refused: the kept index stays as it was
+        with contextlib.suppress(OSError):
+            candidate.parent.rmdir()
     packages = tuple(read_packages((index_dir / PACKAGES).read_text(encoding="utf-8")))
     changes = changes_from(packages, settings, allow_older=allow_older)
     return CheckResult(
@@ -134,6 +139,24 @@ def check(
         changes=changes,
         not_modified=fetched.status == "not-modified",
     )
+
+
+def _read_verified(path: Path, settings: Settings, tag: str | None) -> tuple[SignedRelease, str]:
+    """The signed index at ``path``, verified against the pinned keyring and checked to
+    be the release asked for (and, for the latest, not older than one seen before).
+    Verified on every check, 304 or not: a file on disk is trusted no more than a new one."""
+    fingerprint, text = verify_signed_text(path, settings.archive_keyring)
+    release = read_release(text, fingerprint)
+    version = release.fields.get("Version")
+    if not version:
+        raise RepositoryError("the signed index has no Version field")
+    if tag is not None and tag_of(version) != tag:
+        raise RepositoryError(f"asked for release {tag}, but its signed index is release {version}")
+    if tag is None:
+        _never_backwards(settings.update_newest_seen, version)
+    if PACKAGES not in release.files:
+        raise RepositoryError("the signed index does not list Packages")
+    return release, version
 
 
 def _never_backwards(memory: Path, version: str) -> None:

@@ -353,12 +353,16 @@ def fetch_conditional(
     etag: str | None = None,
     last_modified: str | None = None,
     headers: Mapping[str, str] | None = None,
+    candidate: Path | None = None,
 ) -> Fetched:
     """Fetch ``url`` into ``target`` unless it is unchanged since ``etag``/``last_modified``.
 
     The validators are sent only while ``target`` exists: a 304 for a file we no longer
     have would leave us with nothing. A new body goes to a temporary file beside ``target``
     and replaces it by rename, so ``target`` is always either the old file or the new one.
+    With ``candidate``, a new body replaces ``candidate`` instead (``Fetched.path``), and
+    the caller moves it over ``target`` once it has verified it: bytes not yet verified
+    (a captive portal's page) never replace bytes that were.
     ``headers`` go with the request (an ``Authorization`` header only to the first host:
     a redirect to another drops it).
     """
@@ -384,8 +388,9 @@ def fetch_conditional(
             )
         if response.status_code != 200:
             raise status_error(final, response.status_code, answer)
-        size = _replace_with_body(response, target, final, limits, clock)
-        return Fetched("fetched", target, answer.get("etag"), answer.get("last-modified"), size)
+        written = candidate or target
+        size = _replace_with_body(response, written, final, limits, clock)
+        return Fetched("fetched", written, answer.get("etag"), answer.get("last-modified"), size)
 
 
 def _replace_with_body(
