@@ -134,6 +134,23 @@ def test_actions_need_the_csrf_token(
     assert trigger.requests == []
 
 
+def test_nginx_may_take_an_uploads_body_only_for_the_administrator_with_the_token(
+    app: Flask, hub: Settings
+) -> None:
+    """What nginx's auth_request asks before it accepts a bundle: a GET with the
+    upload's headers, and no body."""
+    permission = "/api/session/upload-permission"
+    anyone = app.test_client()
+    assert anyone.get(permission).status_code == 401
+    admin_client = app.test_client()
+    login = admin_client.post("/api/session", json={"password": admin.show(hub)})
+    token = login.get_json()["csrf_token"]
+    assert admin_client.get(permission).status_code == 403  # a GET, but for an upload
+    assert admin_client.get(permission, headers={"X-CSRF-Token": "x"}).status_code == 403
+    allowed = admin_client.get(permission, headers={"X-CSRF-Token": token})
+    assert (allowed.status_code, allowed.data) == (204, b"")
+
+
 def test_install_asks_the_trigger_for_the_version_shown(
     client: FlaskClient, csrf: dict[str, str], trigger: FakeTrigger
 ) -> None:

@@ -15,10 +15,11 @@ the server records (:mod:`picohub.web.admin_sessions`): logging out ends the ses
 the server, so a copy of the cookie is of no use afterwards.
 
 Wrong passwords are slowed down by :mod:`picohub.web.lockout`. The client's address is
-the peer's, or, when the peer is the loopback (nginx, in front of the app), the last
-address of ``X-Forwarded-For``: the one nginx appended (``$proxy_add_x_forwarded_for``);
-anything before it came from the client. ``X-Real-IP`` is not trusted: nginx's site does
-not set it, so it would come from the client unchanged.
+the peer's, or, on the Unix socket ``picohub-proxy.socket`` (which only root and nginx's
+www-data may connect to), the last address of ``X-Forwarded-For``: the one nginx appended
+(``$proxy_add_x_forwarded_for``); anything before it came from the client. On the
+loopback port, anyone on the hub could write the header, so it is not read there.
+``X-Real-IP`` is never trusted: nginx's site does not set it.
 """
 
 from __future__ import annotations
@@ -127,9 +128,10 @@ def client_address() -> str:
     """
     peer = request.remote_addr or ""
     address = _parse(peer)
-    if address is not None and address.is_loopback:
+    if address is None and peer == "":
+        # No network address: the Unix socket only nginx (and root) may use.
         forwarded = request.headers.get("X-Forwarded-For", "").rsplit(",", 1)[-1].strip()
-        address = _parse(forwarded) or address
+        address = _parse(forwarded)
     if address is None:
         return peer or "unknown"
     if isinstance(address, ipaddress.IPv6Address):
@@ -175,23 +177,44 @@ def _csrf_ok() -> bool:
     return isinstance(expected, str) and bool(expected) and hmac.compare_digest(sent, expected)
 
 
+def refusal(*, changes_state: bool) -> ApiError | None:
+    """Why this request may not act as the administrator (None: it may): no live session
+    (401), or, for a request that changes state, no session CSRF token in
+    ``X-CSRF-Token`` (403)."""
+    if not is_admin():
+        return ApiError(401, "login_required", "this needs the administrator: log in first")
+    if changes_state and not _csrf_ok():
+        return ApiError(
+            403,
+            "csrf_token_invalid",
+            f"missing or wrong {CSRF_HEADER} header (GET /api/session gives the token)",
+        )
+    return None
+
+
 def admin_required(view: Callable[P, R]) -> Callable[P, R]:
     """Only for a logged-in administrator (else 401); a request that is not GET, HEAD or
     OPTIONS must also carry the session's CSRF token in ``X-CSRF-Token`` (else 403)."""
 
     @functools.wraps(view)
     def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
-        if not is_admin():
-            raise ApiError(401, "login_required", "this needs the administrator: log in first")
-        if request.method not in SAFE_METHODS and not _csrf_ok():
-            raise ApiError(
-                403,
-                "csrf_token_invalid",
-                f"missing or wrong {CSRF_HEADER} header (GET /api/session gives the token)",
-            )
+        refused = refusal(changes_state=request.method not in SAFE_METHODS)
+        if refused is not None:
+            raise refused
         return view(*args, **kwargs)
 
     return guarded
+
+
+@blueprint.get("/upload-permission")
+def upload_permission() -> tuple[str, int]:
+    """nginx asks here (``auth_request``, with the upload's headers and without its body)
+    before it takes a bundle's body, so only the administrator's upload, with the page's
+    CSRF token, is ever written to the SD card. nginx reads the status alone."""
+    refused = refusal(changes_state=True)
+    if refused is not None:
+        raise refused
+    return "", 204
 
 
 def _session_state(admin_now: bool) -> Response:
