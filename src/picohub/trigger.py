@@ -91,6 +91,8 @@ def parse_request(raw: bytes) -> TriggerRequest:
     """Decode one request, refusing anything outside the allowed form."""
     if len(raw) > MAX_REQUEST_BYTES:
         raise RequestRefused(f"the request is longer than {MAX_REQUEST_BYTES} bytes")
+    if not raw.strip():
+        raise RequestRefused("the request is empty: send one JSON object on one line")
     try:
         data = jsontext.loads(raw)
     except jsontext.JsonRefused as exc:

@@ -58,6 +58,7 @@ def test_requests_of_the_allowed_form_are_read(raw: bytes, expected: TriggerRequ
     ("raw", "says"),
     [
         (b"apply 1.2.3", "not valid JSON"),
+        (b"", "the request is empty"),
         (b'["apply"]', "must be a JSON object"),
         (b'{"action": "shell", "command": "id"}', "unknown action 'shell'"),
         (b'{"action": "apply", "version": "1.0; rm -rf /"}', "is not a release version"),
