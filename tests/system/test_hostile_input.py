@@ -110,7 +110,7 @@ def _log_in(container: Container) -> dict[str, str]:
 
 
 # Starts N uploads of 24 MiB that send half their body and wait; measures what nginx
-# holds in its body folder meanwhile; then each sends the rest and reads the answer, or,
+# holds in its body files meanwhile; then each sends the rest and reads the answer, or,
 # with "abort", closes its connection half-way.
 _UPLOADS = r"""
 import http.client, json, os, sys, threading
@@ -149,13 +149,17 @@ threads = [threading.Thread(target=upload) for _ in range(count)]
 for thread in threads:
     thread.start()
 halfway.wait()
-held_bytes = 0
-for root, _dirs, files in os.walk(folder):
-    for name in files:
-        try:
-            held_bytes += os.stat(os.path.join(root, name)).st_size
-        except FileNotFoundError:
-            pass
+held_bytes = 0  # nginx unlinks a body's file at once: its open files tell
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        if open(f"/proc/{pid}/comm").read().strip() != "nginx":
+            continue
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            path = f"/proc/{pid}/fd/{fd}"
+            if os.readlink(path).startswith(folder + "/"):
+                held_bytes += os.stat(path).st_size
+    except OSError:
+        pass
 go_on.set()
 for thread in threads:
     thread.join()
