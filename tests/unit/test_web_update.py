@@ -234,6 +234,15 @@ def test_nginx_takes_the_bundles_the_app_takes() -> None:
     assert int(limit) << 20 == MAX_BUNDLE_BYTES
 
 
+def test_nginx_takes_the_bodies_the_app_takes(settings: Settings) -> None:
+    site = (SOURCE / "packaging" / "nginx" / "picohub").read_text(encoding="utf-8")
+    server = site.split("location", 1)[0]  # the server's own settings, before any location
+    (limit,) = re.findall(r"client_max_body_size (\d+)k;", server)
+    (buffer,) = re.findall(r"client_body_buffer_size (\d+)k;", server)
+    # Refused by nginx as the app would refuse it, and held in memory, never on disk.
+    assert int(limit) << 10 == settings.max_request_bytes == int(buffer) << 10
+
+
 def test_a_check_is_answered_before_gunicorn_gives_up_on_the_page() -> None:
     unit = (SOURCE / "debian" / "picohub.service").read_text(encoding="utf-8")
     set_timeout = re.search(r"--timeout[= ](\d+)", unit)
