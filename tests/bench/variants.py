@@ -19,7 +19,7 @@ from tests.bench.releases import Releases
 from tests.bench.samples import Sample, availability, first_new_answer
 from tests.bench.settings import DEBS_IN_CONTAINER, LEAD_S, TAIL_S
 from tests.system.container import Container, wait_for
-from tests.system.journeys import healthy_version, unit_stops_and_starts
+from tests.system.journeys import APP_UNITS, healthy_version, unit_stops_and_starts
 
 # The automatic run, as the daily timer or the maintenance window's timer starts it.
 AUTOMATIC_RUN = "picohub-update-auto@timer.service"
@@ -67,7 +67,7 @@ class Bench:
 
     def _settle(self) -> None:
         c = self.container
-        c.run(["systemctl", "start", "picohub.socket", "picohub.service"])
+        c.run(["systemctl", "start", *APP_UNITS])
         c.run(
             [
                 "rm",
@@ -219,16 +219,16 @@ class Bench:
 
     def run_naive(self) -> dict[str, Any]:
         script = (
-            "systemctl stop picohub.socket picohub.service\n"
+            f"systemctl stop {' '.join(APP_UNITS)}\n"
             f"dpkg-deb --fsys-tarfile {self.deb(self.releases.new, 'picohub')}"
             " | tar -x -C / --keep-directory-symlink --exclude=./etc\n"
-            "systemctl start picohub.socket picohub.service\n"
+            f"systemctl start {' '.join(APP_UNITS)}\n"
         )
         return self._in_unit("picohub-bench-naive.service", script, "sh", new_version=None)
 
     def run_apt(self) -> dict[str, Any]:
         script = (
-            "systemctl stop picohub.socket picohub.service\n"
+            f"systemctl stop {' '.join(APP_UNITS)}\n"
             "apt-get install --yes --no-install-recommends -o Dpkg::Options::=--force-confold "
             f"{self.deb(self.releases.new, 'picohub')}\n"
         )

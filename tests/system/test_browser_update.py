@@ -18,7 +18,7 @@ from picohub_release.build import Build
 from tests.conftest import need
 from tests.system.conftest import point_updater_at
 from tests.system.container import Container
-from tests.system.journeys import apt_install, healthy_version
+from tests.system.journeys import APP_UNITS, apt_install, healthy_version
 from tests.system.test_browser import ARTIFACTS, CHROMIUM, QUIET_FLAGS, WEB
 from tests.system.test_update_web import _password
 
@@ -144,7 +144,7 @@ def _write_status(container: Container, **fields: Any) -> None:
 
 
 def _set_app(container: Container, action: str) -> None:
-    container.run(["systemctl", action, "picohub.socket", "picohub.service"])
+    container.run(["systemctl", action, *APP_UNITS])
 
 
 def test_a_page_loaded_mid_update_follows_it_while_the_app_is_away(

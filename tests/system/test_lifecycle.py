@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from picohub_release.build import Build
 from tests.system.container import AUTOMATIC_TIMER, Container, wait_for
-from tests.system.journeys import apt_install, device_ids, healthy_version, heartbeat
+from tests.system.journeys import APP_UNITS, apt_install, device_ids, healthy_version, heartbeat
 
 STATE = "/var/lib/picohub"
 
@@ -25,7 +25,7 @@ def test_apt_install_on_a_clean_system(container: Container, release_a: Build) -
     passwd = container.run(["getent", "passwd", "picohub"]).stdout.strip().split(":")
     assert passwd[5] == STATE and passwd[6] in ("/usr/sbin/nologin", "/sbin/nologin")
     assert int(passwd[2]) < 1000, "picohub must be a system user"
-    for unit in ("picohub.socket", "picohub.service"):
+    for unit in APP_UNITS:
         assert _is_active(container, unit) == "active", unit
         assert _is_enabled(container, unit) == "enabled", unit
     assert container.unit_property("picohub.service", "User") == "picohub"
@@ -55,7 +55,7 @@ def test_registry_accepts_a_heartbeat_and_refuses_bad_input(container: Container
 
 def test_remove_stops_and_disables_but_keeps_data(container: Container) -> None:
     container.run(["dpkg", "--remove", "picohub"])
-    for unit in ("picohub.socket", "picohub.service"):
+    for unit in APP_UNITS:
         assert _is_active(container, unit) != "active", unit
         assert _is_enabled(container, unit) != "enabled", unit
     assert container.http("GET", "http://127.0.0.1:8080/healthz")[0] == 0  # nothing listens
