@@ -36,6 +36,10 @@ class Settings:
     service_user: str = PACKAGE
     # The root-owned update trigger (picohub-update-trigger.socket) the app asks to act.
     update_trigger_socket: Path = Path("/run/picohub-update/trigger.sock")
+    # What tells the hub's time floor how late it is at least (picohub.update.timefloor):
+    # systemd-timesyncd's clock file, and the installed picohub's changelog.
+    timesync_clock: Path = Path("/var/lib/systemd/timesync/clock")
+    installed_changelog: Path = Path("/usr/share/doc/picohub/changelog.Debian.gz")
 
     @property
     def database(self) -> Path:
@@ -85,6 +89,11 @@ class Settings:
     def update_newest_seen(self) -> Path:
         """The newest release ever offered as the latest (it never goes back)."""
         return self.update_state_dir / "newest-seen.json"
+
+    @property
+    def update_time_floor(self) -> Path:
+        """The latest moment the hub knows has passed (it only moves forward)."""
+        return self.update_state_dir / "time-floor.json"
 
     @property
     def update_available(self) -> Path:

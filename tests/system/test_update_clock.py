@@ -78,7 +78,8 @@ def hub(
 
 def _apply(container: Container, *argv: str) -> str:
     done = container.run(["picohub-update", *argv, "--wait"], check=False, timeout=900)
-    assert done.returncode == 0, done.stdout + done.stderr
+    status = container.run(["picohub-update", "status"], check=False).stdout
+    assert done.returncode == 0, done.stdout + done.stderr + status
     return done.stdout
 
 

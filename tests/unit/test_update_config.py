@@ -47,6 +47,13 @@ def test_the_automatic_rules_are_read(tmp_path: Path) -> None:
     )
 
 
+def test_a_release_date_is_believed_up_to_a_year_ahead_unless_told(tmp_path: Path) -> None:
+    assert UpdateConfig().max_future.days == 365
+    path = tmp_path / "update.conf"
+    path.write_text("[update]\nmax_future_days = 30\n")
+    assert load_config(path).max_future.days == 30
+
+
 def test_by_default_the_hub_installs_at_any_time_and_not_on_metered_links() -> None:
     policy = UpdateConfig().policy
     rules = (policy.mode, str(policy.window), policy.metered_downloads)
@@ -66,6 +73,7 @@ def test_by_default_the_hub_installs_at_any_time_and_not_on_metered_links() -> N
         ("[update]\nautomatic = always\n", "must be one of off, notify, download, install"),
         ("[update]\nwindow = nights\n", "window must be 'any' or HH:MM-HH:MM"),
         ("[update]\nmetered_downloads = maybe\n", "metered_downloads must be yes or no"),
+        ("[update]\nmax_future_days = 0\n", "max_future_days must be positive"),
     ],
 )
 def test_bad_settings_name_the_file_and_the_problem(

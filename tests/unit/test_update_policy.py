@@ -138,6 +138,17 @@ def test_a_rolled_back_release_is_skipped_whatever_the_mode() -> None:
         assert "newer release" in decision.reason
 
 
+def test_a_release_whose_date_is_not_believed_is_never_installed_automatically() -> None:
+    refusal = "it is dated 2099-01-01 00:00 UTC, more than 365 days after the hub's time floor"
+    for mode in (Mode.NOTIFY, Mode.DOWNLOAD, Mode.INSTALL):
+        decision = decide(Policy(mode), found(cached=True, date_refusal=refusal))
+        assert decision.action is Action.NOTIFY
+        assert decision.reason == (
+            f"release 2.0.0 is not installed automatically: {refusal}"
+            " (install it by hand if that date is right)"
+        )
+
+
 def test_a_metered_connection_only_checks_unless_downloads_are_allowed() -> None:
     assert decide(Policy(), found(metered=True)).action is Action.NOTIFY
     assert decide(Policy(metered_downloads=True), found(metered=True)).action is Action.INSTALL

@@ -193,6 +193,7 @@ def circumstances(settings: Settings, available: Available, moment: datetime) ->
         held_until=None if hold is None else (hold.until or ""),
         skipped_because=None if version is None else skipped_because(settings, version),
         metered=version is not None and metered(),
+        date_refusal=None if version is None else available.date_refusal,
     )
 
 

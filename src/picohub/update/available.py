@@ -23,6 +23,7 @@ class Available:
     notes: str | None
     checked_at: str
     not_modified: bool = False  # the release's index answered 304
+    date_refusal: str | None = None  # why its date is not believed: no automatic install
 
     @property
     def update_available(self) -> bool:
@@ -35,11 +36,21 @@ class Available:
         changes = ", ".join(
             f"{c.package} {c.installed or '(not installed)'} -> {c.offered}" for c in self.changes
         )
-        return f"release {self.version} is available: {changes}"
+        said = f"release {self.version} is available: {changes}"
+        if self.date_refusal:
+            said += f"; it is not installed automatically: {self.date_refusal}"
+        return said
 
     @classmethod
     def of(cls, result: CheckResult) -> Available:
-        return cls(result.version, result.changes, result.notes, now(), result.not_modified)
+        return cls(
+            result.version,
+            result.changes,
+            result.notes,
+            now(),
+            result.not_modified,
+            result.date_refusal,
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -53,6 +64,7 @@ class Available:
             "notes": self.notes,
             "message": self.message,
             "checked_at": self.checked_at,
+            "date_refusal": self.date_refusal,
         }
 
     @classmethod
@@ -71,6 +83,7 @@ class Available:
                 _optional(data.get("notes")),
                 str(data["checked_at"]),
                 bool(data.get("not_modified", False)),
+                _optional(data.get("date_refusal")),
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"not a check's answer: {exc}") from exc

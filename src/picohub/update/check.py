@@ -36,6 +36,7 @@ from picohub.update.cache import ReleaseCache
 from picohub.update.config import UpdateConfig
 from picohub.update.download import fetch_file
 from picohub.update.http import Limits, fetch_conditional
+from picohub.update.timefloor import TimeFloor, release_date
 from picohub.versions import tag_of
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,9 @@ class CheckResult:
     not_modified: bool  # the server answered 304 to the conditional request
     # The release's notes from the API (picohub.update.releases), when asked for and had.
     notes: str | None = None
+    # Why the release's Date is not believed (picohub.update.timefloor): not installed
+    # automatically.
+    date_refusal: str | None = None
 
     @property
     def update_available(self) -> bool:
@@ -108,6 +112,10 @@ def check(
     )
     try:
         release, version = _read_verified(fetched.path or kept, settings, tag)
+        date = release_date(release.fields.get("Date"))
+        date_refusal = (
+            None if date is None else TimeFloor(settings).observe(date, config.max_future)
+        )
         # Every index file it lists (apt, reading the cache later, wants them all), each
         # no bigger than, and exactly as, the signed index says.
         for entry in release.files.values():
@@ -138,6 +146,7 @@ def check(
         packages=packages,
         changes=changes,
         not_modified=fetched.status == "not-modified",
+        date_refusal=date_refusal,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import configparser
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 
@@ -33,6 +34,13 @@ class UpdateConfig:
     automatic: Mode = Mode.INSTALL
     window: Window = ANY_TIME
     metered_downloads: bool = False
+    # How far beyond the hub's time floor a release may be dated and still be believed
+    # (and installed automatically): picohub.update.timefloor.
+    max_future_days: int = 365
+
+    @property
+    def max_future(self) -> timedelta:
+        return timedelta(days=self.max_future_days)
 
     @property
     def policy(self) -> Policy:
@@ -118,6 +126,7 @@ _SETTINGS: dict[str, dict[str, Callable[[str, str], object]]] = {
         "automatic": _mode,
         "window": _window,
         "metered_downloads": _boolean,
+        "max_future_days": _positive_int,
     },
 }
 

@@ -90,6 +90,7 @@ class Circumstances:
     cached: bool = False  # that release is downloaded and verified already
     held_until: str | None = None  # an administrator's hold, and its end ("" for no end)
     skipped_because: str | None = None  # its automatic install was rolled back: why
+    date_refusal: str | None = None  # its date is not believed (picohub.update.timefloor)
     metered: bool = False
 
 
@@ -111,7 +112,8 @@ class Decision:
 
 def decide(policy: Policy, found: Circumstances) -> Decision:
     """What an automatic run does: the first rule that applies wins."""
-    for rule in (_off, _up_to_date, _skipped, _notify_only, _metered, _held, _download_only):
+    rules = (_off, _up_to_date, _skipped, _dated_implausibly, _notify_only, _metered, _held)
+    for rule in (*rules, _download_only):
         decision = rule(policy, found)
         if decision is not None:
             return decision
@@ -145,6 +147,16 @@ def _skipped(_policy: Policy, found: Circumstances) -> Decision | None:
         Action.NOTIFY,
         f"release {found.version} is skipped: {found.skipped_because}; it is installed"
         " automatically again only once a newer release appears (install it by hand to retry)",
+    )
+
+
+def _dated_implausibly(_policy: Policy, found: Circumstances) -> Decision | None:
+    if found.date_refusal is None:
+        return None
+    return Decision(
+        Action.NOTIFY,
+        f"release {found.version} is not installed automatically: {found.date_refusal}"
+        " (install it by hand if that date is right)",
     )
 
 
