@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import socket
 import time
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
@@ -23,8 +24,9 @@ from picohub.update.config import UpdateConfig
 from picohub.update.fetch import fetch
 from picohub.update.http import open_session
 from picohub.update.status import Phase, read_status
+from picohub.update.timefloor import TimeFloor
 from picohub_release.build import Build
-from picohub_release.repository import KEYRING, Repository
+from picohub_release.repository import KEYRING, Repository, write_repository
 from picohub_release.signing import Signer
 from tests.fakegithub import FakeGitHub
 from tests.integration.fetch_servers import answer, odd_server
@@ -249,6 +251,30 @@ def test_a_replayed_old_release_as_the_latest_is_refused(
         with pytest.raises(RepositoryError, match="older than release") as refused:
             check(_config(github), device, session)
     assert repo_a.version in str(refused.value) and repo_b.version in str(refused.value)
+
+
+def test_a_release_dated_implausibly_far_ahead_is_reported_and_moves_no_floor(
+    device: Settings,
+    github: FakeGitHub,
+    release_b: Build,
+    signer: Signer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    far = datetime.now(UTC) + timedelta(days=800)
+    future = write_repository(
+        release_b.debs, tmp_path / "future", signer, version=release_b.version, date=far
+    )
+    with github.lock:
+        github.releases.clear()
+    github.add_release(f"v{release_b.version}", _assets(future))
+    assert main(["check"]) == ExitCode.UPDATE_AVAILABLE
+    said = capsys.readouterr().out
+    assert f"it is not installed automatically: it is dated {far:%Y-%m-%d}" in said
+    assert "more than 365 days after the hub's time floor" in said
+    answer = read_available(device)
+    assert answer is not None and answer.date_refusal is not None
+    assert TimeFloor(device).now() < far - timedelta(days=700)  # the floor did not move
 
 
 def _portal(handler: BaseHTTPRequestHandler) -> None:

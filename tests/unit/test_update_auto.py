@@ -14,10 +14,13 @@ from picohub.errors import UsageError
 from picohub.settings import Settings
 from picohub.update import auto
 from picohub.update.auto import AutomaticRun, read_last_run, skipped_because
+from picohub.update.available import Available
+from picohub.update.check import Change
 from picohub.update.cli import main
 from picohub.update.history import Entry, History
 from picohub.update.holds import Hold, Holds, parse_until
 from picohub.update.journal import Origin
+from picohub.update.policy import Action, Policy, decide
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 
@@ -211,3 +214,14 @@ def test_off_records_that_it_is_off_once(hub: Settings) -> None:
 def test_only_the_timer_and_the_network_start_automatic_runs(hub: Settings) -> None:
     with pytest.raises(UsageError, match="origin is one of"):
         auto.run_automatic(hub, Origin.PAGE)
+
+
+def test_a_release_whose_date_is_doubted_reaches_the_decision(hub: Settings) -> None:
+    doubt = "it is dated 2099-01-01 00:00 UTC, more than 365 days after the hub's time floor"
+    change = Change("picohub", "0.1.0", "2.0.0")
+    offered = Available("2.0.0", (change,), None, "2026-12-02T12:00:00Z", date_refusal=doubt)
+    found = auto.circumstances(hub, offered, NOW)
+    assert found.date_refusal == doubt
+    assert decide(Policy(), found).action is Action.NOTIFY
+    # Read back as the page and the next run read it.
+    assert Available.from_json(offered.to_json()) == offered

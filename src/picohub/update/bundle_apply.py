@@ -28,6 +28,7 @@ from picohub.update.check import changes_from
 from picohub.update.config import UpdateConfig
 from picohub.update.fetch import prune
 from picohub.update.journal import Journal, Kind, Origin, Result, Step
+from picohub.update.timefloor import TimeFloor, release_date
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,12 @@ def _apply_bundle(config: UpdateConfig, settings: Settings, bundle: Path, origin
         ReleaseCache(settings).remove_scratch()
         with opened(bundle, settings, max_bytes=bundle_limit(config)) as unpacked:
             version = unpacked.version
+            # A verified release tells the hub how late it is at least; a person chose
+            # this one, so a date the floor does not believe is reported, not refused.
+            date = release_date(unpacked.verified.release.fields.get("Date"))
+            doubt = date and TimeFloor(settings).observe(date, config.max_future)
+            if doubt:
+                log.warning("the bundle's release %s: %s", version, doubt)
             packages = _packages_to_install(unpacked, settings, installed)
             if not packages:
                 journal.end(
