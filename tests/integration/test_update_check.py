@@ -22,7 +22,7 @@ from picohub.update.check import check
 from picohub.update.cli import main
 from picohub.update.config import UpdateConfig
 from picohub.update.fetch import fetch
-from picohub.update.http import open_session
+from picohub.update.http import DownloadError, open_session
 from picohub.update.status import Phase, read_status
 from picohub.update.timefloor import TimeFloor
 from picohub_release.build import Build
@@ -292,9 +292,13 @@ def test_a_captive_portals_page_never_replaces_the_verified_index(
         kept = {path.name: path.read_bytes() for path in index.iterdir()}
         with odd_server(_portal) as (portal, seen):
             behind_portal = UpdateConfig(download_url=portal, api_url=github.api_url)
-            with pytest.raises(RepositoryError, match="InRelease"):
+            with pytest.raises(DownloadError) as refused:
                 check(behind_portal, device, session)
         assert seen, "the portal was asked"
+        assert refused.value.message == (
+            "the network answered with a web page instead of the release's InRelease:"
+            " is the hub behind a captive portal?"
+        )
         # Nothing it said was kept: not the page, and not its ETag for the next request.
         assert {path.name: path.read_bytes() for path in index.iterdir()} == kept
         again = check(_config(github), device, session)

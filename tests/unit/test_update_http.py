@@ -125,10 +125,32 @@ def test_retry_after_as_an_http_date() -> None:
     assert error.retry_at == datetime(2025, 3, 1, 13, 0, tzinfo=UTC)
 
 
-def test_a_rate_limit_without_a_readable_time_says_later() -> None:
-    error = status_error(URL, 429, headers(Retry_After="soon-ish"), now=NOW)
+def test_a_rate_limit_without_a_readable_time_waits_a_minute_as_github_asks() -> None:
+    for fields in (headers(Retry_After="soon-ish"), headers()):
+        error = status_error(URL, 429, fields, now=NOW)
+        assert isinstance(error, RateLimited)
+        assert error.retry_at == NOW + timedelta(minutes=1)
+        assert "retry after 2025-03-01 12:01:00 UTC" in error.message
+
+
+def test_a_secondary_rate_limit_is_a_rate_limit_though_requests_remain() -> None:
+    said = b'{"message": "You have exceeded a secondary rate limit. Please wait a few minutes."}'
+    error = status_error(URL, 403, headers(X_RateLimit_Remaining="4999"), body=said, now=NOW)
     assert isinstance(error, RateLimited)
-    assert error.retry_at is None and "retry later" in error.message
+    assert "403: a secondary rate limit; retry after 2025-03-01 12:01:00 UTC" in error.message
+
+
+def test_a_server_error_says_it_is_the_servers() -> None:
+    error = status_error(URL, 503, {}, now=NOW)
+    assert error.message == f"{URL} answered 503 Service Unavailable"
+    assert error.hint is not None and "a failure at the server, not here" in error.hint
+
+
+def test_a_web_page_in_an_error_answer_names_the_captive_portal() -> None:
+    page = b"<!DOCTYPE html><html><body>Log in to Guest Wi-Fi</body></html>"
+    error = status_error(URL, 403, {}, body=page, now=NOW)
+    assert "answered 403 Forbidden: the network answered with a web page" in error.message
+    assert "captive portal" in error.message
 
 
 @pytest.mark.parametrize(

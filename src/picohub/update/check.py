@@ -35,7 +35,8 @@ from picohub.settings import RELEASE_PACKAGES, Settings
 from picohub.update.cache import ReleaseCache
 from picohub.update.config import UpdateConfig
 from picohub.update.download import fetch_file
-from picohub.update.http import Limits, fetch_conditional
+from picohub.update.failures import looks_like_a_web_page, web_page_instead
+from picohub.update.http import DownloadError, Limits, fetch_conditional
 from picohub.update.timefloor import TimeFloor, release_date
 from picohub.versions import tag_of
 
@@ -111,6 +112,8 @@ def check(
         candidate=candidate,
     )
     try:
+        if fetched.path is not None:
+            _refuse_a_web_page(fetched.path)
         release, version = _read_verified(fetched.path or kept, settings, tag)
         date = release_date(release.fields.get("Date"))
         date_refusal = (
@@ -148,6 +151,15 @@ def check(
         not_modified=fetched.status == "not-modified",
         date_refusal=date_refusal,
     )
+
+
+def _refuse_a_web_page(candidate: Path) -> None:
+    """A captive portal answers every address with its page: say so, not "unsigned"."""
+    with candidate.open("rb") as stream:
+        head = stream.read(512)
+    if looks_like_a_web_page(head):
+        message, hint = web_page_instead(f"the release's {INRELEASE}")
+        raise DownloadError(message, hint=hint)
 
 
 def _read_verified(path: Path, settings: Settings, tag: str | None) -> tuple[SignedRelease, str]:

@@ -26,6 +26,7 @@ from picohub.update.http import (
     TooLarge,
     content_length,
     copy_bounded,
+    error_body,
     open_following,
     shown,
     status_error,
@@ -144,7 +145,7 @@ def _start_of(
         return offset
     if status == 416 and offset:
         return None
-    raise status_error(url, status, response.headers)
+    raise status_error(url, status, response.headers, body=error_body(response))
 
 
 def _receive(

@@ -36,6 +36,11 @@ import urllib3
 from picohub.errors import PicohubError
 from picohub.files import atomic_file
 from picohub.repository import RepositoryError
+from picohub.update.failures import (
+    describe_transport_failure,
+    looks_like_a_web_page,
+    web_page_instead,
+)
 
 log = logging.getLogger(__name__)
 
@@ -151,20 +156,27 @@ def _retry_at(fields: Mapping[str, str], now: datetime) -> datetime | None:
 
 
 def status_error(
-    url: str, status: int, headers: Mapping[str, str], *, now: datetime | None = None
+    url: str,
+    status: int,
+    headers: Mapping[str, str],
+    *,
+    body: bytes = b"",
+    now: datetime | None = None,
 ) -> DownloadError:
-    """The error for an answer we cannot use: :class:`RateLimited` when it is one."""
+    """The error for an answer we cannot use, in its own words: :class:`RateLimited` for
+    a rate limit (GitHub's primary one, a 429, or its secondary one: a 403 whose body
+    says so while ``x-ratelimit-remaining`` is above 0), a server error, a web page."""
     fields = {name.lower(): value.strip() for name, value in headers.items()}
+    moment = now if now is not None else datetime.now(UTC)
+    secondary = status == 403 and b"secondary rate limit" in body.lower()
     rate_limited = fields.get("x-ratelimit-remaining") == "0" or "retry-after" in fields
-    if status in (403, 429) and rate_limited:
-        retry_at = _retry_at(fields, now if now is not None else datetime.now(UTC))
-        when = (
-            "retry later"
-            if retry_at is None
-            else f"retry after {retry_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
-        )
+    if status == 429 or secondary or (status == 403 and rate_limited):
+        # Without a time to wait, GitHub asks for at least a minute.
+        retry_at = _retry_at(fields, moment) or moment + timedelta(minutes=1)
+        kind = "a secondary rate limit" if secondary else "rate limit reached"
         return RateLimited(
-            f"{shown(url)} answered {status}: rate limit reached; {when}",
+            f"{shown(url)} answered {status}: {kind}; retry after"
+            f" {retry_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC",
             retry_at=retry_at,
             hint="nothing was changed; check again after that time",
         )
@@ -172,8 +184,23 @@ def status_error(
         reason = f" {HTTPStatus(status).phrase}"
     except ValueError:
         reason = ""
-    hint = "the release or the file does not exist there" if status == 404 else None
+    hint = None
+    if status == 404:
+        hint = "the release or the file does not exist there"
+    elif 500 <= status < 600:
+        hint = "a failure at the server, not here: nothing was changed; a later check tries again"
+    elif looks_like_a_web_page(body):
+        message, hint = web_page_instead("the file")
+        return DownloadError(f"{shown(url)} answered {status}{reason}: {message}", hint=hint)
     return DownloadError(f"{shown(url)} answered {status}{reason}", hint=hint)
+
+
+def error_body(response: requests.Response, limit: int = 4096) -> bytes:
+    """The first bytes of an error answer's body (what a rate limit or a portal says)."""
+    try:
+        return _reader(response)(limit)
+    except (OSError, DownloadError, requests.exceptions.RequestException):
+        return b""
 
 
 # -- bounded transfer --------------------------------------------------------------------
@@ -261,7 +288,8 @@ def _get(
             raise clock.expired(url) from exc
         raise DownloadError(f"fetching {shown(url)} timed out: the server did not answer") from exc
     except requests.exceptions.RequestException as exc:
-        raise DownloadError(f"cannot fetch {shown(url)} ({type(exc).__name__})") from exc
+        message, hint = describe_transport_failure(url, exc)
+        raise DownloadError(f"fetching {shown(url)}: {message}", hint=hint) from exc
 
 
 def open_following(
@@ -387,7 +415,7 @@ def fetch_conditional(
                 0,
             )
         if response.status_code != 200:
-            raise status_error(final, response.status_code, answer)
+            raise status_error(final, response.status_code, answer, body=error_body(response))
         written = candidate or target
         size = _replace_with_body(response, written, final, limits, clock)
         return Fetched("fetched", written, answer.get("etag"), answer.get("last-modified"), size)

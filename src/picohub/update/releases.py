@@ -42,6 +42,7 @@ from picohub.settings import Settings
 from picohub.update.cache import ReleaseCache
 from picohub.update.check import CheckResult, check, remembered
 from picohub.update.config import Channel, UpdateConfig
+from picohub.update.failures import looks_like_a_web_page, web_page_instead
 from picohub.update.http import DownloadError, Limits, fetch_conditional, shown
 from picohub.versions import tag_of, version_of_tag
 
@@ -180,7 +181,11 @@ class ReleasesApi:
         try:
             return jsontext.loads(target.read_bytes()), fetched.status == "not-modified"
         except (OSError, ValueError) as exc:
+            head = target.read_bytes()[:512] if target.is_file() else b""
             target.unlink(missing_ok=True)  # the next request asks afresh
+            if looks_like_a_web_page(head):
+                message, hint = web_page_instead(f"the GitHub API's {name}")
+                raise DownloadError(message, hint=hint) from exc
             raise DownloadError(
                 f"{shown(url)} answered something that is not JSON",
                 hint="the API or something between us and it is misbehaving; try again later",
