@@ -10,6 +10,7 @@ answer at all). Here the nesting is measured before parsing, and numbers, ``NaN`
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -18,7 +19,9 @@ MAX_DEPTH = 16
 # A number's text: a 64-bit integer has at most 20 characters, a float's repr 24.
 MAX_NUMBER_CHARS = 32
 
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+# A string, or an unterminated one up to the end: the match never fails, so a text of
+# many quotes costs one pass (a failing match retried at every quote costs their square).
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*+(?:"|\\?\Z)', re.DOTALL)
 _BRACKET = re.compile(r"[\[\]{}]")
 
 
@@ -71,7 +74,10 @@ def _int(text: str) -> int:
 
 
 def _float(text: str) -> float:
-    return float(_number_text(text))
+    value = float(_number_text(text))
+    if not math.isfinite(value):
+        raise JsonRefused(f"the number {text} is out of range")
+    return value
 
 
 def _constant(name: str) -> Any:

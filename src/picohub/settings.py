@@ -13,6 +13,9 @@ from pathlib import Path
 PACKAGE = "picohub"
 # The packages a release consists of; the system page shows each one's installed version.
 RELEASE_PACKAGES = ("picohub", "picohub-web", "picohub-firmware")
+# The app's listening sockets: the loopback port and nginx's Unix socket. Stopping the app
+# means stopping both, or a request on either starts it again.
+APP_SOCKETS = ("picohub.socket", "picohub-proxy.socket")
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,7 @@ class Settings:
     # What tells the hub's time floor how late it is at least (picohub.update.timefloor):
     # systemd-timesyncd's clock file, and the installed picohub's changelog.
     timesync_clock: Path = Path("/var/lib/systemd/timesync/clock")
-    installed_changelog: Path = Path("/usr/share/doc/picohub/changelog.Debian.gz")
+    installed_changelog: Path = Path("/usr/share/doc/picohub/changelog.gz")  # a native package
 
     @property
     def database(self) -> Path:

@@ -13,7 +13,7 @@ from debian.deb822 import Release
 
 from picohub.errors import PicohubError, UsageError
 from picohub.process import run
-from picohub.repository import RepositoryError, verify_repository
+from picohub.repository import RepositoryError, verify_repository, verify_signed_text
 from picohub_release.__main__ import main
 from picohub_release.build import Build
 from picohub_release.repository import KEYRING, SUMS, Repository, write_repository
@@ -203,3 +203,24 @@ def test_a_signature_by_an_expired_key_is_refused(release_a: Build, tmp_path: Pa
     keyring.write_bytes(signer.public_key(armor=False))
     with pytest.raises(RepositoryError, match="InRelease is not signed by a key in"):
         verify_repository(repository.directory, keyring)
+
+
+def test_a_key_made_after_the_hubs_clock_still_verifies(tmp_path: Path) -> None:
+    """A Pi without a real-time clock can run behind the release key's creation (a key
+    rotated in, a clock back at an old shutdown): gpgv calls that a time conflict, not a
+    bad signature, and picohub judges time by its own floor."""
+    home = tmp_path / "gnupg"
+    home.mkdir(mode=0o700)
+    future = ["--faked-system-time", "20300101T000000!"]
+    gpg = ["gpg", "--homedir", str(home), "--batch", "--pinentry-mode", "loopback"]
+    run([*gpg, *future, "--passphrase", "", "--quick-gen-key", "future <f@example.org>",
+         "ed25519", "sign", "never"], timeout=120)  # fmt: skip
+    (tmp_path / "Release").write_text("Origin: picohub\n")
+    signed = tmp_path / "InRelease"
+    run([*gpg, *future, "--passphrase", "", "--clearsign", "--output", str(signed),
+         str(tmp_path / "Release")], timeout=120)  # fmt: skip
+    keyring = tmp_path / "keyring.gpg"
+    run([*gpg, "--output", str(keyring), "--export"], timeout=60)
+    run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"], check=False, timeout=30)
+    fingerprint, text = verify_signed_text(signed, keyring)
+    assert text == "Origin: picohub\n" and len(fingerprint) == 40

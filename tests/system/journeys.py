@@ -7,13 +7,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from picohub.settings import APP_SOCKETS
 from picohub_release.build import Build
 from tests.system.container import Container, wait_for
 
 HEALTHZ = "http://127.0.0.1:8080/healthz"
-# The app and both of its sockets (the loopback port, nginx's Unix socket): stopping the
-# app means stopping all three, or a request on either socket starts it again.
-APP_UNITS = ("picohub.socket", "picohub-proxy.socket", "picohub.service")
+# The app and both of its sockets: stopping the app means stopping all three.
+APP_UNITS = (*APP_SOCKETS, "picohub.service")
 DEVICES = "http://127.0.0.1:8080/api/devices"
 
 

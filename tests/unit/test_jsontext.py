@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -51,6 +52,25 @@ def test_a_number_too_long_is_refused_with_its_length(number: str) -> None:
 
 def test_the_longest_number_allowed_parses() -> None:
     assert jsontext.loads("9" * jsontext.MAX_NUMBER_CHARS) == int("9" * jsontext.MAX_NUMBER_CHARS)
+
+
+@pytest.mark.parametrize("number", ["1e999", "-1e999"])
+def test_a_number_beyond_a_float_is_refused(number: str) -> None:
+    with pytest.raises(jsontext.JsonRefused, match=f"the number {number} is out of range"):
+        jsontext.loads(f"[{number}]")
+
+
+def test_an_unterminated_string_of_quotes_costs_one_pass() -> None:
+    """A failing string match retried at every quote costs their square: 16 KiB of \\"
+    took seconds of CPU per request (a Pi's two workers, stalled by anyone on the LAN)."""
+    body = '{"firmware_version": "' + '\\"' * 8000
+    started = time.process_time()
+    with pytest.raises(jsontext.JsonRefused, match="Unterminated string"):
+        jsontext.loads(body)
+    # Milliseconds here against seconds before: a bound far from both.
+    assert time.process_time() - started < 0.5
+    assert jsontext.nesting('["a\\"]", [1]]') == 2
+    assert jsontext.nesting('["unterminated [[[') == 1
 
 
 @pytest.mark.parametrize("name", ["NaN", "Infinity", "-Infinity"])

@@ -74,6 +74,7 @@ def test_by_default_the_hub_installs_at_any_time_and_not_on_metered_links() -> N
         ("[update]\nwindow = nights\n", "window must be 'any' or HH:MM-HH:MM"),
         ("[update]\nmetered_downloads = maybe\n", "metered_downloads must be yes or no"),
         ("[update]\nmax_future_days = 0\n", "max_future_days must be positive"),
+        ("[update]\nmax_future_days = 3000000\n", "max_future_days must be at most 36500"),
     ],
 )
 def test_bad_settings_name_the_file_and_the_problem(

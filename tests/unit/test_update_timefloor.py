@@ -26,7 +26,7 @@ def hub(settings: Settings, tmp_path: Path) -> Settings:
         settings,
         update_state_dir=tmp_path / "update",
         timesync_clock=tmp_path / "timesync" / "clock",
-        installed_changelog=tmp_path / "doc" / "changelog.Debian.gz",
+        installed_changelog=tmp_path / "doc" / "changelog.gz",
     )
 
 
@@ -89,9 +89,10 @@ def test_the_installed_picohubs_changelog_date_is_a_floor(hub: Settings) -> None
     assert _floor(hub).now() == RELEASED
 
 
-def test_a_damaged_floor_file_leaves_the_other_sources(hub: Settings) -> None:
+@pytest.mark.parametrize("text", ["{not json", '{"floor": 1e999}', '{"floor": 1e300}', "[]"])
+def test_a_damaged_floor_file_leaves_the_other_sources(hub: Settings, text: str) -> None:
     hub.update_time_floor.parent.mkdir()
-    hub.update_time_floor.write_text("{not json")
+    hub.update_time_floor.write_text(text)
     assert _floor(hub, clock=RELEASED).now() == RELEASED
     assert _floor(hub, clock=RELEASED).observe(RELEASED, YEAR) is None
     assert _floor(hub).now() == RELEASED  # written again

@@ -110,6 +110,13 @@ def _positive_int(key: str, raw: str) -> int:
     return value
 
 
+def _bounded_int(key: str, raw: str, most: int) -> int:
+    value = _positive_int(key, raw)
+    if value > most:
+        raise ValueError(f"{key} must be at most {most}, not {raw}")
+    return value
+
+
 # section -> setting -> how to read it
 _SETTINGS: dict[str, dict[str, Callable[[str, str], object]]] = {
     "github": {
@@ -126,7 +133,7 @@ _SETTINGS: dict[str, dict[str, Callable[[str, str], object]]] = {
         "automatic": _mode,
         "window": _window,
         "metered_downloads": _boolean,
-        "max_future_days": _positive_int,
+        "max_future_days": lambda key, raw: _bounded_int(key, raw, 36500),
     },
 }
 

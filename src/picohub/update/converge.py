@@ -32,7 +32,7 @@ from picohub.errors import PicohubError
 from picohub.installed import installed_version, unfinished_packages, unfinished_versions
 from picohub.process import run
 from picohub.schema import schema_version
-from picohub.settings import PACKAGE, RELEASE_PACKAGES, Settings
+from picohub.settings import APP_SOCKETS, PACKAGE, RELEASE_PACKAGES, Settings
 from picohub.update.cache import ReleaseCache
 from picohub.update.config import UpdateConfig
 from picohub.update.health import wait_healthy
@@ -186,7 +186,7 @@ class Converger:
             raise PicohubError(f"{', '.join(sorted(left)) or 'picohub'} still unfinished")
         if not services_offline:
             # An older release's postinst may not start the socket it stopped.
-            run(["systemctl", "start", "picohub.socket"], timeout=60, check=False)
+            run(["systemctl", "start", *APP_SOCKETS], timeout=60, check=False)
         return now
 
     def _install(self, version: str, *, going_back: bool, services_offline: bool) -> None:
@@ -236,7 +236,7 @@ class Converger:
 def _stop_app() -> None:
     """Nothing may use the database while it is replaced; the install starts it again."""
     run(
-        ["systemctl", "stop", "picohub.socket", "picohub.service", "picohub-handover.service"],
+        ["systemctl", "stop", *APP_SOCKETS, "picohub.service", "picohub-handover.service"],
         timeout=120,
         check=False,
     )

@@ -76,10 +76,12 @@ class TimeFloor:
     def _kept(self) -> float | None:
         try:
             data = json.loads(self.settings.update_time_floor.read_text(encoding="utf-8"))
-            return float(data["floor"])
+            kept = float(data["floor"])
+            datetime.fromtimestamp(kept, UTC)  # a moment, or ValueError/OverflowError
+            return kept
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, OverflowError, KeyError, TypeError) as exc:
             # The other sources still stand; the next observation writes it again.
             log.warning(
                 "ignoring the damaged time floor %s: %s", self.settings.update_time_floor, exc
