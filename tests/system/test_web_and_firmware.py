@@ -152,3 +152,24 @@ def test_without_the_firmware_package_the_endpoints_say_so(
     status, body = container.http("GET", f"{WEB}/api/firmware/manifest")
     assert status == 404 and "picohub-firmware" in body["message"]
     assert container.http("GET", f"{WEB}/api/firmware/image")[0] == 404
+
+
+def test_a_site_changed_locally_to_the_old_proxy_is_kept_and_said(
+    container: Container, installed: Build
+) -> None:
+    site = "/etc/nginx/sites-available/picohub"
+    original = container.run(["cat", site]).stdout
+    container.sh(
+        "sed -i -e 's#http://unix:/run/picohub/http.sock:#http://127.0.0.1:8080#'"
+        f" -e 's#http://unix:/run/picohub/http.sock#http://127.0.0.1:8080#' {site}"
+    )
+    try:
+        deb = container.put(installed.deb("picohub-web"), "/root/a")
+        result = container.run(["apt-get", "install", "--yes", "--reinstall", deb])
+        said = result.stdout + result.stderr
+        assert f"picohub-web: {site} does not proxy to /run/picohub/http.sock" in said
+        assert "127.0.0.1:8080" in container.run(["cat", site]).stdout  # the admin's, kept
+        assert container.http("GET", f"{WEB}/healthz")[0] == 200  # and it still serves
+    finally:
+        container.run(["sh", "-ec", f'cat > "{site}"'], input_text=original)
+        container.run(["systemctl", "reload", "nginx.service"])
