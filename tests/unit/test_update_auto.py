@@ -4,6 +4,7 @@ history they leave, and the commands that set a hold."""
 from __future__ import annotations
 
 import json
+import socket
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,6 +20,7 @@ from picohub.update.check import Change
 from picohub.update.cli import main
 from picohub.update.history import Entry, History
 from picohub.update.holds import Hold, Holds, parse_until
+from picohub.update.http import DownloadError
 from picohub.update.journal import Origin
 from picohub.update.policy import Action, Policy, decide
 
@@ -225,3 +227,54 @@ def test_a_release_whose_date_is_doubted_reaches_the_decision(hub: Settings) -> 
     assert decide(Policy(), found).action is Action.NOTIFY
     # Read back as the page and the next run read it.
     assert Available.from_json(offered.to_json()) == offered
+
+
+@pytest.mark.parametrize(
+    ("failures", "wait"),
+    [(1, timedelta(minutes=5)), (2, timedelta(minutes=10)), (4, timedelta(minutes=40)),
+     (8, timedelta(hours=6)), (100, timedelta(hours=6))],
+)  # fmt: skip
+def test_failed_checks_back_off_doubling_up_to_six_hours(failures: int, wait: timedelta) -> None:
+    assert auto.retry_after(failures, NOW) == NOW + wait
+
+
+def test_a_rate_limit_waits_as_long_as_the_server_asks() -> None:
+    asked = NOW + timedelta(hours=1)
+    assert auto.retry_after(1, NOW, asked) == asked
+    assert auto.retry_after(1, NOW, NOW - timedelta(hours=1)) == NOW + timedelta(minutes=5)
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_a_run_that_cannot_reach_github_makes_the_next_runs_wait(
+    hub: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    here = replace(hub, update_config=hub.update_state_dir / "update.conf")
+    here.update_state_dir.mkdir(parents=True)
+    unreachable = f"http://127.0.0.1:{_closed_port()}"
+    here.update_config.write_text(
+        f"[github]\ndownload_url = {unreachable}\napi_url = {unreachable}/api\n"
+    )
+    monkeypatch.setattr(auto, "is_running", lambda: False)  # no update unit on this host
+    with pytest.raises(DownloadError, match="refused the connection"):
+        auto.run_automatic(here, Origin.NETWORK)
+    first = read_last_run(here)
+    assert first is not None and (first.action, first.failures) == ("error", 1)
+    assert first.retry_at is not None
+    # The next network event, a minute later: it does not even try (it would raise).
+    assert auto.run_automatic(here, Origin.NETWORK) == 0
+    assert read_last_run(here) == first
+    assert len(History(here.update_history).read()) == 1
+    # Once the wait is over it tries, and waits twice as long after another failure.
+    past = replace(first, retry_at=(datetime.now(UTC) - timedelta(seconds=1)).isoformat())
+    here.update_automatic.write_text(json.dumps(past.to_json()))
+    with pytest.raises(DownloadError):
+        auto.run_automatic(here, Origin.TIMER)
+    second = read_last_run(here)
+    assert second is not None and second.failures == 2 and second.retry_at is not None
+    waited = datetime.fromisoformat(second.retry_at) - datetime.fromisoformat(second.at)
+    assert timedelta(minutes=9) < waited <= timedelta(minutes=11)

@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests
@@ -38,7 +38,7 @@ from picohub.update.config import UpdateConfig, load_config
 from picohub.update.fetch import fetch
 from picohub.update.history import Entry, History, duration
 from picohub.update.holds import Holds
-from picohub.update.http import open_session
+from picohub.update.http import DownloadError, RateLimited, open_session
 from picohub.update.journal import AUTOMATIC, Kind, Origin, Result
 from picohub.update.network import metered
 from picohub.update.policy import Action, Circumstances, Decision, Mode, decide
@@ -55,6 +55,10 @@ LOCK_WAIT_S = 30.0
 # second then checks again, cheaply, and does what is left (the unit's limit is 2 h).
 RUN_WAIT_S = 3600.0
 CHECK = "check"  # the history's kind for an automatic run that installed nothing
+# After a check that could not reach GitHub, the next automatic run waits (a flapping
+# link or a rate limit must not turn into a request every few minutes).
+BACKOFF_FIRST = timedelta(minutes=5)
+BACKOFF_MOST = timedelta(hours=6)
 WINDOW_TIMER = "picohub-update-window"
 
 
@@ -67,6 +71,9 @@ class AutomaticRun:
     action: str  # policy.Action, or "error"
     message: str
     version: str | None = None
+    # Checks that failed in a row (the network, GitHub), and when the next may try.
+    failures: int = 0
+    retry_at: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -75,6 +82,8 @@ class AutomaticRun:
             "action": self.action,
             "message": self.message,
             "version": self.version,
+            "failures": self.failures,
+            "retry_at": self.retry_at,
         }
 
     @classmethod
@@ -82,15 +91,17 @@ class AutomaticRun:
         if not isinstance(data, dict):
             raise ValueError("an automatic run is a JSON object")
         try:
-            version = data.get("version")
+            version, retry_at = data.get("version"), data.get("retry_at")
             return cls(
                 str(data["at"]),
                 str(data["origin"]),
                 str(data["action"]),
                 str(data["message"]),
                 None if version is None else str(version),
+                int(data.get("failures", 0)),
+                None if retry_at is None else str(retry_at),
             )
-        except KeyError as exc:
+        except (KeyError, TypeError) as exc:
             raise ValueError(f"not an automatic run: {exc}") from exc
 
 
@@ -121,6 +132,8 @@ def run_automatic(settings: Settings, origin: Origin) -> int:
         if not alone:
             log.info("another automatic run went on for %.0f s; this one gives up", RUN_WAIT_S)
             return ExitCode.OK
+        if recorder.backing_off(datetime.now(UTC)):
+            return ExitCode.OK
         if is_running():
             recorder.note(Decision(Action.NOTHING, "an update is running; nothing to do"))
             return ExitCode.OK
@@ -134,9 +147,21 @@ def run_automatic(settings: Settings, origin: Origin) -> int:
                 )
             )
             return ExitCode.OK
+        except DownloadError as exc:  # the network or GitHub: try again later, not at once
+            recorder.failed_to_reach(exc, datetime.now(UTC))
+            raise
         except PicohubError as exc:
             recorder.error(str(exc))
             raise
+
+
+def retry_after(failures: int, moment: datetime, asked: datetime | None = None) -> datetime:
+    """When the next automatic run may check after ``failures`` failed checks in a row:
+    5 minutes, doubling up to 6 hours (the daily timer still finds the next day free),
+    and never before the time the server asked for."""
+    backoff: timedelta = min(BACKOFF_FIRST * 2 ** min(failures - 1, 16), BACKOFF_MOST)
+    earliest = moment + backoff
+    return asked if asked is not None and asked > earliest else earliest
 
 
 def stop_on_sigterm() -> None:
@@ -329,8 +354,49 @@ class _Recorder:
         installed = installed_version(PACKAGE, self.settings.dpkg_admin_dir)
         self._history(Result.FAILED, message, installed, None, 0)
 
-    def _last_run(self, action: str, message: str, version: str | None) -> None:
-        record = AutomaticRun(self.started, self.origin.value, action, message, version)
+    def failed_to_reach(self, exc: DownloadError, moment: datetime) -> None:
+        """A check that could not reach GitHub: the next run waits, longer each time."""
+        last = read_last_run(self.settings)
+        failures = (last.failures if last is not None else 0) + 1
+        asked = exc.retry_at if isinstance(exc, RateLimited) else None
+        retry_at = retry_after(failures, moment, asked)
+        self._last_run("error", str(exc), None, failures, retry_at.isoformat())
+        installed = installed_version(PACKAGE, self.settings.dpkg_admin_dir)
+        self._history(Result.FAILED, str(exc), installed, None, 0)
+        log.info("%d failed checks in a row; the next automatic run checks after %s",
+                 failures, retry_at)  # fmt: skip
+
+    def backing_off(self, moment: datetime) -> bool:
+        """Whether an earlier failure asks this run to wait; then it does nothing (the
+        page shows that failure and when the next check may be)."""
+        last = read_last_run(self.settings)
+        if last is None or last.retry_at is None:
+            return False
+        try:
+            retry_at = datetime.fromisoformat(last.retry_at)
+        except ValueError:
+            return False
+        if moment >= retry_at:
+            return False
+        log.info(
+            "the last %d check(s) could not reach GitHub (%s); the next is after %s",
+            last.failures,
+            last.message,
+            retry_at,
+        )
+        return True
+
+    def _last_run(
+        self,
+        action: str,
+        message: str,
+        version: str | None,
+        failures: int = 0,
+        retry_at: str | None = None,
+    ) -> None:
+        record = AutomaticRun(
+            self.started, self.origin.value, action, message, version, failures, retry_at
+        )
         write_atomically(self.settings.update_automatic, json.dumps(record.to_json()) + "\n")
 
     def _history(
