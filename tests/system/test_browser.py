@@ -100,11 +100,23 @@ _ROLLED_BACK_RUN = (
 )
 
 
+# An automatic run that could not reach GitHub, its third in a row (the updater's code).
+_FAILED_CHECK = (
+    "from datetime import UTC, datetime, timedelta; from pathlib import Path; "
+    "from picohub.update.auto import AutomaticRun; "
+    "later = (datetime.now(UTC) + timedelta(minutes=20)).isoformat(); "
+    "Path('/var/lib/picohub-update/automatic.json').write_text(__import__('json').dumps("
+    "AutomaticRun('2026-12-02T03:00:00Z', 'network', 'error', "
+    "'cannot find github.com: the name does not resolve', None, 3, later).to_json()))"
+)
+
+
 def test_every_view_shows_a_hold_and_the_system_page_the_history(
     container: Container, page: Page
 ) -> None:
     container.run(["picohub-update", "hold", "--until", "1d"])
     container.run(["python3", "-c", _ROLLED_BACK_RUN])
+    container.run(["python3", "-c", _FAILED_CHECK])
     try:
         page.goto(f"{WEB}/#devices")
         banner = page.locator("#banner")
@@ -116,6 +128,10 @@ def test_every_view_shows_a_hold_and_the_system_page_the_history(
         assert "the network" in row.inner_text() and "0.9.1" in row.inner_text()
         assert "broken on purpose" in page.locator("#history-table").inner_text()
         assert page.locator("#automatic-hold").is_visible()
+        last = page.locator("#automatic-last").inner_text()
+        assert "cannot find github.com: the name does not resolve" in last
+        assert "The next automatic check is after" in last and "(3 failed in a row)" in last
         _screenshot(page, "system-automatic.png")
     finally:
         container.run(["picohub-update", "release-hold"])
+        container.run(["rm", "-f", "/var/lib/picohub-update/automatic.json"])

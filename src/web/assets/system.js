@@ -160,8 +160,12 @@ function renderAutomatic(automatic, hold) {
   $("automatic-last").hidden = !last;
   if (last) {
     const by = ORIGINS[last.origin] ?? last.origin;
+    const retry = last.retry_at && new Date(last.retry_at) > new Date()
+      ? ` The next automatic check is after ${new Date(last.retry_at).toLocaleString()}`
+        + ` (${last.failures} failed in a row).`
+      : "";
     $("automatic-last").textContent =
-      `Last automatic run (${ago(last.at)}, started by ${by}): ${last.message}.`;
+      `Last automatic run (${ago(last.at)}, started by ${by}): ${last.message}.${retry}`;
   }
   const skipped = automatic.skipped;
   $("automatic-skipped").hidden = !skipped;
