@@ -100,14 +100,14 @@ _ROLLED_BACK_RUN = (
 )
 
 
-# An automatic run that could not reach GitHub, its third in a row (the updater's code).
+# An automatic run GitHub turned away, the third in a row (the updater's code).
 _FAILED_CHECK = (
     "from datetime import UTC, datetime, timedelta; from pathlib import Path; "
     "from picohub.update.auto import AutomaticRun; "
     "later = (datetime.now(UTC) + timedelta(minutes=20)).isoformat(); "
     "Path('/var/lib/picohub-update/automatic.json').write_text(__import__('json').dumps("
     "AutomaticRun('2026-12-02T03:00:00Z', 'network', 'error', "
-    "'cannot find github.com: the name does not resolve', None, 3, later).to_json()))"
+    "'https://github.com/... answered 429: rate limit reached', None, 3, later).to_json()))"
 )
 
 
@@ -129,7 +129,7 @@ def test_every_view_shows_a_hold_and_the_system_page_the_history(
         assert "broken on purpose" in page.locator("#history-table").inner_text()
         assert page.locator("#automatic-hold").is_visible()
         last = page.locator("#automatic-last").inner_text()
-        assert "cannot find github.com: the name does not resolve" in last
+        assert "answered 429: rate limit reached" in last
         assert "The next automatic check is after" in last and "(3 failed in a row)" in last
         _screenshot(page, "system-automatic.png")
     finally:

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -20,7 +23,7 @@ from picohub.update.check import Change
 from picohub.update.cli import main
 from picohub.update.history import Entry, History
 from picohub.update.holds import Hold, Holds, parse_until
-from picohub.update.http import DownloadError
+from picohub.update.http import DownloadError, ServerError
 from picohub.update.journal import Origin
 from picohub.update.policy import Action, Policy, decide
 
@@ -250,31 +253,66 @@ def _closed_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def test_a_run_that_cannot_reach_github_makes_the_next_runs_wait(
-    hub: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
+class _Busy(BaseHTTPRequestHandler):
+    """GitHub having a bad day: every request a 503."""
+
+    def do_GET(self) -> None:
+        self.send_response(503)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def busy_github() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Busy)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def _pointed_at(hub: Settings, url: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
     here = replace(hub, update_config=hub.update_state_dir / "update.conf")
     here.update_state_dir.mkdir(parents=True)
-    unreachable = f"http://127.0.0.1:{_closed_port()}"
-    here.update_config.write_text(
-        f"[github]\ndownload_url = {unreachable}\napi_url = {unreachable}/api\n"
-    )
+    here.update_config.write_text(f"[github]\ndownload_url = {url}\napi_url = {url}/api\n")
     monkeypatch.setattr(auto, "is_running", lambda: False)  # no update unit on this host
-    with pytest.raises(DownloadError, match="refused the connection"):
+    return here
+
+
+def test_a_run_github_turns_away_makes_the_next_runs_wait(
+    hub: Settings, busy_github: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    here = _pointed_at(hub, busy_github, monkeypatch)
+    with pytest.raises(ServerError, match="answered 503"):
         auto.run_automatic(here, Origin.NETWORK)
     first = read_last_run(here)
     assert first is not None and (first.action, first.failures) == ("error", 1)
     assert first.retry_at is not None
-    # The next network event, a minute later: it does not even try (it would raise).
+    # The next network event, a minute later: it does not even ask.
     assert auto.run_automatic(here, Origin.NETWORK) == 0
     assert read_last_run(here) == first
     assert len(History(here.update_history).read()) == 1
-    # Once the wait is over it tries, and waits twice as long after another failure.
+    # Once the wait is over it asks, and waits twice as long after another refusal.
     past = replace(first, retry_at=(datetime.now(UTC) - timedelta(seconds=1)).isoformat())
     here.update_automatic.write_text(json.dumps(past.to_json()))
-    with pytest.raises(DownloadError):
+    with pytest.raises(ServerError):
         auto.run_automatic(here, Origin.TIMER)
     second = read_last_run(here)
     assert second is not None and second.failures == 2 and second.retry_at is not None
     waited = datetime.fromisoformat(second.retry_at) - datetime.fromisoformat(second.at)
     assert timedelta(minutes=9) < waited <= timedelta(minutes=11)
+
+
+def test_a_network_that_went_away_does_not_delay_the_next_online_event(
+    hub: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    here = _pointed_at(hub, f"http://127.0.0.1:{_closed_port()}", monkeypatch)
+    for _ in range(2):  # each event tries: the network may be back
+        with pytest.raises(DownloadError, match="refused the connection"):
+            auto.run_automatic(here, Origin.NETWORK)
+    last = read_last_run(here)
+    assert last is not None and (last.failures, last.retry_at) == (0, None)

@@ -19,6 +19,7 @@ from picohub.update.http import (
     DownloadError,
     Limits,
     RateLimited,
+    ServerError,
     check_redirect,
     is_loopback,
     open_session,
@@ -141,7 +142,8 @@ def test_a_secondary_rate_limit_is_a_rate_limit_though_requests_remain() -> None
 
 
 def test_a_server_error_says_it_is_the_servers() -> None:
-    error = status_error(URL, 503, {}, now=NOW)
+    error = status_error(URL, 503, {"Retry-After": "5"}, now=NOW)
+    assert isinstance(error, ServerError)
     assert error.message == f"{URL} answered 503 Service Unavailable"
     assert error.hint is not None and "a failure at the server, not here" in error.hint
 
@@ -158,7 +160,7 @@ def test_a_web_page_in_an_error_answer_names_the_captive_portal() -> None:
     [
         (403, {"X-RateLimit-Remaining": "12"}),  # forbidden, but not for the rate
         (404, {"X-RateLimit-Remaining": "0"}),
-        (500, {"Retry-After": "5"}),
+        (418, {"Retry-After": "5"}),
     ],
 )
 def test_other_answers_are_plain_download_errors(status: int, fields: dict[str, str]) -> None:

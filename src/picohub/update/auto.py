@@ -38,7 +38,7 @@ from picohub.update.config import UpdateConfig, load_config
 from picohub.update.fetch import fetch
 from picohub.update.history import Entry, History, duration
 from picohub.update.holds import Holds
-from picohub.update.http import DownloadError, RateLimited, open_session
+from picohub.update.http import DownloadError, RateLimited, ServerError, open_session
 from picohub.update.journal import AUTOMATIC, Kind, Origin, Result
 from picohub.update.network import metered
 from picohub.update.policy import Action, Circumstances, Decision, Mode, decide
@@ -55,8 +55,8 @@ LOCK_WAIT_S = 30.0
 # second then checks again, cheaply, and does what is left (the unit's limit is 2 h).
 RUN_WAIT_S = 3600.0
 CHECK = "check"  # the history's kind for an automatic run that installed nothing
-# After a check that could not reach GitHub, the next automatic run waits (a flapping
-# link or a rate limit must not turn into a request every few minutes).
+# After GitHub limited or failed a check, the next automatic runs wait (a flapping link
+# must not turn a rate limit into a request every few minutes).
 BACKOFF_FIRST = timedelta(minutes=5)
 BACKOFF_MOST = timedelta(hours=6)
 WINDOW_TIMER = "picohub-update-window"
@@ -147,8 +147,8 @@ def run_automatic(settings: Settings, origin: Origin) -> int:
                 )
             )
             return ExitCode.OK
-        except DownloadError as exc:  # the network or GitHub: try again later, not at once
-            recorder.failed_to_reach(exc, datetime.now(UTC))
+        except (RateLimited, ServerError) as exc:  # GitHub asks us to come back later
+            recorder.turned_away(exc, datetime.now(UTC))
             raise
         except PicohubError as exc:
             recorder.error(str(exc))
@@ -354,8 +354,10 @@ class _Recorder:
         installed = installed_version(PACKAGE, self.settings.dpkg_admin_dir)
         self._history(Result.FAILED, message, installed, None, 0)
 
-    def failed_to_reach(self, exc: DownloadError, moment: datetime) -> None:
-        """A check that could not reach GitHub: the next run waits, longer each time."""
+    def turned_away(self, exc: DownloadError, moment: datetime) -> None:
+        """GitHub limited or failed the check: the next runs wait, longer each time. (A
+        network that went away does not make them wait: the next online event is the
+        news that it is back, and the dispatcher starts at most one run in 5 minutes.)"""
         last = read_last_run(self.settings)
         failures = (last.failures if last is not None else 0) + 1
         asked = exc.retry_at if isinstance(exc, RateLimited) else None
@@ -379,7 +381,7 @@ class _Recorder:
         if moment >= retry_at:
             return False
         log.info(
-            "the last %d check(s) could not reach GitHub (%s); the next is after %s",
+            "GitHub turned away the last %d check(s) (%s); the next is after %s",
             last.failures,
             last.message,
             retry_at,

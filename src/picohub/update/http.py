@@ -60,6 +60,10 @@ class RateLimited(DownloadError):
         self.retry_at = retry_at
 
 
+class ServerError(DownloadError):
+    """The server failed (a 5xx): nothing is wrong here; ask again later, not at once."""
+
+
 class ChecksumMismatch(DownloadError, RepositoryError):
     """Downloaded bytes that do not match the signed index; they were deleted."""
 
@@ -185,10 +189,14 @@ def status_error(
     except ValueError:
         reason = ""
     hint = None
+    if 500 <= status < 600:
+        return ServerError(
+            f"{shown(url)} answered {status}{reason}",
+            hint="a failure at the server, not here: nothing was changed; a later check"
+            " tries again",
+        )
     if status == 404:
         hint = "the release or the file does not exist there"
-    elif 500 <= status < 600:
-        hint = "a failure at the server, not here: nothing was changed; a later check tries again"
     elif looks_like_a_web_page(body):
         message, hint = web_page_instead("the file")
         return DownloadError(f"{shown(url)} answered {status}{reason}: {message}", hint=hint)
