@@ -14,18 +14,16 @@ from pathlib import Path
 import pytest
 
 from picohub.update.bundle import write_bundle
-from picohub_release.build import Build, build_debs
+from picohub_release.build import Build
 from picohub_release.repository import KEYRING, Repository, write_repository
 from picohub_release.signing import LOCAL_KEY_DIR, local_signer
-from tests.conftest import SOURCE, next_version
 from tests.system.conftest import point_updater_at, serve_releases
 from tests.system.container import Container, wait_for
 from tests.system.journeys import apt_install, device_ids, healthy_version, heartbeat
 from tests.system.test_update_power_cut import (
     HANG,
     HANGING,
-    _power_cut_and_boot,
-    _preinst_waits,
+    _power_cut_and_boot,  # the release whose preinst waits (newer than B too)
 )
 
 AHEAD = timedelta(days=1)
@@ -39,13 +37,6 @@ def _dated_ahead(build: Build, factory: pytest.TempPathFactory) -> Repository:
         version=build.version,
         date=datetime.now(UTC) + AHEAD,
     )
-
-
-@pytest.fixture(scope="module")
-def interrupted_release(release_b: Build, tmp_path_factory: pytest.TempPathFactory) -> Build:
-    base = tmp_path_factory.mktemp("clock-preinst-waits")
-    version = next_version(release_b.version, 8)
-    return build_debs(SOURCE, base / "dist", base / "work", version=version, patch=_preinst_waits)
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ history they leave, and the commands that set a hold."""
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
@@ -26,6 +25,7 @@ from picohub.update.holds import Hold, Holds, parse_until
 from picohub.update.http import DownloadError, ServerError
 from picohub.update.journal import Origin
 from picohub.update.policy import Action, Policy, decide
+from tests.unit.conftest import closed_port
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 
@@ -247,12 +247,6 @@ def test_a_rate_limit_waits_as_long_as_the_server_asks() -> None:
     assert auto.retry_after(1, NOW, NOW - timedelta(hours=1)) == NOW + timedelta(minutes=5)
 
 
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 class _Busy(BaseHTTPRequestHandler):
     """GitHub having a bad day: every request a 503."""
 
@@ -310,7 +304,7 @@ def test_a_run_github_turns_away_makes_the_next_runs_wait(
 def test_a_network_that_went_away_does_not_delay_the_next_online_event(
     hub: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    here = _pointed_at(hub, f"http://127.0.0.1:{_closed_port()}", monkeypatch)
+    here = _pointed_at(hub, f"http://127.0.0.1:{closed_port()}", monkeypatch)
     for _ in range(2):  # each event tries: the network may be back
         with pytest.raises(DownloadError, match="refused the connection"):
             auto.run_automatic(here, Origin.NETWORK)

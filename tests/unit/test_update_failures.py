@@ -4,7 +4,6 @@ errors requests really raises here (Debian's urllib3 1.26 and PyPI's 2.x alike).
 from __future__ import annotations
 
 import errno
-import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,18 +14,13 @@ import requests
 
 from picohub.update.failures import describe_transport_failure, looks_like_a_web_page
 from picohub.update.http import DownloadError, Limits, fetch_conditional, open_session
+from tests.unit.conftest import closed_port
 
 
 def _raised(url: str) -> requests.RequestException:
     with pytest.raises(requests.RequestException) as caught:
         requests.get(url, timeout=5)
     return caught.value
-
-
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class _Plain(BaseHTTPRequestHandler):
@@ -59,7 +53,7 @@ def test_a_name_that_does_not_resolve_says_so() -> None:
 
 
 def test_a_refused_connection_says_so() -> None:
-    url = f"http://127.0.0.1:{_closed_port()}/x"
+    url = f"http://127.0.0.1:{closed_port()}/x"
     message, _hint = describe_transport_failure(url, _raised(url))
     assert message == "127.0.0.1 refused the connection"
 
@@ -80,7 +74,7 @@ def test_no_route_says_the_hub_is_not_online() -> None:
 
 
 def test_the_fetch_reports_the_failure_in_its_words(tmp_path: Path) -> None:
-    url = f"http://127.0.0.1:{_closed_port()}/InRelease"
+    url = f"http://127.0.0.1:{closed_port()}/InRelease"
     with open_session() as session, pytest.raises(DownloadError) as caught:
         fetch_conditional(session, url, tmp_path / "InRelease", limits=Limits(max_bytes=1024))
     assert str(caught.value) == (
