@@ -20,9 +20,11 @@ from picohub_release.signing import LOCAL_KEY_DIR, local_signer
 from tests.system.conftest import point_updater_at, serve_releases
 from tests.system.container import Container, wait_for
 from tests.system.journeys import apt_install, device_ids, healthy_version, heartbeat
-from tests.system.test_update_power_cut import HANG, HANGING, _power_cut_and_boot
-from tests.system.test_update_power_cut import (  # noqa: F401 (a fixture: its preinst waits)
-    interrupted_release,
+from tests.system.test_update_power_cut import (
+    HANG,
+    HANGING,
+    _power_cut_and_boot,
+    interrupted_release,  # noqa: F401 (a fixture: the release whose preinst waits)
 )
 
 AHEAD = timedelta(days=1)
