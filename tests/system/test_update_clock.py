@@ -17,17 +17,15 @@ from picohub.update.bundle import write_bundle
 from picohub_release.build import Build
 from picohub_release.repository import KEYRING, Repository, write_repository
 from picohub_release.signing import LOCAL_KEY_DIR, local_signer
+from tests.system import test_update_power_cut as power_cut
 from tests.system.conftest import point_updater_at, serve_releases
 from tests.system.container import Container, wait_for
 from tests.system.journeys import apt_install, device_ids, healthy_version, heartbeat
-from tests.system.test_update_power_cut import (
-    HANG,
-    HANGING,
-    _power_cut_and_boot,
-    interrupted_release,  # noqa: F401 (a fixture: the release whose preinst waits)
-)
+from tests.system.test_update_power_cut import HANG, HANGING, _power_cut_and_boot
 
 AHEAD = timedelta(days=1)
+# The release whose preinst waits while HANG exists (newer than B too).
+interrupted_release = power_cut.interrupted_release
 
 
 def _dated_ahead(build: Build, factory: pytest.TempPathFactory) -> Repository:
