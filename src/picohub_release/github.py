@@ -103,8 +103,11 @@ def _describe(response: requests.Response) -> tuple[str, list[Mapping[str, Any]]
     errors: list[Mapping[str, Any]] = [
         error for error in payload.get("errors") or [] if isinstance(error, dict)
     ]
+    # A "custom" error says what is wrong in its own message (an immutable release's burnt
+    # tag, say): shown in full, the codes only where there is none.
     details = [
-        " ".join(str(error[key]) for key in ("resource", "field", "code") if key in error)
+        str(error.get("message") or "")[:500]
+        or " ".join(str(error[key]) for key in ("resource", "field", "code") if key in error)
         for error in errors
     ]
     if details:
@@ -258,6 +261,11 @@ class GitHubClient:
             hint = "this needs a GitHub token with write access to the repository"
         elif status in (403, 404):
             hint = f"check that the token may write to {self.repo.owner}/{self.repo.name}"
+        elif status == 422 and "immutable release" in message:
+            hint = (
+                "the repository's releases are immutable: a published release is never "
+                "changed and a deleted one's tag is never used again; release a new version"
+            )
         return GitHubError(
             f"GitHub answered {status} to {where}: {message}",
             status=status,
@@ -358,6 +366,9 @@ class GitHubClient:
             content_type=content_type,
             expect=(201,),
         )
+
+    def get_asset(self, asset_id: int) -> JSON:
+        return self._object("GET", f"{self.repo.path}/releases/assets/{asset_id}")
 
     def delete_asset(self, asset_id: int) -> None:
         self.request("DELETE", f"{self.repo.path}/releases/assets/{asset_id}", expect=(204,))

@@ -15,14 +15,21 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
+from debian.debian_support import Version
 
 from picohub.errors import PicohubError, UsageError
 from picohub_release.github import JSON, MAX_WAIT, GitHubClient, GitHubRepo
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# GitHub may answer an upload before it has its digest: reads again, after 1, 2, 4, 8 s.
+DIGEST_READS = 4
+DIGEST_WAIT = 1.0
 
 # GitHub renames asset files with other characters, and the apt index would then name files
 # that do not exist; so such a name is refused before anything is uploaded.
@@ -138,9 +145,9 @@ def _differences(remote: Iterable[Mapping[str, Any]], local: Sequence[_LocalAsse
     return changes
 
 
-def _find_release(client: GitHubClient, tag: str) -> tuple[JSON | None, list[JSON]]:
+def _find_release(releases: Sequence[JSON], tag: str) -> tuple[JSON | None, list[JSON]]:
     """The published release for ``tag``, if any, and its drafts (newest first)."""
-    matching = [release for release in client.list_releases() if release.get("tag_name") == tag]
+    matching = [release for release in releases if release.get("tag_name") == tag]
     published = next((release for release in matching if not release.get("draft")), None)
     return published, [release for release in matching if release.get("draft")]
 
@@ -159,13 +166,75 @@ def _draft_for(
     return client.create_release(tag=tag, name=title, body=notes, draft=True, prerelease=pre)
 
 
-def _upload(client: GitHubClient, draft: JSON, asset: _LocalAsset) -> None:
+def _tag_version(tag: object) -> Version | None:
+    try:
+        return Version(str(tag).removeprefix("v"))
+    except ValueError:
+        return None
+
+
+def _higher_release(tag: str, releases: Iterable[JSON]) -> str | None:
+    """The tag of a published full release of a higher version than ``tag``, if any.
+
+    GitHub makes every newly published release "latest" unless told otherwise, and the
+    hubs follow "latest": a hotfix of an older line published after a newer release (or
+    an old tag's job run again) would offer every hub a downgrade, which they refuse, and
+    hide the newer release from them.
+    """
+    ours = _tag_version(tag)
+    if ours is None:
+        raise UsageError(f"the tag {tag!r} is not v<version>")
+    higher = [
+        (version, str(release["tag_name"]))
+        for release in releases
+        if not release.get("draft") and not release.get("prerelease")
+        if (version := _tag_version(release.get("tag_name"))) is not None and version > ours
+    ]
+    return max(higher)[1] if higher else None
+
+
+def _settled(
+    answer: T,
+    read_again: Callable[[], T],
+    ready: Callable[[T], bool],
+    what: str,
+    sleep: Callable[[float], None],
+) -> T:
+    """``answer``, or a later ``read_again()`` once ``ready``: GitHub may give an asset's
+    digest as null right after its upload, so it is read again a few times, waiting
+    longer each time, before the caller gives up."""
+    for attempt in range(DIGEST_READS):
+        if ready(answer):
+            break
+        wait = DIGEST_WAIT * 2**attempt
+        log.info("GitHub has no digest for %s yet; reading it again in %.0f s", what, wait)
+        sleep(wait)
+        answer = read_again()
+    return answer
+
+
+def _upload(
+    client: GitHubClient, draft: JSON, asset: _LocalAsset, sleep: Callable[[float], None]
+) -> None:
     info = asset.info
     log.info("uploading %s (%d bytes, %s)", info.name, info.size, info.digest)
     answer = client.upload_asset(
         draft, asset.path, name=info.name, content_type=content_type(info.name)
     )
+    asset_id = int(answer["id"])
+    answer = _settled(
+        answer,
+        lambda: client.get_asset(asset_id),
+        lambda a: bool(a.get("digest")),
+        info.name,
+        sleep,
+    )
     uploaded = _asset_info(answer)
+    if not uploaded.digest:
+        raise PicohubError(
+            f"GitHub gave no digest for {info.name} after {DIGEST_READS + 1} reads",
+            hint="run the publication again: the draft stays unpublished until it does",
+        )
     if uploaded != info:
         raise PicohubError(
             f"GitHub stored {info.name} as {uploaded.name} with {uploaded.size} bytes and "
@@ -174,7 +243,12 @@ def _upload(client: GitHubClient, draft: JSON, asset: _LocalAsset) -> None:
         )
 
 
-def _sync_assets(client: GitHubClient, draft: JSON, local: Sequence[_LocalAsset]) -> None:
+def _sync_assets(
+    client: GitHubClient,
+    draft: JSON,
+    local: Sequence[_LocalAsset],
+    sleep: Callable[[float], None],
+) -> None:
     """Make the draft's assets exactly the local files."""
     existing = {str(asset["name"]): asset for asset in client.list_assets(int(draft["id"]))}
     wanted = {asset.info.name for asset in local}
@@ -191,7 +265,7 @@ def _sync_assets(client: GitHubClient, draft: JSON, local: Sequence[_LocalAsset]
                 "replacing %s: %s", asset.info.name, "; ".join(_differences([remote], [asset]))
             )
             client.delete_asset(int(remote["id"]))
-        _upload(client, draft, asset)
+        _upload(client, draft, asset, sleep)
 
 
 def publish_release(
@@ -216,7 +290,8 @@ def publish_release(
     local = _local_assets(assets)
     client = GitHubClient(repo, session=session, sleep=sleep, max_wait=max_wait)
 
-    published, drafts = _find_release(client, tag)
+    releases = client.list_releases()
+    published, drafts = _find_release(releases, tag)
     if published is not None:
         changes = _differences(published["assets"], local)
         if changes:
@@ -227,18 +302,36 @@ def publish_release(
         log.info("release %s is already published with these assets: nothing to do", tag)
         return _to_release(published)
 
+    higher = _higher_release(tag, releases)
     draft = _draft_for(client, drafts, tag=tag, title=title, notes=notes, pre=prerelease)
-    _sync_assets(client, draft, local)
+    _sync_assets(client, draft, local, sleep)
 
     # Publish only what is verifiably complete: read the assets back once more.
-    changes = _differences(client.list_assets(int(draft["id"])), local)
+    draft_id = int(draft["id"])
+    listed = _settled(
+        client.list_assets(draft_id),
+        lambda: client.list_assets(draft_id),
+        lambda assets: all(asset.get("digest") for asset in assets),
+        f"the assets of draft release {tag}",
+        sleep,
+    )
+    changes = _differences(listed, local)
     if changes:
         raise PicohubError(
             f"draft release {tag} is not complete after uploading: {'; '.join(changes)}",
             hint="run the publication again; the draft stays unpublished",
         )
+    if higher is not None and not prerelease:
+        log.warning("publishing %s without making it latest: %s is a higher version", tag, higher)
     log.info("publishing release %s", tag)
-    fields = {"draft": False, "name": title, "body": notes, "prerelease": prerelease}
+    fields = {
+        "draft": False,
+        "name": title,
+        "body": notes,
+        "prerelease": prerelease,
+        # Sent either way: GitHub's default would make any newly published release latest.
+        "make_latest": "false" if higher is not None or prerelease else "true",
+    }
     release = _to_release(client.update_release(int(draft["id"]), fields))
     if release.draft:
         raise PicohubError(f"GitHub kept release {tag} a draft after publishing it")

@@ -14,7 +14,13 @@ free of quota only for an authorised caller; downloads carry ``ETag`` (the quote
 ``Last-Modified`` and honour conditional and range requests. Asset names are renamed roughly as
 GitHub does (characters other than ``A-Za-z0-9._-`` become ``.``).
 
+As on GitHub too: a newly published release becomes "latest" unless ``make_latest`` is
+``"false"`` (drafts and prereleases never are; seeded releases follow GitHub's legacy rule,
+the newest); with ``immutable_releases`` set, a published release is locked (no asset
+uploaded or deleted) and deleting it burns its tag (a 422 ``custom`` error names it).
+
 Test knobs: :meth:`FakeGitHub.set_rate_limit`, :meth:`FakeGitHub.fail_uploads_after`,
+:meth:`FakeGitHub.delay_digests` (an upload's ``digest`` is null at first),
 :meth:`FakeGitHub.stall_downloads`, :meth:`FakeGitHub.endless_download`, :meth:`FakeGitHub.advance`
 (moves the fake's clock, e.g. from an injected ``sleep``), ``redirect_downloads`` (answer a
 download with a 302 to an object URL, as github.com does) and ``on_upload`` (called with the

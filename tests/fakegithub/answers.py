@@ -9,12 +9,14 @@ from typing import Any
 from tests.fakegithub.records import DOCS, JSONType
 
 
-def validation_failed(resource: str, code: str, field_name: str) -> JSONType:
-    return {
-        "message": "Validation Failed",
-        "errors": [{"resource": resource, "code": code, "field": field_name}],
-        "documentation_url": DOCS,
-    }
+def validation_failed(
+    resource: str, code: str, field_name: str, detail: str | None = None
+) -> JSONType:
+    """GitHub's 422 answer; a ``custom`` error carries its own ``message``."""
+    error: JSONType = {"resource": resource, "code": code, "field": field_name}
+    if detail is not None:
+        error["message"] = detail
+    return {"message": "Validation Failed", "errors": [error], "documentation_url": DOCS}
 
 
 def json_object(raw: bytes) -> JSONType | None:

@@ -9,6 +9,11 @@ from tests.fakegithub.answers import NOT_FOUND, Answer, json_object, message, va
 from tests.fakegithub.base import HandlerBase
 from tests.fakegithub.records import JSONType, ReleaseRecord, etag_matches
 
+# GitHub's answer to a release on the tag of a deleted immutable release.
+BURNT_TAG = validation_failed(
+    "Release", "custom", "tag_name", "tag_name was used by an immutable release"
+)
+
 
 class ApiRoutes(HandlerBase):
     """The REST API of releases and assets (mixed into the handler)."""
@@ -108,6 +113,8 @@ class ApiRoutes(HandlerBase):
             return Answer(422, validation_failed("Release", "missing_field", "tag_name"))
         if fake.release_by_tag(tag) is not None:
             return Answer(422, validation_failed("Release", "already_exists", "tag_name"))
+        if tag in fake.burnt_tags:
+            return Answer(422, BURNT_TAG)
         draft = bool(data.get("draft", False))
         now = fake.now()
         release = ReleaseRecord(
@@ -122,6 +129,8 @@ class ApiRoutes(HandlerBase):
             target_commitish=str(data.get("target_commitish") or "main"),
         )
         fake.releases.append(release)
+        if not draft:
+            fake.published(release, data.get("make_latest"))
         answer = Answer(201, fake.release_json(release))
         answer.headers["Location"] = answer.payload["url"]
         return answer
@@ -140,6 +149,8 @@ class ApiRoutes(HandlerBase):
                 return self._update_release(release, data)
             case "DELETE", []:
                 fake.releases.remove(release)
+                if release.immutable:
+                    fake.burnt_tags.add(release.tag_name)
                 return Answer(204)
             case "GET", ["assets"]:
                 items = [fake.asset_json(release, asset) for asset in release.assets]
@@ -158,12 +169,17 @@ class ApiRoutes(HandlerBase):
                 setattr(release, key, data[key])
         if "prerelease" in data:
             release.prerelease = bool(data["prerelease"])
+        if "draft" in data and release.immutable and bool(data["draft"]):
+            return Answer(422, message("Cannot change an immutable release into a draft."))
         if "draft" in data:
             release.draft = bool(data["draft"])
             if release.draft:
                 release.published_at = None
             elif release.published_at is None:
-                release.published_at = fake.now()
+                fake.published(release, data.get("make_latest"))
+                return Answer(200, fake.release_json(release))
+        if "make_latest" in data:
+            fake.mark_latest(release, data["make_latest"])
         return Answer(200, fake.release_json(release))
 
     def _asset(self, method: str, asset_id: str, authorized: bool) -> Answer:
@@ -172,6 +188,8 @@ class ApiRoutes(HandlerBase):
             for asset in release.assets:
                 if str(asset.id) != asset_id or (release.draft and not authorized):
                     continue
+                if method == "DELETE" and release.immutable:
+                    return Answer(422, message("Cannot delete assets of an immutable release."))
                 if method == "DELETE":
                     release.assets.remove(asset)
                     return Answer(204)

@@ -26,6 +26,8 @@ class AssetRecord:
     created_at: float
     updated_at: float
     download_count: int = 0
+    # GitHub computes an upload's digest after the answer: reads answering null are left.
+    digest_pending: int = 0
 
     @property
     def size(self) -> int:
@@ -51,6 +53,7 @@ class ReleaseRecord:
     created_at: float
     published_at: float | None
     target_commitish: str = "main"
+    immutable: bool = False  # locked at publish, when the repository asks for it
     assets: list[AssetRecord] = field(default_factory=list)
 
     def asset(self, name: str) -> AssetRecord | None:

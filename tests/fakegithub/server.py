@@ -48,6 +48,13 @@ class FakeGitHub:
         # While this file exists, a .deb's download stops halfway (the fault campaign).
         self.hold_debs_while: Path | None = None
         self.on_upload: Callable[[ReleaseRecord, AssetRecord], None] | None = None
+        # The repository's "immutable releases" setting: a release is locked when published,
+        # and once deleted its tag is never available to a release again.
+        self.immutable_releases = False
+        self.burnt_tags: set[str] = set()
+        # The release marked latest (make_latest); None: GitHub's legacy choice.
+        self.latest_id: int | None = None
+        self._digest_reads = 0
         self.lock = threading.RLock()
         self._ids = iter(range(1001, 10**9))
         self._offset = 0.0
@@ -150,6 +157,11 @@ class FakeGitHub:
         with self.lock:
             self._fail_after = count
 
+    def delay_digests(self, reads: int) -> None:
+        """An asset uploaded from now on answers ``digest: null`` to its first ``reads``
+        reads (the upload's own answer included), as GitHub may right after an upload."""
+        self._digest_reads = reads
+
     def stall_downloads(self, seconds: float) -> None:
         """Downloads send their headers, then wait ``seconds`` before the body (0: off)."""
         self._stall = seconds
@@ -205,8 +217,26 @@ class FakeGitHub:
         return sorted(visible, key=lambda rel: (rel.created_at, rel.id), reverse=True)
 
     def latest(self) -> ReleaseRecord | None:
+        """The release marked latest, else (legacy) the newest published full release."""
         candidates = [rel for rel in self.newest_first(drafts=False) if not rel.prerelease]
-        return candidates[0] if candidates else None
+        marked = [rel for rel in candidates if rel.id == self.latest_id]
+        return (marked or candidates or [None])[0]
+
+    def published(self, release: ReleaseRecord, make_latest: object) -> None:
+        """``release`` was just published (created or changed from a draft): mark it latest
+        unless ``make_latest`` says otherwise (GitHub's default is ``"true"``), and lock it
+        when releases are immutable."""
+        release.published_at = self.now()
+        release.immutable = self.immutable_releases
+        self.mark_latest(release, "true" if make_latest is None else make_latest)
+
+    def mark_latest(self, release: ReleaseRecord, make_latest: object) -> None:
+        if release.draft or release.prerelease:
+            return  # GitHub: drafts and prereleases cannot be latest
+        if make_latest == "true":
+            self.latest_id = release.id
+        elif make_latest == "legacy":
+            self.latest_id = None
 
     # -- JSON ------------------------------------------------------------------------------
 
@@ -228,12 +258,18 @@ class FakeGitHub:
             "state": "uploaded",
             "content_type": asset.content_type,
             "size": asset.size,
-            "digest": asset.digest,
+            "digest": self._digest_read(asset),
             "download_count": asset.download_count,
             "created_at": iso(asset.created_at),
             "updated_at": iso(asset.updated_at),
             "uploader": {"login": "picohub-bot", "id": 1, "type": "User"},
         }
+
+    def _digest_read(self, asset: AssetRecord) -> str | None:
+        if asset.digest_pending > 0:
+            asset.digest_pending -= 1
+            return None
+        return asset.digest
 
     def release_json(self, release: ReleaseRecord) -> JSONType:
         api = self._repo_api()
@@ -255,6 +291,7 @@ class FakeGitHub:
             "body": release.body,
             "draft": release.draft,
             "prerelease": release.prerelease,
+            "immutable": release.immutable,
             "created_at": iso(release.created_at),
             "published_at": iso(release.published_at),
             "tarball_url": f"{api}/tarball/{quote(release.tag_name)}",
@@ -268,6 +305,9 @@ class FakeGitHub:
         budget = self._budgets[authorized]
         budget.refresh(self.now())
         return budget
+
+    def digest_reads(self) -> int:
+        return self._digest_reads
 
     def take_upload_failure(self) -> bool:
         """Whether this upload is the one to fail; counts a success otherwise."""

@@ -12,6 +12,14 @@ from tests.fakegithub.base import HandlerBase
 from tests.fakegithub.records import AssetRecord, ReleaseRecord, etag_matches, github_asset_name
 
 
+def _refused_upload(release: ReleaseRecord, name: str) -> Answer | None:
+    if release.immutable:
+        return Answer(422, message("Cannot upload assets to an immutable release."))
+    if release.asset(name) is not None:
+        return Answer(422, validation_failed("ReleaseAsset", "already_exists", "name"))
+    return None
+
+
 class Transfers(HandlerBase):
     """Uploads to the upload host and asset downloads (mixed into the handler)."""
 
@@ -55,13 +63,15 @@ class Transfers(HandlerBase):
         if not name:
             return Answer(422, validation_failed("ReleaseAsset", "missing_field", "name"))
         name = github_asset_name(name)
-        if release.asset(name) is not None:
-            return Answer(422, validation_failed("ReleaseAsset", "already_exists", "name"))
+        refused = _refused_upload(release, name)
+        if refused is not None:
+            return refused
         if fake.take_upload_failure():
             return Answer(500, message("Server Error"))
         content_type = self.headers.get("Content-Type") or "application/octet-stream"
         asset = fake.new_asset(name, data, content_type)
         asset.label = self._query_value("label")
+        asset.digest_pending = fake.digest_reads()
         release.assets.append(asset)
         fake.count_upload()
         if fake.on_upload is not None:

@@ -66,9 +66,9 @@ def digest(path: Path) -> str:
     return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def publish(repo: GitHubRepo, assets: list[Path], **options: Any) -> Release:
+def publish(repo: GitHubRepo, assets: list[Path], tag: str = TAG, **options: Any) -> Release:
     return publish_release(
-        repo, tag=TAG, title=f"picohub {TAG}", notes=NOTES, assets=assets, **options
+        repo, tag=tag, title=f"picohub {tag}", notes=NOTES, assets=assets, **options
     )
 
 
@@ -354,6 +354,120 @@ def test_two_assets_with_one_name_are_refused(
 
     with pytest.raises(UsageError, match="two assets"):
         publish(repo, [assets[0], other[0]])
+
+
+def latest_tag(github: FakeGitHub) -> str | None:
+    """What the hubs follow: the tag behind .../releases/latest/download/."""
+    answer = requests.get(
+        f"{github.download_base}/{github.owner}/{github.repo}/releases/latest/download/InRelease",
+        allow_redirects=False,
+        timeout=10,
+    )
+    if answer.status_code == 404:
+        return None
+    assert answer.status_code == 200, answer.status_code
+    latest = github.latest()
+    assert latest is not None
+    stored = latest.asset("InRelease")
+    assert stored is not None and stored.data == answer.content
+    return latest.tag_name
+
+
+def test_a_hotfix_of_an_older_line_published_later_does_not_become_latest(
+    github: FakeGitHub, repo: GitHubRepo, tmp_path: Path
+) -> None:
+    publish(repo, write_assets(tmp_path / "new", "1.3.0"), tag="v1.3.0")
+    assert latest_tag(github) == "v1.3.0"
+
+    publish(repo, write_assets(tmp_path / "old", "1.2.9"), tag="v1.2.9")
+
+    # GitHub's default would make v1.2.9 latest: every hub would refuse it as a downgrade.
+    assert latest_tag(github) == "v1.3.0"
+    publish(repo, write_assets(tmp_path / "next", "1.3.1"), tag="v1.3.1")
+    assert latest_tag(github) == "v1.3.1"
+    assert [release.tag_name for release in github.releases if not release.draft] == [
+        "v1.3.0",
+        "v1.2.9",
+        "v1.3.1",
+    ]
+
+
+def test_a_prerelease_never_becomes_latest(
+    github: FakeGitHub, repo: GitHubRepo, tmp_path: Path
+) -> None:
+    publish(repo, write_assets(tmp_path / "stable", "1.3.0"), tag="v1.3.0")
+
+    publish(repo, write_assets(tmp_path / "rc", "1.4.0-rc1"), tag="v1.4.0-rc1", prerelease=True)
+
+    assert latest_tag(github) == "v1.3.0"
+
+
+def test_the_fake_makes_a_published_release_latest_by_default_as_github_does(
+    github: FakeGitHub, repo: GitHubRepo
+) -> None:
+    client = GitHubClient(repo)
+    client.create_release(tag="v2.0.0", name="2", body="", draft=False, prerelease=False)
+    older = client.create_release(tag="v1.0.0", name="1", body="", draft=True, prerelease=False)
+    github.add_release("v0.9.0")  # seeded: GitHub's legacy choice would be the newest
+
+    client.update_release(int(older["id"]), {"draft": False})
+
+    latest = github.latest()
+    assert latest is not None and latest.tag_name == "v1.0.0"
+
+
+def test_a_tag_burnt_by_a_deleted_immutable_release_is_named_in_full(
+    github: FakeGitHub, repo: GitHubRepo, assets: list[Path]
+) -> None:
+    github.immutable_releases = True
+    first = publish(repo, assets)
+    assert github.releases[0].immutable
+    GitHubClient(repo).delete_release(first.id)
+
+    with pytest.raises(PicohubError) as caught:
+        publish(repo, assets)
+
+    assert "422" in caught.value.message
+    assert "tag_name was used by an immutable release" in caught.value.message
+    assert caught.value.hint is not None and "release a new version" in caught.value.hint
+    assert github.releases == []
+
+
+def test_an_immutable_release_published_again_with_the_same_assets_is_a_no_op(
+    github: FakeGitHub, repo: GitHubRepo, assets: list[Path]
+) -> None:
+    github.immutable_releases = True
+    first = publish(repo, assets)
+    github.requests_log.clear()
+
+    assert publish(repo, assets) == first
+    assert writes(github.requests_log) == []
+
+
+def test_a_digest_still_null_right_after_upload_is_read_again(
+    github: FakeGitHub, repo: GitHubRepo, assets: list[Path]
+) -> None:
+    github.delay_digests(2)  # the upload's answer and the first read again
+    sleeper = Sleeper(github)
+
+    publish(repo, assets, sleep=sleeper)
+
+    assert_complete(github, assets)
+    assert sleeper.slept == [1.0, 2.0] * len(assets)
+
+
+def test_a_digest_that_never_comes_leaves_the_release_a_draft(
+    github: FakeGitHub, repo: GitHubRepo, assets: list[Path]
+) -> None:
+    github.delay_digests(100)
+    sleeper = Sleeper(github)
+
+    with pytest.raises(PicohubError, match=r"no digest for .* after 5 reads") as caught:
+        publish(repo, assets, sleep=sleeper)
+
+    assert caught.value.hint is not None and "run the publication again" in caught.value.hint
+    assert sleeper.slept == [1.0, 2.0, 4.0, 8.0]
+    assert len(github.releases) == 1 and github.releases[0].draft
 
 
 def test_content_types() -> None:
