@@ -15,6 +15,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
+from datetime import timedelta
 from pathlib import Path
 
 from picohub import logs
@@ -28,6 +29,8 @@ from picohub_release.publish import publish_release
 from picohub_release.release import make_release
 from picohub_release.signing import LOCAL_KEY_DIR, Signer, local_signer, signer_from_environment
 from picohub_release.versions import changelog_notes
+
+MAX_VALID_DAYS = 3650
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -59,6 +62,13 @@ def _parser() -> argparse.ArgumentParser:
         help="the git tag being released; must be v<changelog version>",
     )
     release.add_argument("--keyring", type=Path, help="verify against this keyring")
+    release.add_argument(
+        "--valid-for",
+        type=_days,
+        metavar="DAYS",
+        help="write Valid-Until, DAYS after the release's Date: hubs refuse the latest "
+        "release once it has passed, so the channel must be published again before then",
+    )
 
     verify = commands.add_parser("verify", help="check a repository as a device would")
     verify.add_argument("directory", help="a repository directory, or a release's URL")
@@ -75,6 +85,18 @@ def _parser() -> argparse.ArgumentParser:
     notes = commands.add_parser("notes", help="print the release notes")
     notes.add_argument("--source", type=Path, default=Path.cwd())
     return parser
+
+
+def _days(text: str) -> timedelta:
+    try:
+        days = int(text)
+    except ValueError:
+        days = 0
+    if not 1 <= days <= MAX_VALID_DAYS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a whole number of days from 1 to {MAX_VALID_DAYS}"
+        )
+    return timedelta(days=days)
 
 
 def _signer(kind: str) -> AbstractContextManager[Signer]:
@@ -100,6 +122,7 @@ def _run(args: argparse.Namespace) -> None:
                 signer,
                 tag=args.tag,
                 keyring=args.keyring,
+                valid_for=args.valid_for,
             )
         print(f"release {made.repository.version} signed by {made.verified.release.fingerprint}")
         print(f"repository: {made.repository.directory}")

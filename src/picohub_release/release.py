@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from debian.debfile import DebFile
@@ -40,6 +41,7 @@ def make_release(
     *,
     tag: str | None = None,
     keyring: Path | None = None,
+    valid_for: timedelta | None = None,
 ) -> Made:
     """Build from a clean copy of ``source`` and write the repository to ``repo_dir``.
 
@@ -54,7 +56,9 @@ def make_release(
     if tag is not None:
         check_tag(tag, build.version)
     check_package_versions(build.debs, build.version)
-    repository = write_repository(build.debs, repo_dir, signer, version=build.version)
+    repository = write_repository(
+        build.debs, repo_dir, signer, version=build.version, valid_for=valid_for
+    )
     verified = verify_repository(repo_dir, keyring or repo_dir / KEYRING)
     log.info(
         "release %s: %d packages, signed by %s, in %s",

@@ -1,9 +1,10 @@
 """Write a signed flat apt repository over a release's .debs.
 
 ``Packages`` and ``Packages.gz``, a ``Release`` with SHA256 lines, ``InRelease`` (clear
-signed) and ``Release.gpg`` (detached), the public key, and ``SHA256SUMS`` over every
-asset, all written with python-debian's deb822 classes. Origin, Label, Suite and Codename
-never change between releases: apt treats a change as a different archive.
+signed) and ``Release.gpg`` (detached), the public key, the release as one offline bundle,
+and ``SHA256SUMS`` over every asset, all written with python-debian's deb822 classes.
+Origin, Label, Suite and Codename never change between releases: apt treats a change as a
+different archive.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import io
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from debian.deb822 import Packages, Release
 from debian.debfile import DebFile
 
 from picohub.repository import INRELEASE, PACKAGES, sha256_of
+from picohub.update.bundle import pack
 from picohub_release.signing import Signer
 
 ORIGIN = "picohub"
@@ -30,6 +32,11 @@ CODENAME = "picohub"
 KEYRING = "picohub-archive-keyring.gpg"
 KEYRING_ARMORED = "picohub-archive-keyring.asc"
 SUMS = "SHA256SUMS"
+
+
+def bundle_name(version: str) -> str:
+    """The release asset that is the release's offline bundle."""
+    return f"picohub_{version}_bundle.tar"
 
 
 @dataclass(frozen=True)
@@ -59,7 +66,13 @@ def _gzip(data: bytes) -> bytes:
     return buffer.getvalue()
 
 
-def _release_text(directory: Path, names: Sequence[str], version: str, date: datetime) -> str:
+def _release_text(
+    directory: Path,
+    names: Sequence[str],
+    version: str,
+    date: datetime,
+    valid_until: datetime | None,
+) -> str:
     release = Release()
     release["Origin"] = ORIGIN
     release["Label"] = LABEL
@@ -67,6 +80,10 @@ def _release_text(directory: Path, names: Sequence[str], version: str, date: dat
     release["Codename"] = CODENAME
     release["Version"] = version
     release["Date"] = format_datetime(date.astimezone(UTC), usegmt=True)
+    if valid_until is not None:
+        # A hub refuses the latest release once this has passed (a freeze): the channel
+        # must be published again before then.
+        release["Valid-Until"] = format_datetime(valid_until.astimezone(UTC), usegmt=True)
     release["Architectures"] = "all"
     release["Description"] = f"picohub {version}"
     # deb822's multivalued fields take a list of dicts; its type hints only say str.
@@ -88,8 +105,10 @@ def write_repository(
     *,
     version: str,
     date: datetime | None = None,
+    valid_for: timedelta | None = None,
 ) -> Repository:
-    """Write the repository for ``debs`` as ``directory``, signed by ``signer``.
+    """Write the repository for ``debs`` as ``directory``, signed by ``signer``; with
+    ``valid_for``, its ``Release`` is valid until that long after its ``Date``.
 
     It is written beside its place and moved there only when complete, so a failure
     (a signing failure above all) never leaves an unsigned or partial repository.
@@ -101,7 +120,9 @@ def write_repository(
             shutil.rmtree(stale)
     directory.mkdir(parents=True)
     try:
-        return _fill(debs, directory, final, signer, version=version, date=date)
+        return _fill(
+            debs, directory, final, signer, version=version, date=date, valid_for=valid_for
+        )
     finally:
         if directory.exists():
             shutil.rmtree(directory)
@@ -115,6 +136,7 @@ def _fill(
     *,
     version: str,
     date: datetime | None,
+    valid_for: timedelta | None,
 ) -> Repository:
     copies = []
     for deb in sorted(debs, key=lambda path: path.name):
@@ -126,14 +148,21 @@ def _fill(
     (directory / PACKAGES).write_bytes(packages)
     (directory / f"{PACKAGES}.gz").write_bytes(_gzip(packages))
 
-    release = _release_text(
-        directory, [PACKAGES, f"{PACKAGES}.gz"], version, date or datetime.now(UTC)
-    )
+    date = (date or datetime.now(UTC)).replace(microsecond=0)
+    valid_until = None if valid_for is None else date + valid_for
+    release = _release_text(directory, [PACKAGES, f"{PACKAGES}.gz"], version, date, valid_until)
     (directory / "Release").write_text(release, encoding="utf-8")
     (directory / INRELEASE).write_text(signer.clearsign(release), encoding="utf-8")
     (directory / "Release.gpg").write_text(signer.detach_sign(release), encoding="utf-8")
     (directory / KEYRING).write_bytes(signer.public_key(armor=False))
     (directory / KEYRING_ARMORED).write_bytes(signer.public_key(armor=True))
+    # The offline bundle (README, "Offline bundles"): InRelease, what it signs, the .debs.
+    pack(
+        directory,
+        [INRELEASE, PACKAGES, f"{PACKAGES}.gz", *(deb.name for deb in copies)],
+        directory / bundle_name(version),
+        mtime=int(date.timestamp()),
+    )
 
     assets = sorted(path for path in directory.iterdir() if path.name != SUMS)
     sums = "".join(f"{sha256_of(path)}  {path.name}\n" for path in assets)

@@ -6,6 +6,7 @@ import gzip
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,9 +15,10 @@ from debian.deb822 import Release
 from picohub.errors import PicohubError, UsageError
 from picohub.process import run
 from picohub.repository import RepositoryError, verify_repository, verify_signed_text
+from picohub.update.bundle import write_bundle
 from picohub_release.__main__ import main
 from picohub_release.build import Build
-from picohub_release.repository import KEYRING, SUMS, Repository, write_repository
+from picohub_release.repository import KEYRING, SUMS, Repository, bundle_name, write_repository
 from picohub_release.signing import Signer, local_signer, signer_from_environment
 from picohub_release.versions import changelog_notes, check_tag
 from tests.conftest import SOURCE
@@ -63,12 +65,53 @@ def test_the_release_file_has_the_fixed_identity_and_no_components(
     assert release.dump() in (repository.directory / "InRelease").read_text()
 
 
+def test_valid_for_writes_valid_until_that_long_after_the_date(
+    repository: Repository, release_a: Build, signer: Signer, tmp_path: Path
+) -> None:
+    when = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    written = write_repository(
+        release_a.debs,
+        tmp_path / "repo",
+        signer,
+        version=release_a.version,
+        date=when,
+        valid_for=timedelta(days=7),
+    )
+    release = Release((written.directory / "Release").read_text())
+    assert release["Date"] == "Tue, 01 Dec 2026 12:00:00 GMT"
+    assert release["Valid-Until"] == "Tue, 08 Dec 2026 12:00:00 GMT"
+    # Without it, none: the release then never expires.
+    assert "Valid-Until" not in Release((repository.directory / "Release").read_text())
+
+
+@pytest.mark.parametrize("days", ["0", "-3", "seven", "3651"])
+def test_a_validity_that_is_not_a_number_of_days_is_refused(
+    days: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["release", "--key", "local", "--valid-for", days])
+    assert exited.value.code == 2
+    assert f"{days!r} is not a whole number of days from 1 to 3650" in capsys.readouterr().err
+
+
 def test_sha256sums_covers_every_asset(repository: Repository) -> None:
     lines = (repository.directory / SUMS).read_text().splitlines()
     listed = {line.split("  ")[1] for line in lines}
     assert listed == {p.name for p in repository.directory.iterdir()} - {SUMS}
     # The file works with the standard tool a user would run by hand.
     run(["sha256sum", "--check", "--strict", "--quiet", SUMS], cwd=repository.directory)
+
+
+def test_the_release_carries_its_offline_bundle_as_a_hub_would_pack_it(
+    repository: Repository, tmp_path: Path
+) -> None:
+    asset = repository.directory / bundle_name(repository.version)
+    assert asset in repository.assets
+    # The same release gives the same bundle: the one write_bundle packs from the assets,
+    # verified first, with the pinned key.
+    packed = write_bundle(repository.directory, repository.directory / KEYRING, tmp_path / "b.tar")
+    assert asset.read_bytes() == packed.path.read_bytes()
+    assert packed.members[0] == "InRelease" and packed.version == repository.version
 
 
 def test_a_tampered_packages_file_is_refused(repository: Repository, tmp_path: Path) -> None:

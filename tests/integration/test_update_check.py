@@ -277,6 +277,78 @@ def test_a_release_dated_implausibly_far_ahead_is_reported_and_moves_no_floor(
     assert TimeFloor(device).now() < far - timedelta(days=700)  # the floor did not move
 
 
+def _serve_only(github: FakeGitHub, *repositories: Repository) -> None:
+    """The fake's releases are now these (the last is latest)."""
+    with github.lock:
+        github.releases.clear()
+    for repository in repositories:
+        github.add_release(f"v{repository.version}", _assets(repository))
+
+
+def _signed(
+    build: Build, signer: Signer, where: Path, ago: timedelta, valid_for: timedelta | None = None
+) -> Repository:
+    return write_repository(
+        build.debs,
+        where,
+        signer,
+        version=build.version,
+        date=datetime.now(UTC) - ago,
+        valid_for=valid_for,
+    )
+
+
+def test_an_expired_latest_release_is_refused_as_a_freeze_but_asked_for_by_version_works(
+    device: Settings, github: FakeGitHub, release_b: Build, signer: Signer, tmp_path: Path
+) -> None:
+    stale = _signed(release_b, signer, tmp_path / "stale", timedelta(days=10), timedelta(days=7))
+    _serve_only(github, stale)
+    with open_session() as session:
+        with pytest.raises(RepositoryError) as refused:
+            check(_config(github), device, session)
+        # An explicit version is not "the latest": its age is no freeze.
+        by_version = check(_config(github), device, session, tag=f"v{release_b.version}")
+    expired_on = datetime.now(UTC) - timedelta(days=3)
+    assert "the release channel has not been re-signed since" in refused.value.message
+    assert f"{release_b.version}, expired on {expired_on:%Y-%m-%d}" in refused.value.message
+    assert "(3 days ago)" in refused.value.message
+    assert refused.value.hint is not None and "--valid-for" in refused.value.hint
+    assert by_version.version == release_b.version
+
+
+def test_a_release_still_valid_is_taken(
+    device: Settings, github: FakeGitHub, release_b: Build, signer: Signer, tmp_path: Path
+) -> None:
+    fresh = _signed(release_b, signer, tmp_path / "fresh", timedelta(days=1), timedelta(days=7))
+    _serve_only(github, fresh)
+    with open_session() as session:
+        assert check(_config(github), device, session).version == release_b.version
+
+
+def test_an_older_signature_of_the_latest_release_is_refused_as_a_replay(
+    device: Settings,
+    github: FakeGitHub,
+    release_b: Build,
+    release_c: Build,
+    signer: Signer,
+    tmp_path: Path,
+) -> None:
+    first = _signed(release_b, signer, tmp_path / "first", timedelta(days=2))
+    again = _signed(release_b, signer, tmp_path / "again", timedelta(hours=1))
+    with open_session() as session:
+        _serve_only(github, again)  # the channel re-signed: the newest signature seen
+        assert check(_config(github), device, session).version == release_b.version
+        _serve_only(github, first)
+        with pytest.raises(RepositoryError, match="an old signature replayed") as refused:
+            check(_config(github), device, session)
+        # A newer version signed earlier than that is no replay.
+        older_date = _signed(release_c, signer, tmp_path / "newer", timedelta(days=3))
+        _serve_only(github, older_date)
+        assert check(_config(github), device, session).version == release_c.version
+    assert f"{datetime.now(UTC) - timedelta(days=2):%Y-%m-%d}" in refused.value.message
+    assert refused.value.hint is not None and "replaying" in refused.value.hint
+
+
 def _portal(handler: BaseHTTPRequestHandler) -> None:
     """A captive portal: every address answers 200 with its login page."""
     page = b"<html><body>Welcome! Log in to the guest Wi-Fi.</body></html>"

@@ -7,8 +7,8 @@ from tests.system.trixie import container  # noqa: F401 (boots trixie for this m
 interrupted_release = journey.interrupted_release
 repositories = journey.repositories
 hub = journey.hub
-test_the_releases_are_dated_ahead_of_the_hubs_clock = (
-    journey.test_the_releases_are_dated_ahead_of_the_hubs_clock
+test_releases_are_dated_ahead_and_the_older_ones_expired = (
+    journey.test_releases_are_dated_ahead_and_the_older_ones_expired
 )
 test_an_online_update_succeeds = journey.test_an_online_update_succeeds
 test_a_rollback_succeeds = journey.test_a_rollback_succeeds

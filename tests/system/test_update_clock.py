@@ -1,9 +1,10 @@
 """A hub whose clock is a day behind its releases, as a Raspberry Pi without a real-time
 clock is before it reaches a time server (fake-hwclock's last shutdown, or 1970): every
 release here is dated a day ahead of the container's clock, which apt alone would refuse
-("not valid yet"). picohub verified each release itself, so on a booted bookworm an
-online update, a rollback, an offline bundle and the recovery after a power cut all
-succeed."""
+("not valid yet"), and releases A and B are past their ``Valid-Until`` too ("expired").
+picohub verified each release itself and judges only the latest's expiry, so on a
+booted bookworm an online update, a rollback, an offline bundle and the recovery after a
+power cut all succeed."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from debian.deb822 import Release
 
 from picohub.update.bundle import write_bundle
+from picohub.update.timefloor import release_date
 from picohub_release.build import Build
 from picohub_release.repository import KEYRING, Repository, write_repository
 from picohub_release.signing import LOCAL_KEY_DIR, local_signer
@@ -28,13 +31,15 @@ AHEAD = timedelta(days=1)
 interrupted_release = power_cut.interrupted_release
 
 
-def _dated_ahead(build: Build, factory: pytest.TempPathFactory) -> Repository:
+def _dated_ahead(build: Build, factory: pytest.TempPathFactory, *, expired: bool) -> Repository:
     return write_repository(
         build.debs,
         factory.mktemp("ahead") / "repo",
         local_signer(LOCAL_KEY_DIR),
         version=build.version,
         date=datetime.now(UTC) + AHEAD,
+        # Valid until a day before the hub's clock: apt alone would call it expired.
+        valid_for=-2 * AHEAD if expired else None,
     )
 
 
@@ -46,8 +51,8 @@ def repositories(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> dict[str, Repository]:
     return {
-        build.version: _dated_ahead(build, tmp_path_factory)
-        for build in (release_a, release_b, interrupted_release)
+        build.version: _dated_ahead(build, tmp_path_factory, expired=expired)
+        for build, expired in ((release_a, True), (release_b, True), (interrupted_release, False))
     }
 
 
@@ -73,18 +78,24 @@ def _apply(container: Container, *argv: str) -> str:
     return done.stdout
 
 
-def _release_date(repository: Repository) -> str:
+def _release_field(repository: Repository, name: str) -> datetime | None:
     text = (repository.directory / "InRelease").read_text(encoding="utf-8")
-    return next(line for line in text.splitlines() if line.startswith("Date: "))
+    return release_date(Release(text).get(name))
 
 
-def test_the_releases_are_dated_ahead_of_the_hubs_clock(
-    container: Container, hub: Build, repositories: dict[str, Repository]
+def test_releases_are_dated_ahead_and_the_older_ones_expired(
+    container: Container, hub: Build, release_b: Build, repositories: dict[str, Repository]
 ) -> None:
     clock = float(container.run(["date", "+%s"]).stdout)
     for repository in repositories.values():
-        dated = datetime.strptime(_release_date(repository), "Date: %a, %d %b %Y %H:%M:%S %Z")
-        assert dated.replace(tzinfo=UTC).timestamp() - clock > AHEAD.total_seconds() - 3600
+        dated = _release_field(repository, "Date")
+        assert dated is not None and dated.timestamp() - clock > AHEAD.total_seconds() - 3600
+    expired = [
+        version
+        for version, repository in repositories.items()
+        if (until := _release_field(repository, "Valid-Until")) and until.timestamp() < clock
+    ]
+    assert expired == [hub.version, release_b.version]
 
 
 def test_an_online_update_succeeds(container: Container, hub: Build, release_b: Build) -> None:

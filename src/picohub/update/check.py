@@ -13,6 +13,8 @@ import contextlib
 import json
 import logging
 from dataclasses import dataclass
+from datetime import datetime
+from email.utils import format_datetime
 from pathlib import Path
 
 import requests
@@ -116,9 +118,13 @@ def check(
             _refuse_a_web_page(fetched.path)
         release, version = _read_verified(fetched.path or kept, settings, tag)
         date = release_date(release.fields.get("Date"))
-        date_refusal = (
-            None if date is None else TimeFloor(settings).observe(date, config.max_future)
-        )
+        floor = TimeFloor(settings)
+        date_refusal = None if date is None else floor.observe(date, config.max_future)
+        if tag is None:
+            # The latest release must be fresh and never go back, by version or by date
+            # (an implausible date is not remembered: it would refuse every later one).
+            _refuse_expired(release, version, date, floor.now())
+            _never_backwards(settings.update_newest_seen, version, None if date_refusal else date)
         # Every index file it lists (apt, reading the cache later, wants them all), each
         # no bigger than, and exactly as, the signed index says.
         for entry in release.files.values():
@@ -173,25 +179,58 @@ def _read_verified(path: Path, settings: Settings, tag: str | None) -> tuple[Sig
         raise RepositoryError("the signed index has no Version field")
     if tag is not None and tag_of(version) != tag:
         raise RepositoryError(f"asked for release {tag}, but its signed index is release {version}")
-    if tag is None:
-        _never_backwards(settings.update_newest_seen, version)
     if PACKAGES not in release.files:
         raise RepositoryError("the signed index does not list Packages")
     return release, version
 
 
-def _never_backwards(memory: Path, version: str) -> None:
-    """The latest release never goes back: an old signed index served as the latest (a
+def _refuse_expired(
+    release: SignedRelease, version: str, date: datetime | None, floor: datetime
+) -> None:
+    """A latest release past its ``Valid-Until`` (judged against the time floor, not the
+    clock alone) is refused: a network that keeps serving an old signed index would
+    otherwise freeze the hub on it without a word. A cached release (a rollback, the
+    recovery at boot) never depends on it: only the check of the latest does."""
+    valid_until = release_date(release.fields.get("Valid-Until"))
+    if valid_until is None or valid_until >= floor:
+        return
+    signed = f"{date:%Y-%m-%d %H:%M} UTC" if date is not None else "its signing"
+    raise RepositoryError(
+        f"the release channel has not been re-signed since {signed}: the latest release, "
+        f"{version}, expired on {valid_until:%Y-%m-%d %H:%M} UTC "
+        f"({(floor - valid_until).days} days ago)",
+        hint="a network or mirror may be holding newer releases back; if the channel is "
+        "only quiet, its owner must publish it again (the release tool's --valid-for)",
+    )
+
+
+def _never_backwards(memory: Path, version: str, date: datetime | None) -> None:
+    """The latest release never goes back, by version or, for the same or an older
+    version, by the date it was signed: an old signed index served as the latest (a
     replay) would otherwise keep the hub on old releases without a word."""
-    seen = remembered(memory).get("version")
-    if seen and Version(version) < Version(seen):
+    seen = remembered(memory)
+    seen_version, seen_date = seen.get("version"), release_date(seen.get("date"))
+    withdrawn = (
+        f"if release {seen_version} was withdrawn on purpose, publish a newer one "
+        f"(or delete {memory})"
+    )
+    if seen_version and Version(version) < Version(seen_version):
         raise RepositoryError(
-            f"the latest release offered is {version}, older than release {seen} offered before",
-            hint="a server replaying an old release keeps the hub from updating; if "
-            f"release {seen} was withdrawn on purpose, publish a newer one (or delete {memory})",
+            f"the latest release offered is {version}, older than release {seen_version} "
+            "offered before",
+            hint=f"a server replaying an old release keeps the hub from updating; {withdrawn}",
         )
-    if seen != version:
-        write_atomically(memory, json.dumps({"version": version}) + "\n")
+    newer = not seen_version or Version(version) > Version(seen_version)
+    if not newer and date is not None and seen_date is not None and date < seen_date:
+        raise RepositoryError(
+            f"the latest release offered, {version}, was signed on {date:%Y-%m-%d %H:%M} UTC, "
+            f"before the signature of release {seen_version} seen before "
+            f"({seen_date:%Y-%m-%d %H:%M} UTC): an old signature replayed",
+            hint=f"a server replaying an old release keeps the hub from updating; {withdrawn}",
+        )
+    if newer or (date is not None and (seen_date is None or date > seen_date)):
+        kept = {"version": version} | ({"date": format_datetime(date)} if date else {})
+        write_atomically(memory, json.dumps(kept) + "\n")
 
 
 def changes_from(
