@@ -97,6 +97,8 @@ def test_apply_installs_the_new_release_from_the_transient_unit(
     assert steps.index("installing") < steps.index("restarted") < steps.index("done"), steps
     status = container.run(["picohub-update", "status"]).stdout
     assert f"updated to {release_b.version}" in status
+    # --wait says how the run ended, as the status does.
+    assert f"done: updated to {release_b.version}" in result.stdout
 
 
 def test_rollback_installs_the_previous_release_from_the_cache(
@@ -115,4 +117,6 @@ def test_rollback_installs_the_previous_release_from_the_cache(
     assert again.returncode != 0
     log = container.run(["journalctl", "-t", "picohub-update", "-n", "5", "--no-pager"]).stdout
     assert f"no release older than {hub.version} is in the cache" in log
+    assert f"error: failed: no release older than {hub.version}" in again.stderr, again.stderr
+    assert "journalctl -u picohub-update" in again.stderr
     assert healthy_version(container) == hub.version

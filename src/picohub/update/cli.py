@@ -162,13 +162,27 @@ def _fetch(settings: Settings, version: str | None) -> None:
     print(message)
 
 
+def _in_unit(settings: Settings, argv: list[str], *, wait: bool) -> int:
+    """Start the run in the transient unit; having waited for it, say how it ended (its
+    output went to the journal): on stdout when it succeeded, on stderr when not."""
+    code = start_in_unit(argv, wait=wait)
+    if wait:
+        status = read_status(settings.update_status)
+        said = f"{status.phase}: {status.message}" if status.message else f"exit code {code}"
+        print(said if code == 0 else f"error: {said}", file=sys.stdout if code == 0 else sys.stderr)
+        if code != 0:
+            print("hint: journalctl -u picohub-update tells more", file=sys.stderr)
+    return code
+
+
 def _apply(
     settings: Settings, version: str | None, wait: bool, bundle: Path | None, origin: Origin
 ) -> int:
     passed = [f"--origin={origin}"]
     if bundle is None:
         if not in_unit():
-            return start_in_unit(["apply", *passed, *([version] if version else [])], wait=wait)
+            argv = ["apply", *passed, *([version] if version else [])]
+            return _in_unit(settings, argv, wait=wait)
         with cache_lock(settings, UNIT_WAIT_S):
             return update(load_config(settings.update_config), settings, version, origin)
     if version is not None:
@@ -177,7 +191,7 @@ def _apply(
         if not bundle.is_file():
             raise UsageError(f"the bundle {bundle} is not a file")
         # The unit runs in /: it gets the absolute path.
-        return start_in_unit(["apply", *passed, "--bundle", str(bundle.resolve())], wait=wait)
+        return _in_unit(settings, ["apply", *passed, "--bundle", str(bundle.resolve())], wait=wait)
     with cache_lock(settings, UNIT_WAIT_S):
         return apply_bundle(load_config(settings.update_config), settings, bundle, origin)
 
@@ -255,7 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def rollback_command() -> int | None:
         if not in_unit():
-            return start_in_unit(["rollback", f"--origin={args.origin}"], wait=args.wait)
+            return _in_unit(settings, ["rollback", f"--origin={args.origin}"], wait=args.wait)
         config = load_config(settings.update_config)
         return locked(lambda: rollback(config, settings, origin=args.origin), UNIT_WAIT_S)()
 
