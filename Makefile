@@ -41,8 +41,11 @@ typecheck:
 unit-debian:
 	/usr/bin/python3 -m pytest -p no:cacheprovider -q tests/unit
 
+# Two workers, a test module each at a time (its booted container is module-scoped): the
+# system tests mostly wait on booted containers, so two run side by side in about half
+# the time.
 pytest: rootfs
-	$(BIN)/pytest -q tests --ignore-glob='*/test_arm64_*'
+	$(BIN)/pytest -q -n 2 --dist loadfile tests --ignore-glob='*/test_arm64_*'
 
 # On arm64, what a Raspberry Pi runs, its programs run by qemu-user: several times slower,
 # so in a lane of its own. A root that cannot be built is reported by the tests.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,25 @@ def next_version(version: str, step: int = 1) -> str:
     """A later test version: 0.1.0 gives 0.1.1 (step 1), 0.1.2 (step 2)..."""
     head, _, last = version.rpartition(".")
     return f"{head}.{int(last) + step}"
+
+
+# The fault campaign's table (tests/system/test_fault_campaign.py), written by whichever
+# process ran it (an xdist worker): shown in the run's summary when this run wrote it.
+FAULT_TABLE = SOURCE / "tests" / "artifacts" / "faults.txt"
+_STARTED: list[float] = []
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _STARTED.append(time.time())
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    table = FAULT_TABLE
+    if not _STARTED or not table.exists() or table.stat().st_mtime < _STARTED[0]:
+        return
+    terminalreporter.write_sep("-", "fault campaign: a power cut at each point, then a boot")
+    for line in table.read_text().splitlines():
+        terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session")

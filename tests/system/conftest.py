@@ -15,17 +15,9 @@ from picohub_release.build import Build
 from picohub_release.repository import Repository, write_repository
 from picohub_release.signing import LOCAL_KEY_DIR, local_signer
 from tests.conftest import SOURCE, need, need_tools
-from tests.system import faults
 from tests.system.container import Container, booted
 from tests.system.journeys import apt_install, healthy_version, heartbeat
 from tests.system.rootfs import ensure_root
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    for table in faults.TABLES:
-        terminalreporter.write_sep("-", "fault campaign: a power cut at each point, then a boot")
-        for line in table.splitlines():
-            terminalreporter.write_line(line)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
