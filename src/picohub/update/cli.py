@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,7 +38,7 @@ from picohub.update.recover import after_run, recover
 from picohub.update.releases import channel_tag, check_channel
 from picohub.update.status import ENDED, Phase, Status, read_status, write_status
 from picohub.update.trigger_service import serve_standard_input
-from picohub.update.unit import UNIT_WAIT_S, in_unit, start_in_unit
+from picohub.update.unit import UNIT_WAIT_S, in_unit, last_error_since, start_in_unit
 from picohub.versions import is_release_version, tag_of
 
 log = logging.getLogger(__name__)
@@ -165,13 +166,20 @@ def _fetch(settings: Settings, version: str | None) -> None:
 def _in_unit(settings: Settings, argv: list[str], *, wait: bool) -> int:
     """Start the run in the transient unit; having waited for it, say how it ended (its
     output went to the journal): on stdout when it succeeded, on stderr when not."""
+    before, started = read_status(settings.update_status), time.time()
     code = start_in_unit(argv, wait=wait)
-    if wait:
-        status = read_status(settings.update_status)
-        said = f"{status.phase}: {status.message}" if status.message else f"exit code {code}"
-        print(said if code == 0 else f"error: {said}", file=sys.stdout if code == 0 else sys.stderr)
-        if code != 0:
-            print("hint: journalctl -u picohub-update tells more", file=sys.stderr)
+    if not wait:
+        return code
+    status = read_status(settings.update_status)
+    # A run refused before it began records no status: what it logged says why.
+    said = f"{status.phase}: {status.message}" if status != before and status.message else None
+    if code == 0:
+        if said:
+            print(said)
+        return code
+    said = said or last_error_since(started) or f"the run ended with exit code {code}"
+    print(f"error: {said}", file=sys.stderr)
+    print("hint: journalctl -u picohub-update tells more", file=sys.stderr)
     return code
 
 

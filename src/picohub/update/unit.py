@@ -67,3 +67,17 @@ def is_running() -> bool:
     """Whether an update (the transient unit) is running now."""
     state = run(["systemctl", "is-active", UNIT], check=False).stdout.strip()
     return state in ("active", "activating", "deactivating")
+
+
+def last_error_since(started: float) -> str | None:
+    """The last error the unit's run reported since ``started`` (a time.time()), as
+    every picohub command reports one ("error: ..."): what a run that refused before
+    recording any status said."""
+    shown = run(
+        ["journalctl", f"--unit={UNIT}", f"--since=@{int(started)}", "--output=cat",
+         "--no-pager", "--quiet"],
+        check=False,
+        timeout=30,
+    )  # fmt: skip
+    errors = [line for line in shown.stdout.splitlines() if line.startswith("error: ")]
+    return errors[-1].removeprefix("error: ").strip() if errors else None
