@@ -89,7 +89,8 @@ def test_verify_checks_a_published_release_by_its_url(
         assert "repository verified" in capsys.readouterr().out
 
         # The same release with one package swapped for other bytes of the same size.
-        (asset,) = [a for a in github.releases[0].assets if a.name.startswith("picohub_")]
+        deb = f"picohub_{release_a.version}_all.deb"
+        (asset,) = [a for a in github.releases[0].assets if a.name == deb]
         asset.data = bytes(len(asset.data))
         assert main(["verify", url, "--keyring", keyring]) == 1
         assert "does not match the SHA-256" in capsys.readouterr().err
