@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from debian.deb822 import PkgRelation
+
 from picohub.errors import CommandError
 from picohub.process import describe_returncode, run
 
@@ -20,13 +22,13 @@ _FILES_ON_DISK = frozenset(
 _SETTLED = frozenset({"installed", "not-installed", "config-files"})
 
 
-def _statuses(packages: Sequence[str], admin_dir: Path) -> list[tuple[str, str, str]]:
-    """(package, dpkg status, version) of each package dpkg knows."""
+def _query(packages: Sequence[str], admin_dir: Path, showformat: str) -> list[str]:
+    """dpkg-query's line for each of ``packages`` it knows, in ``showformat``."""
     # dpkg-query exits 1 when any package is unknown but still prints the others.
     argv = [
         "dpkg-query",
         f"--admindir={admin_dir}",
-        "--showformat=${Package} ${db:Status-Status} ${Version}\n",
+        f"--showformat={showformat}\n",
         "--show",
         *packages,
     ]
@@ -39,8 +41,13 @@ def _statuses(packages: Sequence[str], admin_dir: Path) -> list[tuple[str, str, 
             returncode=result.returncode,
             stderr=result.stderr,
         )
+    return result.stdout.splitlines()
+
+
+def _statuses(packages: Sequence[str], admin_dir: Path) -> list[tuple[str, str, str]]:
+    """(package, dpkg status, version) of each package dpkg knows."""
     found = []
-    for line in result.stdout.splitlines():
+    for line in _query(packages, admin_dir, "${Package} ${db:Status-Status} ${Version}"):
         name, status, version = [*line.split(" ", 2), "", ""][:3]
         if name in packages:
             found.append((name, status, version))
@@ -78,3 +85,17 @@ def unfinished_versions(packages: Sequence[str], admin_dir: Path) -> set[str]:
 def installed_version(package: str, admin_dir: Path) -> str | None:
     """The version of ``package`` dpkg has installed, or None when it is not installed."""
     return installed_versions([package], admin_dir)[package]
+
+
+def installed_dependencies(packages: Sequence[str], admin_dir: Path) -> set[str]:
+    """The names of the packages that the installed ``packages`` depend on (Depends and
+    Pre-Depends, every alternative)."""
+    names: set[str] = set()
+    showformat = "${db:Status-Status}\t${Depends}, ${Pre-Depends}"
+    for line in _query(packages, admin_dir, showformat):
+        status, _, relations = line.partition("\t")
+        relations = relations.strip(" ,")  # either field may be empty
+        if status in _FILES_ON_DISK and relations:
+            for group in PkgRelation.parse_relations(relations):
+                names.update(alternative["name"] for alternative in group)
+    return names

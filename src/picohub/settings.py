@@ -43,6 +43,11 @@ class Settings:
     # systemd-timesyncd's clock file, and the installed picohub's changelog.
     timesync_clock: Path = Path("/var/lib/systemd/timesync/clock")
     installed_changelog: Path = Path("/usr/share/doc/picohub/changelog.gz")  # a native package
+    # The hub's own apt sources and the lists apt last fetched for them: an install's plan
+    # is simulated over them beside the release (picohub.update.plan).
+    apt_sources_list: Path = Path("/etc/apt/sources.list")
+    apt_sources_parts: Path = Path("/etc/apt/sources.list.d")
+    apt_lists: Path = Path("/var/lib/apt/lists")
 
     @property
     def database(self) -> Path:

@@ -19,6 +19,7 @@ from picohub.settings import Settings
 from picohub.update import apply
 from picohub.update.cache import Fetched
 from picohub.update.cli import main
+from picohub.update.plan import Plan
 from picohub_release.build import Build
 from picohub_release.repository import KEYRING, Repository
 from picohub_release.signing import Signer
@@ -68,7 +69,8 @@ class Installs:
 
 @pytest.fixture
 def installs(monkeypatch: pytest.MonkeyPatch) -> Installs:
-    """apply_bundle's install step with apt and the health check left out."""
+    """apply_bundle's install step with apt (its simulation too) and the health check
+    left out."""
     recorded = Installs([])
 
     def install(
@@ -77,6 +79,7 @@ def installs(monkeypatch: pytest.MonkeyPatch) -> Installs:
         before = installed_version("picohub", settings.dpkg_admin_dir)
         recorded.calls.append((fetched, list(packages), before))
 
+    monkeypatch.setattr(apply, "plan_install", lambda *args, **kwargs: Plan(()))
     monkeypatch.setattr(apply, "install", install)
     monkeypatch.setattr(apply, "wait_healthy", lambda version, timeout: None)
     return recorded

@@ -29,6 +29,7 @@ from picohub.update.health import wait_healthy
 from picohub.update.http import open_session
 from picohub.update.journal import Journal, Kind, Origin, Result, Step, Transaction, progress
 from picohub.update.packages import install, is_downgrade, repair_dpkg
+from picohub.update.plan import plan_install
 from picohub.update.releases import channel_tag
 from picohub.update.snapshot import remove_snapshot, take_snapshot
 from picohub.versions import tag_of
@@ -54,7 +55,12 @@ def download_progress(
 
 
 def update(
-    config: UpdateConfig, settings: Settings, version: str | None, origin: Origin = Origin.SHELL
+    config: UpdateConfig,
+    settings: Settings,
+    version: str | None,
+    origin: Origin = Origin.SHELL,
+    *,
+    accept_new_dependencies: bool = False,
 ) -> int:
     """The whole apply, inside the transient unit: check, fetch, install, confirm; a
     failed install or health check converges back to the installed release."""
@@ -94,7 +100,9 @@ def update(
         raise
     before = 0 if previous is None else previous.downloaded_bytes
     txn = replace(txn, downloaded_bytes=before + fetched.downloaded_bytes)
-    return install_and_confirm(config, settings, txn, fetched, packages)
+    return install_and_confirm(
+        config, settings, txn, fetched, packages, accept_new_dependencies=accept_new_dependencies
+    )
 
 
 def install_and_confirm(
@@ -103,15 +111,28 @@ def install_and_confirm(
     txn: Transaction,
     fetched: Fetched,
     packages: Sequence[str],
+    *,
+    accept_new_dependencies: bool = False,
 ) -> int:
     """Install ``packages`` of the verified release in the cache and wait for it to be
     healthy; on a failure, converge back to the release the transaction started from.
-    The same for an update from the network and from a bundle."""
+    The same for an update from the network and from a bundle. A plan that takes more
+    than picohub's packages is refused first (:mod:`picohub.update.plan`)."""
     journal = Journal(settings)
     installed = txn.from_release
     expected = fetched.version if PACKAGE in packages else (installed or fetched.version)
+    downgrade = is_downgrade(installed, fetched.version)
     can_roll_back = _cached(settings, installed, packages)
     try:
+        plan = plan_install(
+            fetched,
+            packages,
+            settings,
+            downgrade=downgrade,
+            accept_new_dependencies=accept_new_dependencies,
+        )
+        if plan.others:
+            log.warning("accepted: %s", ", ".join(str(action) for action in plan.others))
         txn = _take_snapshot(settings, txn, fetched.version)
     except Exception as exc:
         journal.end(txn, Result.FAILED, f"nothing was changed: {exc}")
@@ -125,7 +146,8 @@ def install_and_confirm(
             packages,
             settings.archive_keyring,
             settings,
-            downgrade=is_downgrade(installed, fetched.version),
+            downgrade=downgrade,
+            hub_sources=plan.needs_hub_sources,
         )
         txn = journal.step(
             txn,

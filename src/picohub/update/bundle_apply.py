@@ -58,13 +58,18 @@ def _packages_to_install(
 
 
 def apply_bundle(
-    config: UpdateConfig, settings: Settings, bundle: Path, origin: Origin = Origin.SHELL
+    config: UpdateConfig,
+    settings: Settings,
+    bundle: Path,
+    origin: Origin = Origin.SHELL,
+    *,
+    accept_new_dependencies: bool = False,
 ) -> int:
     """``apply --bundle``, inside the transient unit: open and verify the bundle, move its
     release into the cache, then install and confirm as an update from the network does
     (rolling back to the installed release when the cache has it). No network."""
     try:
-        return _apply_bundle(config, settings, bundle, origin)
+        return _apply_bundle(config, settings, bundle, origin, accept_new_dependencies)
     finally:
         # An upload from the web page is not kept beside the cached releases; a bundle
         # from anywhere else (a USB stick) is the user's.
@@ -72,7 +77,9 @@ def apply_bundle(
             bundle.unlink(missing_ok=True)
 
 
-def _apply_bundle(config: UpdateConfig, settings: Settings, bundle: Path, origin: Origin) -> int:
+def _apply_bundle(
+    config: UpdateConfig, settings: Settings, bundle: Path, origin: Origin, accept: bool
+) -> int:
     installed = installed_version(PACKAGE, settings.dpkg_admin_dir)
     journal = Journal(settings)
     txn = journal.begin(Kind.BUNDLE, origin, installed, None, f"opening the bundle {bundle}")
@@ -100,4 +107,6 @@ def _apply_bundle(config: UpdateConfig, settings: Settings, bundle: Path, origin
         journal.end(txn, Result.FAILED, f"nothing was changed: {exc}")
         raise
     txn = journal.step(txn, Step.VERIFIED, f"release {version} verified", to_release=version)
-    return install_and_confirm(config, settings, txn, fetched, packages)
+    return install_and_confirm(
+        config, settings, txn, fetched, packages, accept_new_dependencies=accept
+    )

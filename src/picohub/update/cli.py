@@ -65,6 +65,12 @@ def _parser() -> argparse.ArgumentParser:
     apply.add_argument(
         "--bundle", type=Path, metavar="FILE", help="install from an offline bundle, no network"
     )
+    apply.add_argument(
+        "--accept-new-dependencies",
+        action="store_true",
+        help="install, upgrade or remove the other packages the release asks for (refused "
+        "otherwise, with their list)",
+    )
     bundle = commands.add_parser(
         "bundle", help="pack a cached release as an offline bundle (a plain tar file)"
     )
@@ -184,15 +190,21 @@ def _in_unit(settings: Settings, argv: list[str], *, wait: bool) -> int:
 
 
 def _apply(
-    settings: Settings, version: str | None, wait: bool, bundle: Path | None, origin: Origin
+    settings: Settings,
+    version: str | None,
+    wait: bool,
+    bundle: Path | None,
+    origin: Origin,
+    accept: bool,
 ) -> int:
-    passed = [f"--origin={origin}"]
+    passed = [f"--origin={origin}", *(["--accept-new-dependencies"] if accept else [])]
     if bundle is None:
         if not in_unit():
             argv = ["apply", *passed, *([version] if version else [])]
             return _in_unit(settings, argv, wait=wait)
         with cache_lock(settings, UNIT_WAIT_S):
-            return update(load_config(settings.update_config), settings, version, origin)
+            config = load_config(settings.update_config)
+            return update(config, settings, version, origin, accept_new_dependencies=accept)
     if version is not None:
         raise UsageError("give a VERSION or --bundle FILE, not both")
     if not in_unit():
@@ -201,7 +213,8 @@ def _apply(
         # The unit runs in /: it gets the absolute path.
         return _in_unit(settings, ["apply", *passed, "--bundle", str(bundle.resolve())], wait=wait)
     with cache_lock(settings, UNIT_WAIT_S):
-        return apply_bundle(load_config(settings.update_config), settings, bundle, origin)
+        config = load_config(settings.update_config)
+        return apply_bundle(config, settings, bundle, origin, accept_new_dependencies=accept)
 
 
 def _bundle(settings: Settings, version: str, file: Path) -> None:
@@ -284,7 +297,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands: dict[str, Callable[[], int | None]] = {
         "check": locked(lambda: _check(settings, args.json)),
         "fetch": locked(lambda: _fetch(settings, args.version)),
-        "apply": lambda: _apply(settings, args.version, args.wait, args.bundle, args.origin),
+        "apply": lambda: _apply(
+            settings,
+            args.version,
+            args.wait,
+            args.bundle,
+            args.origin,
+            args.accept_new_dependencies,
+        ),
         "bundle": locked(lambda: _bundle(settings, args.version, args.file)),
         "rollback": rollback_command,
         "recover": locked(

@@ -9,6 +9,7 @@ older one). Nothing here is interactive or waits for ever on another apt.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -37,6 +38,54 @@ def _environment(services_offline: bool) -> dict[str, str]:
     return {**APT_ENVIRONMENT, "SYSTEMD_OFFLINE": "1"} if services_offline else APT_ENVIRONMENT
 
 
+def apt_sources(
+    fetched: Fetched, keyring: Path, settings: Settings, *, hub_sources: bool = False
+) -> list[str]:
+    """apt's options to read the verified release in the cache (its index brought up to
+    date), alone or with the hub's own sources beside it. The hub's lists are read as apt
+    last fetched them, never fetched again, and its package cache files are not rewritten."""
+    private = ReleaseCache(settings).apt_dir
+    lists = private / "lists"
+    (lists / "partial").mkdir(parents=True, exist_ok=True)
+    release = f"deb [signed-by={keyring}] file:{fetched.directory}/ ./\n"
+    sources = private / "sources.list"
+    sources.write_text(release, encoding="utf-8")
+    # picohub verified the release itself and judges its age by its own time floor
+    # (picohub.update.timefloor): a Pi without a real-time clock, before time sync, must
+    # still install, roll back and recover from it.
+    dates = ["-o", "Acquire::Check-Date=false", "-o", "Acquire::Check-Valid-Until=false"]
+    alone = [
+        "-o", f"Dir::Etc::SourceList={sources}",
+        "-o", "Dir::Etc::SourceParts=/nonexistent",
+        "-o", f"Dir::State::Lists={lists}",
+        *dates,
+    ]  # fmt: skip
+    _apt([*alone, "update"], timeout=300)
+    if not hub_sources:
+        return alone
+    # apt reads one lists folder: one of links to the hub's lists and the release's.
+    both = private / "hub-lists"
+    shutil.rmtree(both, ignore_errors=True)
+    (both / "partial").mkdir(parents=True)
+    for folder in (settings.apt_lists, lists):
+        for path in folder.iterdir() if folder.is_dir() else ():
+            if path.is_file() and path.name != "lock" and not (both / path.name).exists():
+                (both / path.name).symlink_to(path.resolve())
+    own = settings.apt_sources_list
+    combined = private / "sources-with-hub.list"
+    combined.write_text(
+        release + (own.read_text(encoding="utf-8") if own.is_file() else ""), encoding="utf-8"
+    )
+    return [
+        "-o", f"Dir::Etc::SourceList={combined}",
+        "-o", f"Dir::Etc::SourceParts={settings.apt_sources_parts}",
+        "-o", f"Dir::State::Lists={both}",
+        "-o", "Dir::Cache::pkgcache=",
+        "-o", "Dir::Cache::srcpkgcache=",
+        *dates,
+    ]  # fmt: skip
+
+
 def install(
     fetched: Fetched,
     packages: Sequence[str],
@@ -46,55 +95,71 @@ def install(
     downgrade: bool,
     services_offline: bool = False,
     reinstall: bool = False,
+    hub_sources: bool = False,
 ) -> None:
     """apt-get install ``packages``, each at its version in the fetched release, from the
-    verified cache. ``reinstall`` unpacks them even at the version dpkg has: apt does
-    nothing for a half-installed package whose version it already names."""
-    private = ReleaseCache(settings).apt_dir
-    lists = private / "lists"
-    (lists / "partial").mkdir(parents=True, exist_ok=True)
-    sources = private / "sources.list"
-    sources.write_text(
-        f"deb [signed-by={keyring}] file:{fetched.directory}/ ./\n", encoding="utf-8"
-    )
-    options = [
-        "-o", f"Dir::Etc::SourceList={sources}",
-        "-o", "Dir::Etc::SourceParts=/nonexistent",
-        "-o", f"Dir::State::Lists={lists}",
-        # picohub verified the release itself and judges its age by its own time floor
-        # (picohub.update.timefloor): a Pi without a real-time clock, before time sync, must
-        # still install, roll back and recover from it.
-        "-o", "Acquire::Check-Date=false",
-        "-o", "Acquire::Check-Valid-Until=false",
-    ]  # fmt: skip
-    _apt([*options, "update"], timeout=300)
+    verified cache (and, for a plan the administrator accepted, the hub's own sources).
+    ``reinstall`` unpacks them even at the version dpkg has: apt does nothing for a
+    half-installed package whose version it already names."""
+    options = apt_sources(fetched, keyring, settings, hub_sources=hub_sources)
+    _apt(
+        [
+            "--yes", "--no-install-recommends", *options, *APT_OPTIONS,
+            *install_arguments(fetched, packages, downgrade=downgrade, reinstall=reinstall),
+        ],
+        env=_environment(services_offline),
+    )  # fmt: skip
+
+
+def install_arguments(
+    fetched: Fetched, packages: Sequence[str], *, downgrade: bool, reinstall: bool = False
+) -> list[str]:
+    """``install`` and each package at its version in the fetched release."""
     offered = fetched.package_versions()
     missing = [package for package in packages if package not in offered]
     if missing:
         raise RepositoryError(f"release {fetched.version} in the cache has no {', '.join(missing)}")
-    wanted = [f"{package}={offered[package]}" for package in packages]
     extra = ["--allow-downgrades"] if downgrade else []
     extra += ["--reinstall"] if reinstall else []
-    _apt(
-        ["--yes", "--no-install-recommends", *options, *APT_OPTIONS, *extra, "install", *wanted],
-        env=_environment(services_offline),
-    )
+    return [*extra, "install", *(f"{package}={offered[package]}" for package in packages)]
 
 
-def _apt(args: Sequence[str], timeout: float = 1200, env: dict[str, str] = APT_ENVIRONMENT) -> None:
-    """apt-get ``args``; a failure's message carries apt's errors, warnings and the
-    dependencies it could not satisfy."""
+def _apt(args: Sequence[str], timeout: float = 1200, env: dict[str, str] = APT_ENVIRONMENT) -> str:
+    """apt-get ``args``, its output; a failure's message carries apt's errors, warnings
+    and the dependencies it could not satisfy."""
     argv = ["apt-get", "-q", *args]
     result = run(argv, env=env, timeout=timeout, check=False)
     if result.returncode != 0:
         said = apt_failure(result.stdout + result.stderr)
         raise CommandError(
             argv,
-            f"apt-get {'update' if args[-1] == 'update' else 'install'} failed: "
-            + (said or f"exit code {result.returncode}"),
+            f"apt-get {_action(args)} failed: " + (said or f"exit code {result.returncode}"),
             returncode=result.returncode,
             stderr=result.stderr,
         )
+    return result.stdout
+
+
+def _action(args: Sequence[str]) -> str:
+    if args[-1] == "update":
+        return "update"
+    return "--simulate install" if "--simulate" in args else "install"
+
+
+def simulate(
+    fetched: Fetched, packages: Sequence[str], settings: Settings, *, downgrade: bool
+) -> str:
+    """What apt would do to install ``packages`` of the fetched release, over the release
+    and the hub's own sources, against the hub's dpkg database: apt's simulation output."""
+    options = apt_sources(fetched, settings.archive_keyring, settings, hub_sources=True)
+    return _apt(
+        [
+            "--simulate", "--no-install-recommends", *options,
+            "-o", f"Dir::State::status={settings.dpkg_admin_dir / 'status'}",
+            *install_arguments(fetched, packages, downgrade=downgrade),
+        ],
+        timeout=300,
+    )  # fmt: skip
 
 
 def repair_dpkg(*, services_offline: bool = False) -> None:
