@@ -154,6 +154,24 @@ def test_a_release_rolled_back_on_request_is_skipped(hub: Settings) -> None:
     assert skipped_because(hub, "2.0.0") is None
 
 
+def test_a_release_whose_plan_was_refused_is_skipped_until_accepted_by_hand(
+    hub: Settings,
+) -> None:
+    history = History(hub.update_history)
+    refused = (
+        "nothing was changed: release 2.0.0 would also install python3-yaml 6.0 (from "
+        "Debian:12.15/oldstable) (read the list; to accept it, from a shell: sudo "
+        "picohub-update apply 2.0.0 --accept-new-dependencies)"
+    )
+    history.append(Entry("2026-12-02T03:00:00Z", "timer", "update", "1.0.0", "2.0.0",
+                         "failed", refused, 2.0, 10))  # fmt: skip
+    reason = skipped_because(hub, "2.0.0")
+    assert reason == f"its install on 2026-12-02T03:00:00Z was refused ({refused})"
+    assert skipped_because(hub, "2.1.0") is None
+    history.append(_attempt("2.0.0", "shell", "done"))
+    assert skipped_because(hub, "2.0.0") is None
+
+
 def test_a_download_that_failed_is_retried(hub: Settings) -> None:
     History(hub.update_history).append(_attempt("2.0.0", "network", "failed"))
     assert skipped_because(hub, "2.0.0") is None

@@ -41,6 +41,7 @@ from picohub.update.holds import Holds
 from picohub.update.http import DownloadError, RateLimited, ServerError, open_session
 from picohub.update.journal import AUTOMATIC, Kind, Origin, Result
 from picohub.update.network import metered
+from picohub.update.plan import is_refused_plan
 from picohub.update.policy import Action, Circumstances, Decision, Mode, decide
 from picohub.update.releases import check_channel
 from picohub.update.status import Phase, Status, now, write_status
@@ -232,8 +233,8 @@ def _cached(settings: Settings, available: Available) -> bool:
 
 def skipped_because(settings: Settings, version: str) -> str | None:
     """Why ``version`` is not installed automatically: its last install (automatic or by
-    hand) was rolled back, or someone rolled it back on request since. None when it may
-    be; installing it by hand clears it."""
+    hand) was rolled back or refused for what it asks beyond picohub, or someone rolled it
+    back on request since. None when it may be; installing it by hand clears it."""
     attempts = [
         entry
         for entry in History(settings.update_history).read()
@@ -249,6 +250,12 @@ def skipped_because(settings: Settings, version: str) -> str | None:
     if last.kind != Kind.ROLLBACK and last.result == Result.ROLLED_BACK:
         who = "automatic " if last.origin in AUTOMATIC else ""
         return f"its {who}install on {last.at} was rolled back ({last.message})"
+    if (
+        last.kind != Kind.ROLLBACK
+        and last.result == Result.FAILED
+        and is_refused_plan(last.message)
+    ):
+        return f"its install on {last.at} was refused ({last.message})"
     return None
 
 

@@ -64,6 +64,15 @@ class Action:
         return f"{self.verb} {self.package} {self.version} (from {origin})"
 
 
+# What every refusal of a plan says, and what the automatic runs know one by.
+WOULD_ALSO = " would also "
+
+
+def is_refused_plan(message: str) -> bool:
+    """Whether a transaction's end ``message`` is a refused plan."""
+    return WOULD_ALSO in message
+
+
 class PlanRefused(PicohubError):
     """The release would change packages that are not picohub's (the transaction it ends
     says that nothing was changed)."""
@@ -138,7 +147,7 @@ def judge(
     ]
     if carried:
         raise PlanRefused(
-            f"release {version} would also install {_listed(carried, origin=False)} from its "
+            f"release {version}{WOULD_ALSO}install {_listed(carried, origin=False)} from its "
             f"own index, which is not one of picohub's packages ({', '.join(RELEASE_PACKAGES)})",
             hint="a picohub release brings only picohub's packages; ask its publisher for one "
             "without it",
@@ -146,7 +155,7 @@ def judge(
     foreign = [a for a in others if not (a.verb is Verb.UPGRADE and a.package in dependencies)]
     if foreign and not accept_new_dependencies:
         raise PlanRefused(
-            f"release {version} would also {_listed(foreign, origin=True)}",
+            f"release {version}{WOULD_ALSO}{_listed(foreign, origin=True)}",
             hint="read the list; to accept it, from a shell: "
             f"sudo picohub-update apply {version} --accept-new-dependencies",
         )
