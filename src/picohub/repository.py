@@ -76,10 +76,28 @@ def verify_signed_text(signed: Path, keyring: Path) -> tuple[str, str]:
         ]
         words = {fields[0] for fields in status if fields}
         valid = [fields for fields in status if fields and fields[0] == "VALIDSIG"]
-        # As apt: a good signature by a key that is neither expired nor revoked, and no
-        # bad one beside it.
-        refused = words & {"BADSIG", "ERRSIG", "EXPSIG", "EXPKEYSIG", "REVKEYSIG", "NO_PUBKEY"}
-        if result.returncode != 0 or not valid or "GOODSIG" not in words or refused:
+        # As apt: a good signature by a key that is neither expired nor revoked, and no bad
+        # one beside it. A signature by a key the keyring lacks does not count, and does not
+        # spoil a good one beside it: during a key change a release is signed by the old
+        # key and the new one, and a hub knows one of them.
+        refused = words & {"BADSIG", "EXPSIG", "EXPKEYSIG", "REVKEYSIG"}
+        if not valid or "GOODSIG" not in words or refused:
+            # ERRSIG KEYID ALGO HASH CLASS TIME 9 [FINGERPRINT]: no public key for it.
+            unknown = [
+                fields[7] if len(fields) > 7 else fields[1]
+                for fields in status
+                if len(fields) > 6 and fields[0] == "ERRSIG" and fields[6] == "9"
+            ]
+            if unknown and not refused:
+                raise RepositoryError(
+                    f"{signed.name} is not signed by a key in {keyring}: only by "
+                    f"{', '.join(unknown)}, which it does not hold. Either the release "
+                    "channel moved to a new release key after this hub's release, or the "
+                    "release is not genuine",
+                    hint="after a key change, install the release that brought the new key "
+                    "first (it is signed by both keys: picohub-update apply VERSION, or an "
+                    "offline bundle of it); otherwise do not use it",
+                )
             reason = result.stderr.strip().splitlines()
             raise RepositoryError(
                 f"{signed.name} is not signed by a key in {keyring}"

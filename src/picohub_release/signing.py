@@ -36,10 +36,17 @@ _SIGN_OPTIONS = ["--digest-algo", "SHA512", "--personal-digest-preferences", "SH
 
 @dataclass(frozen=True)
 class Signer:
-    """A GnuPG home holding exactly one secret key, the release key."""
+    """A GnuPG home holding the release key, or, during a key change, the outgoing and
+    the incoming key (``also``): every signature is made by each of them, and the public
+    keyring hubs pin holds each, so a hub that knows either key verifies the release."""
 
     gpg: gnupg.GPG
     fingerprint: str
+    also: tuple[str, ...] = ()
+
+    @property
+    def fingerprints(self) -> tuple[str, ...]:
+        return (self.fingerprint, *self.also)
 
     def clearsign(self, text: str) -> str:
         return self._sign(text, clearsign=True, detach=False)
@@ -48,41 +55,51 @@ class Signer:
         return self._sign(text, clearsign=False, detach=True)
 
     def _sign(self, text: str, *, clearsign: bool, detach: bool) -> str:
+        users = [
+            word for fingerprint in self.fingerprints for word in ("--local-user", fingerprint)
+        ]
         result = self.gpg.sign(
             text,
             keyid=self.fingerprint,
             clearsign=clearsign,
             detach=detach,
-            extra_args=_SIGN_OPTIONS,
+            extra_args=[*users, *_SIGN_OPTIONS],
         )
-        # gpg falls back to another secret key when the named one is missing: a signature
-        # counts only when the key that made it is the release key.
-        if not result or not str(result) or result.fingerprint != self.fingerprint:
+        # gpg falls back to another secret key when a named one is missing: a signature
+        # counts only when the keys that made it are exactly the release keys.
+        made = [
+            line.split()[-1]
+            for line in (result.stderr or "").splitlines()
+            if line.startswith("[GNUPG:] SIG_CREATED ")
+        ]
+        if not result or not str(result) or sorted(made) != sorted(self.fingerprints):
             detail = (result.stderr or "").strip().splitlines()
-            made_by = f", made by {result.fingerprint}" if result.fingerprint else ""
+            made_by = f", made by {', '.join(made)}" if made else ""
             raise PicohubError(
-                f"signing with key {self.fingerprint} failed: "
+                f"signing with key {', '.join(self.fingerprints)} failed: "
                 f"{result.status or 'no signature'}{made_by}",
                 hint=detail[-1] if detail else None,
             )
         return str(result)
 
     def public_key(self, *, armor: bool) -> bytes:
-        exported = self.gpg.export_keys(self.fingerprint, armor=armor)
+        exported = self.gpg.export_keys(list(self.fingerprints), armor=armor)
         data = exported.encode("ascii") if isinstance(exported, str) else exported
         if not data:
-            raise PicohubError(f"could not export the public key {self.fingerprint}")
+            raise PicohubError(f"could not export the public key {', '.join(self.fingerprints)}")
         return bytes(data)
 
 
-def _only_secret_key(gpg: gnupg.GPG, where: str) -> str:
-    keys = gpg.list_keys(secret=True)
-    if len(keys) != 1:
+def _release_keys(gpg: gnupg.GPG, where: str) -> Signer:
+    """The one secret key in ``gpg``, or two during a key change (the older first)."""
+    keys = sorted(gpg.list_keys(secret=True), key=lambda key: int(key["date"]))
+    if len(keys) not in (1, 2):
         raise PicohubError(
-            f"{where} holds {len(keys)} secret keys; the release needs exactly one",
+            f"{where} holds {len(keys)} secret keys; the release needs exactly one, or two "
+            "during a key change",
         )
-    fingerprint: str = keys[0]["fingerprint"]
-    return fingerprint
+    fingerprints = [str(key["fingerprint"]) for key in keys]
+    return Signer(gpg, fingerprints[0], tuple(fingerprints[1:]))
 
 
 def _gpg(home: Path) -> gnupg.GPG:
@@ -110,7 +127,7 @@ def local_signer(key_dir: Path) -> Signer:
             )
             if not gpg.gen_key(request):
                 raise PicohubError(f"could not generate a local release key in {key_dir}")
-    return Signer(gpg, _only_secret_key(gpg, str(key_dir)))
+    return _release_keys(gpg, str(key_dir))
 
 
 @contextmanager
@@ -128,7 +145,7 @@ def signer_from_environment(variable: str = SIGNING_KEY_VARIABLE) -> Iterator[Si
         imported = gpg.import_keys(armoured)
         if not imported.sec_imported:
             raise PicohubError(f"{variable} holds no usable private key")
-        yield Signer(gpg, _only_secret_key(gpg, variable))
+        yield _release_keys(gpg, variable)
     finally:
         # The agent holds the key in memory too: stop it before removing the folder.
         run(["gpgconf", "--homedir", home, "--kill", "gpg-agent"], check=False, timeout=30)
