@@ -27,6 +27,14 @@ class RepositoryError(PicohubError):
     """The repository is not what its signed index says: do not use it."""
 
 
+class UnknownSignerError(RepositoryError):
+    """Signed only by keys the keyring does not hold (``fingerprints``)."""
+
+    def __init__(self, message: str, *, hint: str, fingerprints: tuple[str, ...]) -> None:
+        super().__init__(message, hint=hint)
+        self.fingerprints = fingerprints
+
+
 @dataclass(frozen=True)
 class IndexedFile:
     name: str
@@ -89,7 +97,7 @@ def verify_signed_text(signed: Path, keyring: Path) -> tuple[str, str]:
                 if len(fields) > 6 and fields[0] == "ERRSIG" and fields[6] == "9"
             ]
             if unknown and not refused:
-                raise RepositoryError(
+                raise UnknownSignerError(
                     f"{signed.name} is not signed by a key in {keyring}: only by "
                     f"{', '.join(unknown)}, which it does not hold. Either the release "
                     "channel moved to a new release key after this hub's release, or the "
@@ -97,6 +105,7 @@ def verify_signed_text(signed: Path, keyring: Path) -> tuple[str, str]:
                     hint="after a key change, install the release that brought the new key "
                     "first (it is signed by both keys: picohub-update apply VERSION, or an "
                     "offline bundle of it); otherwise do not use it",
+                    fingerprints=tuple(unknown),
                 )
             reason = result.stderr.strip().splitlines()
             raise RepositoryError(

@@ -11,8 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PACKAGE = "picohub"
+# The release keys a hub trusts, in a package of their own (Debian's pattern:
+# debian-archive-keyring), so that a release can bring the next key before it is used.
+KEYRING_PACKAGE = "picohub-archive-keyring"
 # The packages a release consists of; the system page shows each one's installed version.
-RELEASE_PACKAGES = ("picohub", "picohub-web", "picohub-firmware")
+RELEASE_PACKAGES = (PACKAGE, "picohub-web", "picohub-firmware", KEYRING_PACKAGE)
+# Those every hub has: each is part of every update, installed or not before.
+CORE_PACKAGES = (PACKAGE, KEYRING_PACKAGE)
 # The app's listening sockets: the loopback port and nginx's Unix socket. Stopping the app
 # means stopping both, or a request on either starts it again.
 APP_SOCKETS = ("picohub.socket", "picohub-proxy.socket")
@@ -26,7 +31,7 @@ class Settings:
     # The updater's own state (root's): its status file and what it remembers between runs.
     update_state_dir: Path = Path("/var/lib/picohub-update")
     update_config: Path = Path("/etc/picohub/update.conf")
-    # The release key, shipped in picohub: never taken from the network.
+    # The release keys, shipped in picohub-archive-keyring: never taken from the network.
     archive_keyring: Path = Path("/usr/share/keyrings/picohub-archive-keyring.gpg")
     # Installed by picohub-firmware: the image and its manifest, served to the boards.
     firmware_dir: Path = Path("/usr/share/picohub/firmware")
@@ -97,6 +102,12 @@ class Settings:
     def update_newest_seen(self) -> Path:
         """The newest release ever offered as the latest (it never goes back)."""
         return self.update_state_dir / "newest-seen.json"
+
+    @property
+    def update_signers_seen(self) -> Path:
+        """The release keys this hub has accepted a release from: one signing a release
+        after the keyring dropped it was retired, not new."""
+        return self.update_state_dir / "signers-seen.json"
 
     @property
     def update_time_floor(self) -> Path:

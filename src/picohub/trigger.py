@@ -24,7 +24,7 @@ from picohub.versions import is_release_version
 
 MAX_REQUEST_BYTES = 1024
 MAX_REPLY_BYTES = 256 * 1024
-# An uploaded bundle holds a release's three packages: a few MB (a Pico 2 W image is at
+# An uploaded bundle holds a release's four packages: a few MB (a Pico 2 W image is at
 # most 8 MiB as UF2). The bound keeps its two copies on the SD card (the app's, then the
 # trigger's) inside gunicorn's 30 s worker timeout and the trigger's 15 s start; a larger
 # bundle is applied from a shell. packaging/nginx/picohub says the same.

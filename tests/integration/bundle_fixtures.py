@@ -15,7 +15,7 @@ import pytest
 from picohub.errors import ExitCode
 from picohub.installed import installed_version
 from picohub.repository import INRELEASE
-from picohub.settings import Settings
+from picohub.settings import RELEASE_PACKAGES, Settings
 from picohub.update import apply
 from picohub.update.cache import Fetched
 from picohub.update.cli import main
@@ -25,7 +25,7 @@ from picohub_release.repository import KEYRING, Repository
 from picohub_release.signing import Signer
 from tests.integration.repo_fixtures import hub_settings, make_repository
 
-PACKAGES = ("picohub", "picohub-web", "picohub-firmware")
+PACKAGES = RELEASE_PACKAGES
 INDEX = ("Packages", "Packages.gz")
 
 

@@ -66,7 +66,10 @@ def hub_settings(
     root: Path, keyring: Path, monkeypatch: pytest.MonkeyPatch, **installed: str
 ) -> Settings:
     """A hub under ``root`` with these packages installed (a dpkg database dpkg-query
-    reads), trusting ``keyring``; also in the environment, for the command line."""
+    reads), trusting ``keyring``; also in the environment, for the command line. As on a
+    real hub, picohub comes with its keyring package at the same version."""
+    if "picohub" in installed:
+        installed.setdefault("picohub-archive-keyring", installed["picohub"])
     settings = Settings(
         state_dir=root / "state",
         cache_dir=root / "cache",

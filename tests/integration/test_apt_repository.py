@@ -80,7 +80,9 @@ def test_apt_updates_and_downloads_from_the_signed_repository(
         update = apt("update")
         assert update.returncode == 0, update.stdout + update.stderr
         assert "W:" not in update.stdout + update.stderr
-        download = apt("download", "picohub", "picohub-web", "picohub-firmware")
+        download = apt(
+            "download", "picohub", "picohub-web", "picohub-firmware", "picohub-archive-keyring"
+        )
         assert download.returncode == 0, download.stderr
         install = apt("install", "--download-only", "--yes", "picohub-firmware")
         assert install.returncode == 0, install.stderr

@@ -14,6 +14,7 @@ from picohub.firmware.manifest import from_json
 from picohub.firmware.uf2 import board, validate
 from picohub.process import run
 from picohub_release.build import Build, build_debs
+from picohub_release.signing import LOCAL_KEY_DIR, local_signer
 from tests.conftest import SOURCE, need_tools
 
 
@@ -45,6 +46,24 @@ def test_the_package_ships_the_app_units_and_user_but_not_the_release_tool(
     depends = control["Depends"]
     assert "python3-flask" in depends and "gunicorn" in depends
     assert "systemd" in depends  # systemd-sysusers creates the user in postinst
+    # The release keys are the keyring package's alone, and picohub cannot go without them.
+    assert "picohub-archive-keyring" in depends
+    assert not [name for name in names if "/keyrings/" in name]
+
+
+def test_the_keyring_package_holds_the_release_keys_and_nothing_else(
+    release_a: Build,
+) -> None:
+    package = DebFile(str(release_a.deb("picohub-archive-keyring")))
+    members = package.data.tgz().getmembers()
+    files = [m.name for m in members if m.isfile() and not m.name.startswith("./usr/share/doc/")]
+    assert files == ["./usr/share/keyrings/picohub-archive-keyring.gpg"]
+    control = package.debcontrol()
+    assert (control["Architecture"], control["Multi-Arch"]) == ("all", "foreign")
+    keyring = package.data.get_content("usr/share/keyrings/picohub-archive-keyring.gpg")
+    assert keyring == local_signer(LOCAL_KEY_DIR).public_key(armor=False)
+    scripts = ("preinst", "postinst", "prerm", "postrm")
+    assert not [name for name in scripts if package.control.has_file(name)]
 
 
 def test_the_web_package_ships_the_site_and_hashed_assets(release_a: Build) -> None:

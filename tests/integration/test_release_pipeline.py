@@ -96,11 +96,11 @@ def test_verify_checks_a_published_release_by_its_url(
         assert "does not match the SHA-256" in capsys.readouterr().err
 
 
-def test_the_release_pins_the_key_that_signs_it_in_the_picohub_package(tmp_path: Path) -> None:
+def test_the_release_pins_the_key_that_signs_it_in_the_keyring_package(tmp_path: Path) -> None:
     need_tools("gpg", "gpgv", "dpkg-buildpackage")
     signer = make_signer(tmp_path / "key")
     made = make_release(SOURCE, tmp_path / "dist", tmp_path / "work", tmp_path / "repo", signer)
-    deb = next(p for p in made.repository.assets if p.name.startswith("picohub_"))
+    deb = next(p for p in made.repository.assets if p.name.startswith("picohub-archive-keyring_"))
     shipped = DebFile(str(deb)).data.get_content("usr/share/keyrings/picohub-archive-keyring.gpg")
     assert shipped == signer.public_key(armor=False)
     # What the device pins verifies the release it came in.

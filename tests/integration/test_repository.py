@@ -42,6 +42,7 @@ def test_the_repository_verifies_with_the_release_key(
     assert verified.release.fingerprint == signer.fingerprint
     assert sorted(p.package for p in verified.packages) == [
         "picohub",
+        "picohub-archive-keyring",
         "picohub-firmware",
         "picohub-web",
     ]
@@ -223,6 +224,7 @@ def test_a_partial_cache_is_verified_for_what_it_holds(
     verified = verify_repository(copy, copy / KEYRING, partial=True)
     assert sorted(p.name.split("_")[0] for p in verified.present) == [
         "picohub",
+        "picohub-archive-keyring",
         "picohub-firmware",
     ]
     deb = next(copy.glob("picohub_*.deb"))

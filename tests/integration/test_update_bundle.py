@@ -30,7 +30,8 @@ def test_a_bundle_holds_the_signed_index_and_the_packages_flat(
     bundle_b: Path, repo_b: Repository
 ) -> None:
     debs = sorted(path.name for path in repo_b.directory.glob("*.deb"))
-    assert members(bundle_b) == [INRELEASE, *INDEX, *debs]
+    names = members(bundle_b)
+    assert names[:3] == [INRELEASE, *INDEX] and sorted(names[3:]) == debs
     with tarfile.open(bundle_b) as archive:
         for member in archive.getmembers():
             assert member.isreg() and "/" not in member.name
@@ -45,7 +46,7 @@ def test_a_bundle_from_a_release_directory_leaves_out_what_is_not_signed(
     made = write_bundle(repo_b.directory, repository.directory / KEYRING, tmp_path / "b.tar")
     names = members(made.path)
     assert made.version == repo_b.version and tuple(names) == made.members
-    assert names[:3] == [INRELEASE, *INDEX] and len(names) == 6
+    assert names[:3] == [INRELEASE, *INDEX] and len(names) == 7
     for unsigned in ("Release", "Release.gpg", KEYRING, "SHA256SUMS"):
         assert unsigned not in names
 

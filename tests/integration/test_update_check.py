@@ -14,7 +14,7 @@ import pytest
 
 from picohub.errors import ExitCode
 from picohub.repository import RepositoryError
-from picohub.settings import Settings
+from picohub.settings import RELEASE_PACKAGES, Settings
 from picohub.trigger import Action, TriggerReply, TriggerRequest, decode_reply
 from picohub.update import cli, trigger_service
 from picohub.update.available import read_available
@@ -413,13 +413,13 @@ def test_fetch_downloads_only_the_packages_that_change(
     repo_b: Repository,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Only picohub is behind: web and firmware are at release B already.
+    # Only picohub is behind: web, firmware and the keyring are at release B already.
     hub = hub_settings(
         tmp_path,
         repo_a.directory / KEYRING,
         monkeypatch,
         picohub=repo_a.version,
-        **{"picohub-web": repo_b.version, "picohub-firmware": repo_b.version},
+        **{name: repo_b.version for name in RELEASE_PACKAGES if name != "picohub"},
     )
     hub.update_config.write_text(
         f"[github]\ndownload_url = {github.download_base}\napi_url = {github.api_url}\n"

@@ -28,8 +28,11 @@ def image(
     machine = Container(bookworm_root, tmp_path_factory.mktemp("image"))
     try:
         machine.mount()
-        deb = machine.put(release_a.deb("picohub"), "/root/image")
-        machine.run_unbooted(["apt-get", "install", "--yes", "--no-install-recommends", deb])
+        debs = [
+            machine.put(release_a.deb(name), "/root/image")
+            for name in ("picohub", "picohub-archive-keyring")
+        ]
+        machine.run_unbooted(["apt-get", "install", "--yes", "--no-install-recommends", *debs])
         before_boot = [p for p in (PASSWORD, HASH) if (machine.root / p.lstrip("/")).exists()]
         machine.boot()
         yield machine, before_boot

@@ -20,7 +20,7 @@ def _is_enabled(container: Container, unit: str) -> str:
 
 def test_apt_install_on_a_clean_system(container: Container, release_a: Build) -> None:
     cursor = container.journal_cursor()
-    apt_install(container, release_a, ["picohub"])
+    apt_install(container, release_a, ["picohub", "picohub-archive-keyring"])
 
     passwd = container.run(["getent", "passwd", "picohub"]).stdout.strip().split(":")
     assert passwd[5] == STATE and passwd[6] in ("/usr/sbin/nologin", "/sbin/nologin")
@@ -66,13 +66,13 @@ def test_remove_stops_and_disables_but_keeps_data(container: Container) -> None:
 def test_install_again_after_removal_finds_the_devices(
     container: Container, release_a: Build
 ) -> None:
-    apt_install(container, release_a, ["picohub"])
+    apt_install(container, release_a, ["picohub", "picohub-archive-keyring"])
     assert healthy_version(container) == release_a.version
     assert device_ids(container) == ["pico-kitchen"]
 
 
 def test_purge_leaves_nothing_behind(container: Container) -> None:
-    container.run(["dpkg", "--purge", "picohub"])
+    container.run(["dpkg", "--purge", "picohub", "picohub-archive-keyring"])
     assert container.run(["getent", "passwd", "picohub"], check=False).returncode == 2
     assert container.run(["getent", "group", "picohub"], check=False).returncode == 2
     # The test harness's own mask of the daily timer (container.AUTOMATIC_TIMER) is not
@@ -83,10 +83,11 @@ def test_purge_leaves_nothing_behind(container: Container) -> None:
         f"-not -path /etc/systemd/system/{AUTOMATIC_TIMER} -print"
     ).stdout.split()
     assert leftovers == []
-    assert container.run(["dpkg-query", "-W", "picohub"], check=False).returncode == 1
+    for package in ("picohub", "picohub-archive-keyring"):
+        assert container.run(["dpkg-query", "-W", package], check=False).returncode == 1
 
 
 def test_install_after_purge_starts_empty(container: Container, release_a: Build) -> None:
-    apt_install(container, release_a, ["picohub"])
+    apt_install(container, release_a, ["picohub", "picohub-archive-keyring"])
     assert healthy_version(container) == release_a.version
     assert device_ids(container) == []

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from picohub.settings import RELEASE_PACKAGES
 from picohub.update.bundle import write_bundle
 from picohub_release.build import Build
 from picohub_release.repository import KEYRING
@@ -108,10 +109,10 @@ def test_a_bundle_updates_the_hub_without_network(
     assert status["message"] == f"updated to {release_b.version}"
     versions = container.run(
         ["dpkg-query", "-W", "-f=${Package} ${Version}\\n",
-         "picohub", "picohub-web", "picohub-firmware"]
+         *RELEASE_PACKAGES]
     ).stdout.split("\n")  # fmt: skip
     assert sorted(filter(None, versions)) == sorted(
-        f"{name} {release_b.version}" for name in ("picohub", "picohub-web", "picohub-firmware")
+        f"{name} {release_b.version}" for name in RELEASE_PACKAGES
     )
     # The release is in the cache now (a later rollback can use it); the bundle stays.
     assert release_b.version in _cached(container)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from picohub.settings import RELEASE_PACKAGES
 from picohub_release.build import Build, build_debs
 from tests.conftest import SOURCE, next_version
 from tests.system.conftest import _repository, hub_on
@@ -96,11 +97,9 @@ def test_a_failed_update_ends_on_the_previous_release(
     # dpkg is consistent again: every package configured at the previous version.
     states = container.run(
         ["dpkg-query", "-W", "-f=${Package} ${db:Status-Status} ${Version}\\n",
-         "picohub", "picohub-web", "picohub-firmware"]
+         *RELEASE_PACKAGES]
     ).stdout.splitlines()  # fmt: skip
-    assert sorted(states) == sorted(
-        f"{name} installed {hub.version}" for name in ("picohub", "picohub-web", "picohub-firmware")
-    )
+    assert sorted(states) == sorted(f"{name} installed {hub.version}" for name in RELEASE_PACKAGES)
 
 
 def test_manual_recovery_from_the_release_assets_needs_no_updater_cache(

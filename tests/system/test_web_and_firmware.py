@@ -10,6 +10,7 @@ import re
 
 import pytest
 
+from picohub.settings import RELEASE_PACKAGES
 from picohub_release.build import Build
 from tests.system.container import Container
 from tests.system.journeys import apt_install, healthy_version
@@ -48,9 +49,7 @@ def test_nginx_proxies_the_api_and_health(container: Container, installed: Build
     assert status == 200 and body["version"] == installed.version
     status, body = container.http("GET", f"{WEB}/api/system")
     assert status == 200
-    assert body["packages"] == dict.fromkeys(
-        ("picohub", "picohub-web", "picohub-firmware"), installed.version
-    )
+    assert body["packages"] == dict.fromkeys(RELEASE_PACKAGES, installed.version)
 
 
 def test_nginx_refuses_a_bundle_over_the_limit_saying_what_to_do(

@@ -149,4 +149,5 @@ def test_system_lists_the_installed_version_of_each_release_package(
         "picohub": "0.3.0",
         "picohub-web": "0.3.0",
         "picohub-firmware": None,
+        "picohub-archive-keyring": None,
     }

@@ -40,6 +40,7 @@ def test_a_power_cut_mid_unpack_shows_as_unfinished(tmp_path: Path) -> None:
         "picohub": None,
         "picohub-web": "1.0.0",
         "picohub-firmware": "1.1.0",
+        "picohub-archive-keyring": None,
     }
     # The version dpkg names for what it left: its archive makes the package whole again.
     assert unfinished_versions(RELEASE_PACKAGES, admin) == {"1.1.0"}

@@ -28,12 +28,14 @@ from picohub.repository import (
     PackageEntry,
     RepositoryError,
     SignedRelease,
+    UnknownSignerError,
     read_packages,
     read_release,
     safe_filename,
     verify_signed_text,
 )
-from picohub.settings import RELEASE_PACKAGES, Settings
+from picohub.settings import CORE_PACKAGES, RELEASE_PACKAGES, Settings
+from picohub.update import signers
 from picohub.update.cache import ReleaseCache
 from picohub.update.config import UpdateConfig
 from picohub.update.download import fetch_file
@@ -172,7 +174,11 @@ def _read_verified(path: Path, settings: Settings, tag: str | None) -> tuple[Sig
     """The signed index at ``path``, verified against the pinned keyring and checked to
     be the release asked for (and, for the latest, not older than one seen before).
     Verified on every check, 304 or not: a file on disk is trusted no more than a new one."""
-    fingerprint, text = verify_signed_text(path, settings.archive_keyring)
+    try:
+        fingerprint, text = verify_signed_text(path, settings.archive_keyring)
+    except UnknownSignerError as error:
+        raise signers.explain(error, settings) from error
+    signers.remember(settings, fingerprint)
     release = read_release(text, fingerprint)
     version = release.fields.get("Version")
     if not version:
@@ -245,8 +251,9 @@ def changes_from(
         have, want = installed[package], offered.get(package)
         if want is None:
             continue
-        # picohub itself is always part of an update; the others only when installed.
-        if have is None and package != "picohub":
+        # picohub and its keyring are always part of an update; the others only when
+        # installed.
+        if have is None and package not in CORE_PACKAGES:
             continue
         newer = have is None or Version(want) > Version(have)
         older = have is not None and Version(want) < Version(have)

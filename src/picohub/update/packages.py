@@ -19,7 +19,7 @@ from picohub.errors import CommandError
 from picohub.installed import installed_versions, unfinished_packages
 from picohub.process import run
 from picohub.repository import RepositoryError
-from picohub.settings import PACKAGE, RELEASE_PACKAGES, Settings
+from picohub.settings import CORE_PACKAGES, RELEASE_PACKAGES, Settings
 from picohub.update.apt_output import apt_failure
 from picohub.update.cache import Fetched, ReleaseCache
 
@@ -177,14 +177,14 @@ def repair_dpkg(*, services_offline: bool = False) -> None:
 
 def packages_on_hub(settings: Settings, release: Fetched) -> list[str]:
     """The packages of a cached ``release`` to install again: those this hub has
-    installed or left half done (dpkg wants those reinstalled), and picohub. A cached
-    release may hold packages the hub never had; those are left out."""
+    installed or left half done (dpkg wants those reinstalled), and picohub and its
+    keyring. A cached release may hold packages the hub never had; those are left out."""
     have = installed_versions(RELEASE_PACKAGES, settings.dpkg_admin_dir)
     unfinished = unfinished_packages(RELEASE_PACKAGES, settings.dpkg_admin_dir)
     return [
         name
         for name in release.package_versions()
-        if have.get(name) or name in unfinished or name == PACKAGE
+        if have.get(name) or name in unfinished or name in CORE_PACKAGES
     ]
 
 

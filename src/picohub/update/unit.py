@@ -13,7 +13,7 @@ from picohub.process import run
 UNIT = "picohub-update.service"
 IN_UNIT = "PICOHUB_UPDATE_IN_UNIT"
 # The transient unit's limits, in seconds: for a run (a backstop above the sum of its
-# steps' own bounds, about 3 hours with three packages), and for after-run putting the
+# steps' own bounds, about 3½ hours with four packages), and for after-run putting the
 # hub back (dpkg --configure -a, then up to two releases installed and checked).
 RUN_LIMIT_S = 4 * 3600
 AFTER_RUN_LIMIT_S = 90 * 60
