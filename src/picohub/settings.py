@@ -37,6 +37,10 @@ class Settings:
     firmware_dir: Path = Path("/usr/share/picohub/firmware")
     # Largest request body the API accepts; a heartbeat is a few hundred bytes.
     max_request_bytes: int = 16 * 1024
+    # Boards the registry keeps: heartbeats are unauthenticated, so a LAN client making up
+    # ids must not fill the SD card. A hub serves tens of boards; a new one past the bound
+    # is refused until the administrator removes one (DELETE /api/devices/ID).
+    max_devices: int = 1000
     # The administrator password in clear, for root's eyes only (``picohub admin-password
     # show``): root:root 0600 in a folder only root may change. The app reads only the hash.
     admin_password_file: Path = Path("/etc/picohub/admin-password")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from flask import Flask, current_app, g
@@ -15,6 +17,20 @@ from picohub.schema import MIGRATIONS as MIGRATIONS  # noqa: PLC0414
 from picohub.schema import SCHEMA_VERSION as SCHEMA_VERSION  # noqa: PLC0414
 from picohub.schema import refuse_newer, user_version
 from picohub.settings import Settings
+
+
+@contextmanager
+def write_transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` (the write lock first, so what is read inside stays true until
+    the write), committed on leaving, rolled back when anything is raised."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
 
 
 def connect(path: Path) -> sqlite3.Connection:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import UTC, datetime
 
 from debian.debian_support import Version
@@ -10,10 +11,11 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from picohub.errors import PicohubError
 from picohub.settings import Settings
-from picohub.web.database import get_db
+from picohub.web.auth import admin_required
+from picohub.web.database import get_db, write_transaction
 from picohub.web.errors import ApiError
 from picohub.web.firmware import offered_manifest
-from picohub.web.heartbeat import HeartbeatError, check_device_id, parse_heartbeat
+from picohub.web.heartbeat import Heartbeat, HeartbeatError, check_device_id, parse_heartbeat
 
 blueprint = Blueprint("devices", __name__, url_prefix="/api/devices")
 
@@ -47,7 +49,26 @@ def heartbeat(device_id: str) -> tuple[Response, int]:
     except HeartbeatError as exc:
         raise ApiError(400, "bad_request", str(exc)) from exc
     now = _utc_now()
-    get_db().execute(
+    settings: Settings = current_app.config["PICOHUB_SETTINGS"]
+    # One write transaction for the count and the insert: two new boards at once must
+    # not both take the last place.
+    with write_transaction(get_db()) as db:
+        known = db.execute("SELECT 1 FROM devices WHERE id = ?", (device_id,)).fetchone()
+        count = db.execute("SELECT count(*) FROM devices").fetchone()[0]
+        if known is None and count >= settings.max_devices:
+            raise ApiError(
+                409,
+                "registry_full",
+                f"the hub keeps at most {settings.max_devices} boards and knows "
+                f"{count}: an administrator must remove one (DELETE /api/devices/ID) "
+                f"before {device_id} can report",
+            )
+        _store(db, device_id, beat, now)
+    return jsonify(id=device_id, last_seen=now), 200
+
+
+def _store(db: sqlite3.Connection, device_id: str, beat: Heartbeat, now: str) -> None:
+    db.execute(
         """
         INSERT INTO devices (id, firmware_version, uptime_s, readings, first_seen, last_seen)
         VALUES (?, ?, ?, ?, ?, ?)
@@ -59,7 +80,20 @@ def heartbeat(device_id: str) -> tuple[Response, int]:
         """,
         (device_id, beat.firmware_version, beat.uptime_s, json.dumps(beat.readings), now, now),
     )
-    return jsonify(id=device_id, last_seen=now), 200
+
+
+@blueprint.delete("/<device_id>")
+@admin_required
+def remove_device(device_id: str) -> tuple[Response, int]:
+    """Forget a board (its next heartbeat registers it again)."""
+    try:
+        check_device_id(device_id)
+    except HeartbeatError as exc:
+        raise ApiError(400, "bad_request", str(exc)) from exc
+    removed = get_db().execute("DELETE FROM devices WHERE id = ?", (device_id,)).rowcount
+    if not removed:
+        raise ApiError(404, "not_found", f"no board {device_id} is registered")
+    return jsonify(id=device_id, removed=True), 200
 
 
 def _behind(running: str, offered: str | None) -> bool | None:

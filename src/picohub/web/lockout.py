@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from picohub.web.database import write_transaction
+
 FREE_ATTEMPTS = 5
 GLOBAL_FREE_ATTEMPTS = 20
 MAX_DELAY_S = 15 * 60
@@ -66,8 +68,7 @@ def _waits(rows: dict[str, sqlite3.Row], client: str, now: float) -> float:
 def begin_attempt(db: sqlite3.Connection, client: str, now: float) -> float:
     """0 when ``client`` may try a password now (the attempt is then counted as a
     failure until :func:`succeeded`), otherwise the seconds it must wait."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with write_transaction(db):
         rows = _rows(db, client)
         wait = _waits(rows, client, now)
         if wait == 0:
@@ -80,11 +81,6 @@ def begin_attempt(db: sqlite3.Connection, client: str, now: float) -> float:
                     "VALUES (?, ?, ?)",
                     (key, failures + 1, now),
                 )
-        db.execute("COMMIT")
-    except BaseException:
-        if db.in_transaction:
-            db.execute("ROLLBACK")
-        raise
     return wait
 
 
@@ -95,15 +91,9 @@ def next_wait(db: sqlite3.Connection, client: str, now: float) -> float:
 
 def succeeded(db: sqlite3.Connection, client: str) -> None:
     """The password was right: clear the address's count and take back the attempt."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with write_transaction(db):
         db.execute("DELETE FROM login_failures WHERE client = ?", (client,))
         db.execute(
             "UPDATE login_failures SET failures = max(failures - 1, 0) WHERE client = ?",
             (EVERYONE,),
         )
-        db.execute("COMMIT")
-    except BaseException:
-        if db.in_transaction:
-            db.execute("ROLLBACK")
-        raise
