@@ -39,6 +39,8 @@ FINISHING_WAIT_S = 10.0
 CHECK_ANSWER_S = LOCK_WAIT_S + CHECK_DEADLINE_S + ANSWER_SLACK_S
 # systemd-run answers once the unit has started.
 START_ANSWER_S = FINISHING_WAIT_S + LOCK_WAIT_S + ANSWER_SLACK_S
+# How often the app tries again while the trigger's connections are all taken.
+RETRY_PAUSE_S = 0.25
 # An uploaded bundle: a plain file name in the upload folder, nothing a path could abuse.
 BUNDLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}\.tar")
 
@@ -173,19 +175,38 @@ def read_line(sock: socket.socket, limit: int, within: float | None = None) -> b
 
 
 def ask(socket_path: Path, request: TriggerRequest, timeout: float) -> TriggerReply:
-    """Send ``request`` to the trigger and wait (at most ``timeout`` s) for its answer."""
+    """Send ``request`` to the trigger and wait (at most ``timeout`` s in all) for its
+    answer. While every connection the socket allows is held (systemd closes one beyond
+    MaxConnections at once, and the trigger cuts a slow client off after its request
+    timeout), the request is sent again until a place is free or ``timeout`` has passed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        raw = _exchange(socket_path, request, deadline)
+        if raw:
+            return decode_reply(raw)
+        if time.monotonic() + RETRY_PAUSE_S >= deadline:
+            raise PicohubError(
+                "the update trigger closed every connection without an answer for "
+                f"{timeout:g} s: all of its connections are taken",
+                hint="try again shortly; journalctl -u 'picohub-update-trigger@*' as root "
+                "shows who holds them",
+            )
+        time.sleep(RETRY_PAUSE_S)
+
+
+def _exchange(socket_path: Path, request: TriggerRequest, deadline: float) -> bytes:
+    """One connection: the answer's line, or b"" when the socket closed it unanswered."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout)
+        sock.settimeout(max(deadline - time.monotonic(), 0.01))
         try:
             sock.connect(str(socket_path))
             sock.sendall(request.encode())
             sock.shutdown(socket.SHUT_WR)
-            raw = read_line(sock, MAX_REPLY_BYTES)
+            return read_line(sock, MAX_REPLY_BYTES)
+        except (ConnectionResetError, BrokenPipeError):
+            return b""  # closed by systemd before the trigger read it: no place free
         except OSError as exc:
             raise PicohubError(
                 f"the update trigger {socket_path} cannot be reached: {exc}",
                 hint="is picohub-update-trigger.socket running? systemctl status it as root",
             ) from exc
-    if not raw:
-        raise PicohubError("the update trigger closed the connection without an answer")
-    return decode_reply(raw)

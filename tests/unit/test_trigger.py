@@ -8,11 +8,13 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from picohub.errors import PicohubError
 from picohub.settings import Settings
 from picohub.trigger import (
     MAX_REQUEST_BYTES,
@@ -20,8 +22,10 @@ from picohub.trigger import (
     RequestRefused,
     TriggerReply,
     TriggerRequest,
+    ask,
     decode_reply,
     parse_request,
+    read_line,
 )
 from picohub.update import trigger_service
 from picohub.update.cache import cache_lock
@@ -286,3 +290,63 @@ def test_a_hold_whose_end_has_passed_is_refused_and_writes_nothing(
     with pytest.raises(RequestRefused, match="has passed"):
         handle(TriggerRequest(Action.HOLD, until="2020-01-01"), here)
     assert not here.update_hold.exists()
+
+
+class _FullSocket:
+    """A listening socket that closes the first ``busy`` connections unanswered, as
+    systemd does beyond MaxConnections, then answers each as the trigger would."""
+
+    def __init__(self, path: Path, busy: int) -> None:
+        self.path, self.busy, self.closed = path, busy, 0
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.server.bind(str(path))
+        self.server.listen()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self.server.accept()
+            except OSError:
+                return
+            with connection:
+                if self.closed < self.busy:
+                    self.closed += 1
+                    continue
+                read_line(connection, 1024)
+                connection.sendall(TriggerReply(True, "started").encode())
+
+    def close(self) -> None:
+        self.server.shutdown(socket.SHUT_RDWR)
+        self.server.close()
+        self.thread.join(timeout=5)
+        self.path.unlink(missing_ok=True)
+
+
+@pytest.fixture
+def short_path() -> Iterator[Path]:
+    directory = Path(f"/tmp/picohub-full-{os.getpid()}-{threading.get_ident()}")
+    directory.mkdir(exist_ok=True)
+    yield directory / "trigger.sock"
+    directory.rmdir()
+
+
+def test_the_app_asks_again_while_every_connection_is_taken(short_path: Path) -> None:
+    full = _FullSocket(short_path, busy=3)
+    try:
+        reply = ask(short_path, TriggerRequest(Action.RELEASE_HOLD), timeout=10)
+    finally:
+        full.close()
+    assert reply.ok and full.closed == 3
+
+
+def test_the_app_gives_up_at_its_deadline_saying_the_trigger_is_full(short_path: Path) -> None:
+    full = _FullSocket(short_path, busy=10**6)
+    started = time.monotonic()
+    try:
+        with pytest.raises(PicohubError, match="all of its connections are taken"):
+            ask(short_path, TriggerRequest(Action.RELEASE_HOLD), timeout=1.0)
+    finally:
+        full.close()
+    assert time.monotonic() - started < 2.0 and full.closed >= 2
