@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,34 @@ HEALTHZ = "http://127.0.0.1:8080/healthz"
 # The app and both of its sockets: stopping the app means stopping all three.
 APP_UNITS = (*APP_SOCKETS, "picohub.service")
 DEVICES = "http://127.0.0.1:8080/api/devices"
+WEB = "http://127.0.0.1:8780"
+
+
+@dataclass(frozen=True)
+class AdminSession:
+    """A logged-in administrator, as the page holds it: the session cookie and the CSRF
+    token every change must carry."""
+
+    cookie: str
+    csrf_token: str
+
+    def headers(self) -> dict[str, str]:
+        return {"Cookie": self.cookie, "X-CSRF-Token": self.csrf_token}
+
+
+def admin_password(container: Container) -> str:
+    return container.run(["picohub", "admin-password", "show"]).stdout.strip()
+
+
+def log_in(container: Container, base: str = WEB) -> AdminSession:
+    """Log in as the administrator with the device's password (through nginx, or at
+    ``base``)."""
+    answer = container.request(
+        "POST", f"{base}/api/session", {"password": admin_password(container)}
+    )
+    assert answer.status == 200, answer.content
+    cookie = answer.headers["set-cookie"].split(";", 1)[0]
+    return AdminSession(cookie, answer.json()["csrf_token"])
 
 
 def apt_install(container: Container, build: Build, packages: Sequence[str] = ()) -> None:

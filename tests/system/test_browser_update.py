@@ -18,9 +18,8 @@ from picohub_release.build import Build
 from tests.conftest import need
 from tests.system.conftest import point_updater_at
 from tests.system.container import Container
-from tests.system.journeys import APP_UNITS, apt_install, healthy_version
+from tests.system.journeys import APP_UNITS, admin_password, apt_install, healthy_version
 from tests.system.test_browser import ARTIFACTS, CHROMIUM, QUIET_FLAGS, WEB
-from tests.system.test_update_web import _password
 
 STATUS = "/var/lib/picohub-update/status.json"
 # An update downloads, installs three packages, restarts the app and waits for its health.
@@ -86,7 +85,7 @@ def test_an_administrator_installs_the_new_release_through_the_restart(
     page.fill("#password", "not the password")
     page.click("#login-button")
     expect(page.locator("#login-message")).to_have_text(re.compile("wrong password", re.I))
-    page.fill("#password", _password(container))
+    page.fill("#password", admin_password(container))
     page.click("#login-button")
     expect(page.locator("#logout-button")).to_be_visible()
 

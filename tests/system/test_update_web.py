@@ -15,7 +15,13 @@ from picohub_release.build import Build, build_debs
 from tests.conftest import SOURCE, next_version
 from tests.system.conftest import _repository, point_updater_at, serve_releases
 from tests.system.container import Container, wait_for
-from tests.system.journeys import apt_install, device_ids, healthy_version, heartbeat
+from tests.system.journeys import (
+    admin_password,
+    apt_install,
+    device_ids,
+    healthy_version,
+    heartbeat,
+)
 from tests.system.test_update_rollback import _postinst_fails
 
 WEB = "http://127.0.0.1:8780"
@@ -92,10 +98,6 @@ class Browser:
         return result
 
 
-def _password(container: Container) -> str:
-    return container.run(["picohub", "admin-password", "show"]).stdout.strip()
-
-
 def test_update_actions_need_the_administrator_and_a_csrf_token(
     container: Container, hub: Build
 ) -> None:
@@ -106,7 +108,7 @@ def test_update_actions_need_the_administrator_and_a_csrf_token(
     assert anyone.log_in("not the password").status == 401
 
     admin = Browser(container)
-    login = admin.log_in(_password(container))
+    login = admin.log_in(admin_password(container))
     assert login.status == 200
     cookie = login.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie, cookie
@@ -120,7 +122,7 @@ def test_install_from_the_web_ends_on_the_new_release(
     container: Container, hub: Build, release_b: Build, broken_release: Build
 ) -> None:
     admin = Browser(container)
-    assert admin.log_in(_password(container)).status == 200
+    assert admin.log_in(admin_password(container)).status == 200
     check = admin.call("POST", "/api/system/update/check")
     assert check.status == 200, check.content
     assert check.json()["available"]["version"] == broken_release.version  # the newest
@@ -144,7 +146,7 @@ def test_a_rollback_from_the_web_must_be_confirmed(
     container: Container, hub: Build, release_b: Build
 ) -> None:
     admin = Browser(container)
-    assert admin.log_in(_password(container)).status == 200
+    assert admin.log_in(admin_password(container)).status == 200
     assert admin.call("POST", "/api/system/rollback", {}).status == 400
     assert healthy_version(container) == release_b.version  # nothing happened
     assert admin.call("POST", "/api/system/rollback", {"confirm": True}).status == 202
@@ -158,7 +160,7 @@ def test_a_broken_release_from_the_web_is_rolled_back_with_the_reason(
     container: Container, hub: Build, broken_release: Build
 ) -> None:
     admin = Browser(container)
-    assert admin.log_in(_password(container)).status == 200
+    assert admin.log_in(admin_password(container)).status == 200
     assert admin.call("POST", "/api/system/update", {}).status == 202  # the newest: broken
     system = admin.wait_until_done()
     status = system["update"]["status"]
@@ -183,7 +185,7 @@ def test_an_uploaded_bundle_is_checked_like_a_download_then_installed(
     tampered = bytearray(good)
     tampered[good.index(b"!<arch>") + 4000] ^= 0xFF
     admin = Browser(container)
-    assert admin.log_in(_password(container)).status == 200
+    assert admin.log_in(admin_password(container)).status == 200
 
     upload = admin.call("POST", "/api/system/update/bundle", bytes(tampered), raw=True)
     assert upload.status == 202, upload.content

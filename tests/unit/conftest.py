@@ -9,6 +9,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from picohub import admin
 from picohub.settings import Settings
 from picohub.web import create_app
 
@@ -48,6 +49,13 @@ def app(settings: Settings) -> Flask:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+def log_in(client: FlaskClient, settings: Settings) -> dict[str, str]:
+    """Log ``client`` in as the administrator; the CSRF header its changes must carry."""
+    answer = client.post("/api/session", json={"password": admin.show(settings)})
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    return {"X-CSRF-Token": answer.get_json()["csrf_token"]}
 
 
 def closed_port() -> int:

@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 from picohub import admin
 from picohub.settings import Settings
 from picohub.web import create_app
+from tests.unit.conftest import log_in
 
 BEAT = {"firmware_version": "1.0.0", "uptime_s": 5}
 OWNER = (os.getuid(), os.getgid())
@@ -34,12 +35,6 @@ def _ids(client: FlaskClient) -> list[str]:
     return [device["id"] for device in client.get("/api/devices").get_json()["devices"]]
 
 
-def _log_in(client: FlaskClient, hub: Settings) -> dict[str, str]:
-    answer = client.post("/api/session", json={"password": admin.show(hub)})
-    assert answer.status_code == 200
-    return {"X-CSRF-Token": answer.get_json()["csrf_token"]}
-
-
 def test_a_new_board_past_the_bound_is_refused_and_nothing_stored(client: FlaskClient) -> None:
     for name in ("pico-1", "pico-2", "pico-3"):
         assert client.post(f"/api/devices/{name}/heartbeat", json=BEAT).status_code == 200
@@ -57,7 +52,7 @@ def test_the_administrator_removes_a_board_to_make_room(client: FlaskClient, hub
     for name in ("pico-1", "pico-2", "pico-3"):
         client.post(f"/api/devices/{name}/heartbeat", json=BEAT)
     assert client.delete("/api/devices/pico-1").status_code == 401  # not logged in
-    token = _log_in(client, hub)
+    token = log_in(client, hub)
     assert client.delete("/api/devices/pico-1").status_code == 403  # no CSRF token
     removed = client.delete("/api/devices/pico-1", headers=token)
     assert removed.status_code == 200 and removed.get_json() == {"id": "pico-1", "removed": True}

@@ -41,7 +41,7 @@ from picohub.update.holds import Holds
 from picohub.update.status import Phase, Status, write_status
 from picohub.web import create_app
 from tests.conftest import SOURCE
-from tests.unit.conftest import INSTALLED_VERSION
+from tests.unit.conftest import INSTALLED_VERSION, log_in
 
 OWNER = (os.getuid(), os.getgid())
 
@@ -112,9 +112,7 @@ def client(app: Flask) -> Iterator[FlaskClient]:
 
 @pytest.fixture
 def csrf(client: FlaskClient, hub: Settings) -> dict[str, str]:
-    answer = client.post("/api/session", json={"password": admin.show(hub)})
-    assert answer.status_code == 200
-    return {"X-CSRF-Token": answer.get_json()["csrf_token"]}
+    return log_in(client, hub)
 
 
 def test_actions_need_the_administrator(client: FlaskClient, trigger: FakeTrigger) -> None:
@@ -143,8 +141,7 @@ def test_nginx_may_take_an_uploads_body_only_for_the_administrator_with_the_toke
     anyone = app.test_client()
     assert anyone.get(permission).status_code == 401
     admin_client = app.test_client()
-    login = admin_client.post("/api/session", json={"password": admin.show(hub)})
-    token = login.get_json()["csrf_token"]
+    token = log_in(admin_client, hub)["X-CSRF-Token"]
     assert admin_client.get(permission).status_code == 403  # a GET, but for an upload
     assert admin_client.get(permission, headers={"X-CSRF-Token": "x"}).status_code == 403
     allowed = admin_client.get(permission, headers={"X-CSRF-Token": token})
