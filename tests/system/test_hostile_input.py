@@ -5,16 +5,26 @@ leave the hub as it was."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from typing import Any
 
 import pytest
 
+from picohub.settings import APP_SOCKETS
 from picohub.update.trigger_service import REQUEST_TIMEOUT_S
 from picohub_release.build import Build
 from tests.conftest import SOURCE
 from tests.system.container import Container, wait_for
-from tests.system.journeys import apt_install, device_ids, healthy_version, heartbeat
+from tests.system.journeys import (
+    APP_UNITS,
+    apt_install,
+    device_ids,
+    healthy_version,
+    heartbeat,
+    log_in,
+)
 
 WEB = "http://127.0.0.1:8780"
 TRIGGER_SOCKET = "picohub-update-trigger.socket"
@@ -29,6 +39,15 @@ TRIGGER_MAX_CONNECTIONS = int(
     )
 )
 NGINX_BODIES = "/var/lib/nginx/body"
+NGINX_RESPONSES = "/var/lib/nginx/proxy"
+# The connections one client address may hold at once, as picohub-web's site says.
+NGINX_CONNECTIONS_PER_CLIENT = int(
+    re.search(
+        r"^\s*limit_conn picohub_per_client (\d+);",
+        (SOURCE / "packaging" / "nginx" / "picohub").read_text(encoding="utf-8"),
+        re.MULTILINE,
+    ).group(1)  # type: ignore[union-attr]
+)
 
 
 @pytest.fixture(scope="module")
@@ -104,22 +123,14 @@ def test_the_administrators_upload_is_the_one_nginx_buffers(
     container: Container, hub: Build
 ) -> None:
     """The baseline of the test above, in the same run: what it measures can be seen."""
-    session = _log_in(container)
-    cookie, token = session["cookie"], session["csrf_token"]
+    session = log_in(container)
+    cookie, token = session.cookie, session.csrf_token
     uploads = _in_container(container, _UPLOADS, NGINX_BODIES, cookie, token, 1, "abort")
     # Of the 12 MiB sent so far, some may still sit in the sockets' buffers (a few MiB on
     # loopback): a mebibyte is enough to show that the measure sees nginx's buffering.
     assert uploads["held_bytes"] > 1 << 20
     # Given up half-way: nginx drops it, and the app never sees it.
     _left_as_it_was(container)
-
-
-def _log_in(container: Container) -> dict[str, str]:
-    password = container.run(["picohub", "admin-password", "show"]).stdout.strip()
-    answer = container.request("POST", f"{WEB}/api/session", {"password": password})
-    assert answer.status == 200, answer.content
-    cookie = answer.headers["set-cookie"].split(";", 1)[0]
-    return {"cookie": cookie, "csrf_token": answer.json()["csrf_token"]}
 
 
 # Starts N uploads of 24 MiB that send half their body and wait; measures what nginx
@@ -191,6 +202,86 @@ def test_a_range_that_selects_nothing_is_416_with_the_images_size(
     answer = container.request("GET", f"{WEB}/api/firmware/image", headers={"Range": asked})
     assert answer.status == 416
     assert answer.headers["content-range"] == f"bytes */{size}"
+
+
+def test_slow_boards_fetching_the_image_hold_no_worker_and_nothing_on_disk(
+    container: Container, hub: Build
+) -> None:
+    # An image larger than what sockets buffer, so that a board reading slowly makes
+    # whoever sends it wait; the manifest names it (the app reads both on every request).
+    manifest_path = "/usr/share/picohub/firmware/manifest.json"
+    original = container.run(["cat", manifest_path]).stdout
+    image = bytes(range(256)) * (64 << 12)  # 64 MiB
+    manifest = {**json.loads(original), "image": "large.uf2", "size": len(image)}
+    manifest["sha256"] = hashlib.sha256(image).hexdigest()
+    (container.root / "usr/share/picohub/firmware/large.uf2").write_bytes(image)
+    (container.root / manifest_path.lstrip("/")).write_text(json.dumps(manifest))
+    try:
+        seen = _in_container(container, _SLOW_BOARDS, NGINX_RESPONSES, manifest["sha256"])
+    finally:
+        container.run(["rm", "-f", "/usr/share/picohub/firmware/large.uf2"])
+        (container.root / manifest_path.lstrip("/")).write_text(original)
+    # Four boards reading a byte now and then, more than the app's two workers: the app
+    # still answers at once, and nginx keeps no copy of the image for them.
+    assert seen["health"] == 200 and seen["health_took"] < 5, seen
+    assert seen["held_bytes"] == 0, seen
+    # A resume names the image it began (If-Range): the rest of that image, or, for
+    # another image, all of this one.
+    assert seen["resumed"] == {"status": 206, "sha256": manifest["sha256"]}, seen
+    assert seen["restarted"] == {"status": 200, "length": len(image)}, seen
+    _left_as_it_was(container)
+
+
+# Four boards start the image and read a little; meanwhile the app's health and what
+# nginx holds in its response files; then a resume with If-Range, right and wrong.
+_SLOW_BOARDS = r"""
+import hashlib, http.client, json, os, socket, sys, time
+folder, sha256 = sys.argv[1], sys.argv[2]
+boards = []
+for _ in range(4):
+    board = socket.socket()
+    board.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    board.connect(("127.0.0.1", 8780))
+    board.sendall(b"GET /api/firmware/image HTTP/1.1
+Host: hub
+
+")
+    board.recv(4096)
+    boards.append(board)
+time.sleep(1)  # what a board on slow Wi-Fi does between reads; nginx fills its buffers
+held_bytes = 0  # nginx unlinks a response's file at once: its open files tell
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        if open(f"/proc/{pid}/comm").read().strip() != "nginx":
+            continue
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            path = f"/proc/{pid}/fd/{fd}"
+            if os.readlink(path).startswith(folder + "/"):
+                held_bytes += os.stat(path).st_size
+    except OSError:
+        pass
+started = time.monotonic()
+direct = http.client.HTTPConnection("127.0.0.1", 8080, timeout=30)
+direct.request("GET", "/healthz")
+health = direct.getresponse().status
+health_took = time.monotonic() - started
+for board in boards:
+    board.close()
+def fetch(headers):
+    connection = http.client.HTTPConnection("127.0.0.1", 8780, timeout=60)
+    connection.request("GET", "/api/firmware/image", headers=headers)
+    answer = connection.getresponse()
+    return answer.status, answer.read()
+half = (64 << 20) // 2
+first = fetch({"Range": f"bytes=0-{half - 1}"})[1]
+status, rest = fetch({"Range": f"bytes={half}-", "If-Range": f'"{sha256}"'})
+resumed = {"status": status, "sha256": hashlib.sha256(first + rest).hexdigest()}
+status, whole = fetch({"Range": f"bytes={half}-", "If-Range": '"an-older-image"'})
+print(json.dumps({
+    "health": health, "health_took": health_took, "held_bytes": held_bytes,
+    "resumed": resumed, "restarted": {"status": status, "length": len(whole)},
+}))
+"""
 
 
 # -- the client's address ----------------------------------------------------------------
@@ -334,4 +425,141 @@ for _ in range(int(sys.argv[1])):
     connected += 1
     connection.close()
 print(json.dumps({"connected": connected}))
+"""
+
+
+# -- what nginx answers by itself ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "error"),
+    [
+        (b"NOT HTTP AT ALL\r\n\r\n", 400, "bad_request"),
+        (b"GET /api/" + b"a" * 9000 + b" HTTP/1.1\r\nHost: hub\r\n\r\n", 414, "uri_too_long"),
+        (b"GET / HTTP/1.1\r\nHost: hub\r\nX-Pad: " + b"x" * 9000 + b"\r\n\r\n", 400,
+         "headers_too_large"),
+        (b"POST /index.html HTTP/1.1\r\nHost: hub\r\nContent-Length: 0\r\n\r\n", 405,
+         "method_not_allowed"),
+    ],
+    ids=["not-http", "uri-too-long", "headers-too-large", "post-to-a-page"],
+)  # fmt: skip
+def test_what_nginx_refuses_by_itself_is_said_in_json(
+    container: Container, hub: Build, raw: bytes, status: int, error: str
+) -> None:
+    answer = _in_container(container, _RAW_REQUEST, raw.hex())
+    assert answer["status"] == status, answer
+    assert answer["content_type"] == "application/json", answer
+    said = json.loads(answer["body"])
+    assert said["error"] == error and said["message"]
+    _left_as_it_was(container)
+
+
+def test_while_the_app_is_down_nginx_says_so_in_json_and_when_to_ask_again(
+    container: Container, hub: Build
+) -> None:
+    container.run(["systemctl", "stop", *APP_UNITS])
+    try:
+        answer = container.request("GET", f"{WEB}/api/devices")
+        assert answer.status == 503
+        assert answer.headers["content-type"] == "application/json"
+        assert answer.headers["retry-after"] == "10"
+        assert answer.json()["error"] == "unavailable"
+    finally:
+        container.run(["systemctl", "start", *APP_SOCKETS])
+    assert healthy_version(container) == hub.version
+    _left_as_it_was(container)
+
+
+def test_one_client_cannot_take_every_connection(container: Container, hub: Build) -> None:
+    seen = _in_container(container, _HELD_CONNECTIONS, NGINX_CONNECTIONS_PER_CLIENT)
+    # Past its share, the client is told in JSON; another client is served meanwhile,
+    # and the first is served again once it lets go.
+    assert seen["over"]["status"] == 429, seen
+    assert json.loads(seen["over"]["body"])["error"] == "too_many_connections"
+    assert seen["another_client"] == 200
+    assert seen["after"] == 200
+    _left_as_it_was(container)
+
+
+def test_clients_that_stall_are_cut_off_in_time(container: Container, hub: Build) -> None:
+    # A request's headers, or its body, that stop coming: nginx closes the connection
+    # after its timeout (client_header_timeout 10 s, client_body_timeout 20 s).
+    seen = _in_container(container, _STALLED)
+    assert 9 < seen["headers"] < 13, seen
+    assert 19 < seen["body"] < 23, seen
+    _left_as_it_was(container)
+
+
+# One raw request to nginx; its status line, Content-Type and body.
+_RAW_REQUEST = r"""
+import json, socket, sys
+connection = socket.create_connection(("127.0.0.1", 8780), timeout=30)
+connection.sendall(bytes.fromhex(sys.argv[1]))
+received = b""
+while chunk := connection.recv(65536):
+    received += chunk
+head, _, body = received.partition(b"\r\n\r\n")
+lines = head.decode("latin-1").split("\r\n")
+headers = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
+print(json.dumps({
+    "status": int(lines[0].split()[1]),
+    "content_type": headers.get("Content-Type"),
+    "body": body.decode("utf-8", "replace"),
+}))
+"""
+
+# N heartbeats whose bodies never come, from 127.0.0.1; then one more from there, one
+# from 127.0.0.2, and one from 127.0.0.1 once the N are closed.
+_HELD_CONNECTIONS = r"""
+import http.client, json, socket, sys
+def heartbeat_headers(source):
+    connection = socket.create_connection(("127.0.0.1", 8780), timeout=30,
+                                          source_address=(source, 0))
+    connection.sendall(b"POST /api/devices/pico-held/heartbeat HTTP/1.1\r\nHost: hub\r\n"
+                       b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n")
+    return connection
+def get(source):
+    connection = http.client.HTTPConnection("127.0.0.1", 8780, timeout=30,
+                                            source_address=(source, 0))
+    connection.request("GET", "/api/devices")
+    answer = connection.getresponse()
+    body = answer.read().decode()
+    connection.close()
+    return {"status": answer.status, "body": body}
+held = [heartbeat_headers("127.0.0.1") for _ in range(int(sys.argv[1]))]
+over = get("127.0.0.1")
+another = get("127.0.0.2")["status"]
+for connection in held:
+    connection.close()
+import time
+deadline = time.monotonic() + 10
+while (after := get("127.0.0.1")["status"]) == 429 and time.monotonic() < deadline:
+    time.sleep(0.1)
+print(json.dumps({"over": over, "another_client": another, "after": after}))
+"""
+
+# How long nginx keeps a connection whose headers, or whose body, stop coming.
+_STALLED = r"""
+import json, socket, threading, time
+took = {}
+def stall(name, data):
+    connection = socket.create_connection(("127.0.0.1", 8780), timeout=60)
+    started = time.monotonic()
+    connection.sendall(data)
+    try:
+        while connection.recv(65536):
+            pass
+    except OSError:
+        pass
+    took[name] = time.monotonic() - started
+threads = [
+    threading.Thread(target=stall, args=("headers", b"GET / HTTP/1.1\r\nHost: hub\r\n")),
+    threading.Thread(target=stall, args=("body", b"POST /api/devices/pico-x/heartbeat "
+        b"HTTP/1.1\r\nHost: hub\r\nContent-Length: 100\r\n\r\n{")),
+]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+print(json.dumps(took))
 """

@@ -89,6 +89,35 @@ def test_an_empty_range_under_a_stale_if_range_gets_the_whole_image(
     assert answer.data == image
 
 
+# Through nginx's Unix socket a request has no peer address.
+FROM_NGINX = {"REMOTE_ADDR": ""}
+
+
+def test_through_nginx_the_app_judges_the_request_and_nginx_sends_the_bytes(
+    client: FlaskClient, settings: Settings
+) -> None:
+    image = _install_firmware(settings.firmware_dir)
+    etag = f'"{hashlib.sha256(image).hexdigest()}"'
+    for headers in ({}, {"Range": "bytes=1000-"}, {"Range": "bytes=0-1", "If-Range": '"old"'}):
+        answer = client.get("/api/firmware/image", headers=headers, environ_base=FROM_NGINX)
+        assert answer.status_code == 200, headers
+        assert answer.data == b""
+        assert answer.headers["X-Accel-Redirect"] == "/_picohub/firmware/firmware.uf2"
+        assert answer.headers["ETag"] == etag  # nginx judges If-Range by it
+        assert "Content-Range" not in answer.headers
+    # What the app refuses or answers from its headers alone never reaches the file.
+    unchanged = client.get(
+        "/api/firmware/image", headers={"If-None-Match": etag}, environ_base=FROM_NGINX
+    )
+    assert unchanged.status_code == 304 and "X-Accel-Redirect" not in unchanged.headers
+    nothing = client.get(
+        "/api/firmware/image", headers={"Range": "bytes=-0"}, environ_base=FROM_NGINX
+    )
+    assert nothing.status_code == 416 and "X-Accel-Redirect" not in nothing.headers
+    # On the loopback port, where no nginx reads the header, the app sends the bytes.
+    assert client.get("/api/firmware/image").data == image
+
+
 def test_a_method_not_allowed_names_the_allowed_ones(client: FlaskClient) -> None:
     answer = client.post("/api/firmware/image")
     assert answer.status_code == 405

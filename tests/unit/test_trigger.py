@@ -108,6 +108,16 @@ def test_a_request_nested_to_the_size_limit_is_answered(settings: Settings) -> N
     assert "nested 511 levels deep" in reply.message
 
 
+def test_an_unclosed_request_as_long_as_allowed_is_answered(settings: Settings) -> None:
+    app_side, root_side = socket.socketpair()
+    with app_side, root_side:
+        app_side.sendall(b"[" * (MAX_REQUEST_BYTES - 1) + b"\n")
+        serve_connection(root_side, settings)
+        reply = decode_reply(app_side.recv(65536).strip())
+    assert (reply.ok, reply.error) == (False, "refused")
+    assert f"nested {MAX_REQUEST_BYTES - 1} levels deep" in reply.message
+
+
 def test_a_client_sending_a_byte_now_and_then_is_answered_within_the_timeout(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:

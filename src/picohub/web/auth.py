@@ -128,7 +128,7 @@ def client_address() -> str:
     """
     peer = request.remote_addr or ""
     address = _parse(peer)
-    if address is None and peer == "":
+    if address is None and from_nginx():
         # No network address: the Unix socket only nginx (and root) may use.
         forwarded = request.headers.get("X-Forwarded-For", "").rsplit(",", 1)[-1].strip()
         address = _parse(forwarded)
@@ -139,6 +139,12 @@ def client_address() -> str:
             return str(address.ipv4_mapped)
         return str(ipaddress.IPv6Network((address, 64), strict=False))
     return str(address)
+
+
+def from_nginx() -> bool:
+    """Whether the request came on ``picohub-proxy.socket``, the Unix socket only nginx
+    (and root) may use: it has no network address."""
+    return not request.remote_addr
 
 
 def _parse(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

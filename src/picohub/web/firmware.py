@@ -7,6 +7,7 @@ what the boards get without restarting the app.
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, jsonify, request, send_file
 from werkzeug.exceptions import RequestedRangeNotSatisfiable
@@ -14,12 +15,16 @@ from werkzeug.exceptions import RequestedRangeNotSatisfiable
 from picohub.errors import PicohubError
 from picohub.firmware.manifest import Manifest, from_json
 from picohub.settings import Settings
+from picohub.web.auth import from_nginx
 from picohub.web.errors import ApiError
 
 blueprint = Blueprint("firmware", __name__, url_prefix="/api/firmware")
 # The last zero bytes: a range that selects nothing (RFC 9110, 14.1.2), which werkzeug
 # 2.2 reads as the whole file and 3.x ignores.
 EMPTY_SUFFIX = re.compile(r"bytes=[ \t]*-[ \t]*0+[ \t]*")
+# nginx's internal location for the firmware folder (picohub-web's site).
+NGINX_FIRMWARE_LOCATION = "/_picohub/firmware/"
+ACCEL_REDIRECT = "X-Accel-Redirect"
 
 
 def offered_manifest(settings: Settings) -> Manifest | None:
@@ -71,7 +76,23 @@ def image() -> Response:
         download_name=offered.image,
     )
     response.headers["Accept-Ranges"] = "bytes"
+    if from_nginx() and response.status_code in (200, 206):
+        return _sent_by_nginx(response, offered.image)
     return response
+
+
+def _sent_by_nginx(response: Response, image: str) -> Response:
+    """Let nginx send the image's bytes from the file (X-Accel-Redirect): a board on slow
+    Wi-Fi then holds neither one of the app's few workers nor a copy of the image in
+    nginx's temporary files on the SD card. The app has judged the request (404, 304,
+    416); nginx serves the range itself, judging If-Range by the ETag named here."""
+    response.close()
+    redirected = Response(status=200, mimetype="application/octet-stream")
+    for name in ("ETag", "Last-Modified", "Cache-Control", "Content-Disposition"):
+        if name in response.headers:
+            redirected.headers[name] = response.headers[name]
+    redirected.headers[ACCEL_REDIRECT] = f"{NGINX_FIRMWARE_LOCATION}{quote(image)}"
+    return redirected
 
 
 def _asks_for_nothing(etag: str) -> bool:
