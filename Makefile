@@ -41,16 +41,18 @@ typecheck:
 unit-debian:
 	/usr/bin/python3 -m pytest -p no:cacheprovider -q tests/unit
 
-# Two workers, a test module each at a time (its booted container is module-scoped): the
-# system tests mostly wait on booted containers, so two run side by side in about half
-# the time.
+# Two workers, a test module on one distribution each at a time (its booted container is
+# module-scoped; tests/conftest.py groups them): the system tests mostly wait on booted
+# containers, so two run side by side in about half the time. Every system journey runs
+# on bookworm and on trixie.
 pytest: rootfs
-	$(BIN)/pytest -q -n 2 --dist loadfile tests --ignore-glob='*/test_arm64_*'
+	$(BIN)/pytest -q -n 2 --dist loadgroup tests
 
 # On arm64, what a Raspberry Pi runs, its programs run by qemu-user: several times slower,
-# so in a lane of its own. A root that cannot be built is reported by the tests.
+# so in a lane of its own, on the journeys tests/system/distributions.py names
+# (ARM64_JOURNEYS). A root that cannot be built is reported by the tests.
 pytest-arm64: rootfs-arm64
-	$(BIN)/pytest -q -p no:cacheprovider tests/system/test_arm64_*.py
+	$(BIN)/pytest -q -p no:cacheprovider --distribution arm64 tests/system
 
 rootfs:
 	$(BIN)/python -m tests.system.rootfs bookworm
@@ -61,7 +63,7 @@ rootfs-arm64:
 
 ## The fault campaign: a power cut at every point of an update (one per journal step, and
 ## inside the download, each package's unpack and configure, the health wait and the
-## rollback), then a boot; prints the table (also in tests/artifacts/faults.txt).
+## rollback), then a boot; prints the table (also in tests/artifacts/faults-DISTRIBUTION.txt).
 ## make test runs a subset of it.
 faults: deps rootfs
 	PICOHUB_FAULTS=all $(BIN)/pytest -q -p no:cacheprovider tests/system/test_fault_campaign.py

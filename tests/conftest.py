@@ -35,10 +35,36 @@ def next_version(version: str, step: int = 1) -> str:
     return f"{head}.{int(last) + step}"
 
 
-# The fault campaign's table (tests/system/test_fault_campaign.py), written by whichever
-# process ran it (an xdist worker): shown in the run's summary when this run wrote it.
-FAULT_TABLE = SOURCE / "tests" / "artifacts" / "faults.txt"
+# The fault campaign's tables (tests/system/test_fault_campaign.py), one a distribution
+# (faults-bookworm.txt...), written by whichever process ran it (an xdist worker): shown
+# in the run's summary when this run wrote them.
+FAULT_TABLES = SOURCE / "tests" / "artifacts"
 _STARTED: list[float] = []
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--distribution",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="boot the system tests' containers on NAME (bookworm, trixie, arm64); "
+        "repeat for more; bookworm and trixie when not given",
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Group tests for xdist (``--dist loadgroup``): a module's tests on one distribution
+    run on one worker, in order, sharing the module's fixtures (its booted container); a
+    module's two distributions may run side by side."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is not None:
+            continue
+        group = item.nodeid.split("::", 1)[0]
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and "distribution" in callspec.params:
+            group += f"[{callspec.params['distribution'].name}]"
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -46,12 +72,15 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    table = FAULT_TABLE
-    if not _STARTED or not table.exists() or table.stat().st_mtime < _STARTED[0]:
-        return
-    terminalreporter.write_sep("-", "fault campaign: a power cut at each point, then a boot")
-    for line in table.read_text().splitlines():
-        terminalreporter.write_line(line)
+    for table in sorted(FAULT_TABLES.glob("faults-*.txt")):
+        if not _STARTED or table.stat().st_mtime < _STARTED[0]:
+            continue
+        distribution = table.stem.removeprefix("faults-")
+        terminalreporter.write_sep(
+            "-", f"fault campaign on {distribution}: a power cut at each point, then a boot"
+        )
+        for line in table.read_text().splitlines():
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
@@ -14,29 +13,98 @@ import pytest
 from picohub_release.build import Build
 from picohub_release.repository import Repository, write_repository
 from picohub_release.signing import LOCAL_KEY_DIR, local_signer
-from tests.conftest import SOURCE, need, need_tools
+from tests.conftest import SOURCE
 from tests.system.container import Container, booted
+from tests.system.distributions import (
+    ARM64_JOURNEYS,
+    DEFAULT_DISTRIBUTIONS,
+    DISTRIBUTIONS,
+    Distribution,
+)
 from tests.system.journeys import apt_install, healthy_version, heartbeat
-from tests.system.rootfs import ensure_root
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    chosen = {d.name for d in selected_distributions(config)}
+    kept, dropped = [], []
     for item in items:
         if "tests/system/" in str(item.path):
             item.add_marker(pytest.mark.system)
+            if not _runs_in_this_lane(item, chosen):
+                dropped.append(item)
+                continue
+        kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
+def _runs_in_this_lane(item: pytest.Item, chosen: set[str]) -> bool:
+    """arm64 runs only ARM64_JOURNEYS; a test that boots no container per distribution
+    (the demo) runs where bookworm does."""
+    callspec = getattr(item, "callspec", None)
+    if callspec is None or "distribution" not in callspec.params:
+        return "bookworm" in chosen
+    distribution = callspec.params["distribution"]
+    if not isinstance(distribution, Distribution):
+        return False  # the module's ON_DISTRIBUTIONS names none of this lane's
+    if distribution.name != "arm64":
+        return True
+    return item.nodeid.split("::", 1)[0] in ARM64_JOURNEYS
+
+
+def selected_distributions(config: pytest.Config) -> tuple[Distribution, ...]:
+    names = tuple(config.getoption("distribution")) or DEFAULT_DISTRIBUTIONS
+    unknown = sorted(set(names) - DISTRIBUTIONS.keys())
+    if unknown:
+        raise pytest.UsageError(
+            f"--distribution {', '.join(unknown)}: not one of {', '.join(DISTRIBUTIONS)}"
+        )
+    return tuple(DISTRIBUTIONS[name] for name in names)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test that boots a container runs on each distribution the run selects; a
+    module may name fewer in ``ON_DISTRIBUTIONS`` (a test of the harness itself)."""
+    if "distribution" not in metafunc.fixturenames:
+        return
+    chosen = selected_distributions(metafunc.config)
+    only = getattr(metafunc.module, "ON_DISTRIBUTIONS", None)
+    if only is not None:
+        chosen = tuple(d for d in chosen if d.name in only)
+    metafunc.parametrize(
+        "distribution", chosen, ids=[d.name for d in chosen], indirect=True, scope="module"
+    )
+
+
+@pytest.fixture(scope="module")
+def distribution(request: pytest.FixtureRequest) -> Distribution:
+    chosen: Distribution = request.param
+    return chosen
 
 
 @pytest.fixture(scope="session")
 def bookworm_root() -> Path:
-    need(os.geteuid() == 0, "system tests need root (mount, systemd-nspawn)")
-    need_tools("systemd-nspawn", "debootstrap", "nsenter")
-    return ensure_root("bookworm")
+    return DISTRIBUTIONS["bookworm"].root()
 
 
 @pytest.fixture(scope="module")
-def container(bookworm_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
-    """A freshly booted bookworm for this module; its changes vanish with it."""
-    with booted(bookworm_root, tmp_path_factory.mktemp("container")) as machine:
+def container(
+    distribution: Distribution, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Container]:
+    """A freshly booted system of ``distribution`` for this module; its changes vanish
+    with it."""
+    root = distribution.root()
+    with booted(
+        root,
+        tmp_path_factory.mktemp(distribution.name),
+        boot_timeout=60 * distribution.slowness,
+        stop_timeout=30 * distribution.slowness,
+    ) as machine:
+        if distribution.arch is not None:
+            arch = machine.run(["dpkg", "--print-architecture"]).stdout.strip()
+            assert arch == distribution.arch
+        machine.run(["grep", "-qx", f"VERSION_CODENAME={distribution.suite}", "/etc/os-release"])
         yield machine
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from picohub.settings import RELEASE_PACKAGES
 from picohub.update.faultpoint import VARIABLE
 from picohub.update.journal import Step
-from tests.conftest import FAULT_TABLE
+from tests.conftest import FAULT_TABLES
 from tests.system.container import Container, wait_for
 from tests.system.journeys import device_ids, healthy_version
 
@@ -102,8 +102,8 @@ def _append(script: Path, hook: str) -> None:
     script.write_text(text.rstrip("\n") + "\n" + hook)
 
 
-# The table of the campaign this run made: printed in the run's summary too.
-TABLE_FILE = FAULT_TABLE
+# The tables of the campaigns this run made: printed in the run's summary too.
+TABLE_DIR = FAULT_TABLES
 
 
 @dataclass(frozen=True)

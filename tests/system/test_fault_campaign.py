@@ -2,7 +2,7 @@
 point of an update, then a boot; each must end healthy on one of the two releases, every
 package at one version, the data intact and the journal closed. ``make test`` runs a
 subset (faults.SUBSET); ``make faults`` runs every point (PICOHUB_FAULTS=all) and prints
-the table, which is also written to tests/artifacts/faults.txt."""
+the table, which is also written to tests/artifacts/faults-DISTRIBUTION.txt."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from tests.conftest import SOURCE, next_version
 from tests.system import faults
 from tests.system.conftest import PORT, _repository, point_updater_at, serve_releases
 from tests.system.container import Container
+from tests.system.distributions import Distribution
 from tests.system.journeys import apt_install, healthy_version, heartbeat, never_healthy
 
 CHOSEN = [
@@ -104,14 +105,15 @@ def _reset(container: Container) -> None:
 
 
 @pytest.fixture(scope="module")
-def outcomes() -> Iterator[list[faults.Outcome]]:
+def outcomes(distribution: Distribution) -> Iterator[list[faults.Outcome]]:
     """The campaign's table: written once every point has run, and printed at the end of
     the run (tests/system/conftest.py)."""
     rows: list[faults.Outcome] = []
     yield rows
     if rows:
-        faults.TABLE_FILE.parent.mkdir(exist_ok=True)
-        faults.TABLE_FILE.write_text(faults.table(rows) + "\n")
+        faults.TABLE_DIR.mkdir(exist_ok=True)
+        table = faults.TABLE_DIR / f"faults-{distribution.name}.txt"
+        table.write_text(faults.table(rows) + "\n")
 
 
 @pytest.mark.parametrize("point", CHOSEN, ids=[point.name for point in CHOSEN])

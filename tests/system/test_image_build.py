@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from picohub_release.build import Build
 from tests.system.container import Container
-from tests.system.journeys import healthy_version
+from tests.system.distributions import Distribution
+from tests.system.journeys import healthy_version, log_in
 
 PASSWORD = "/etc/picohub/admin-password"
 HASH = "/var/lib/picohub/admin.json"
@@ -21,11 +21,11 @@ FIRST_BOOT = "picohub-admin-password.service"
 
 @pytest.fixture(scope="module")
 def image(
-    bookworm_root: Path, release_a: Build, tmp_path_factory: pytest.TempPathFactory
+    distribution: Distribution, release_a: Build, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Container, list[str]]]:
     """A root with picohub installed while it was not booted, then booted; and which of
     the password's files existed before the boot."""
-    machine = Container(bookworm_root, tmp_path_factory.mktemp("image"))
+    machine = Container(distribution.root(), tmp_path_factory.mktemp("image"))
     try:
         machine.mount()
         debs = [
@@ -57,9 +57,7 @@ def test_the_first_boot_makes_the_password_before_the_app_starts(
     mode = container.run(["stat", "--format=%a %U", PASSWORD]).stdout.split()
     assert mode == ["600", "root"]
 
-    password = container.run(["picohub", "admin-password", "show"]).stdout.strip()
-    login = container.request("POST", "http://127.0.0.1:8080/api/session", {"password": password})
-    assert login.status == 200, login.content
+    log_in(container, "http://127.0.0.1:8080")  # the app, before nginx is there
 
 
 def test_later_boots_keep_the_password(image: tuple[Container, list[str]]) -> None:
