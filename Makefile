@@ -31,8 +31,8 @@ test: deps
 checks: lint typecheck unit-debian
 
 lint:
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests tools
+	$(BIN)/ruff format --check src tests tools
 
 typecheck:
 	$(BIN)/mypy
@@ -72,7 +72,7 @@ faults: deps rootfs
 ## build and publish releases 1 and 2, install 1 with apt, update to 2 from the web API.
 ## DEMO_ARGS=--keep leaves it running.
 demo: deps
-	$(BIN)/python -m tests.demo $(DEMO_ARGS)
+	$(BIN)/python -m tools.demo $(DEMO_ARGS)
 
 ## The update benchmark: picohub against the naive swap and plain apt, in one run;
 ## writes bench/results.json and prints a table.

@@ -14,8 +14,8 @@ import pytest
 
 from picohub.errors import UsageError
 from tests.conftest import SOURCE, need, next_version
-from tests.demo.preflight import preflight
-from tests.demo.timeline import Step
+from tools.demo.preflight import preflight
+from tools.demo.timeline import Step
 
 # A timeline line: "     +3.51 s  done      updated to 0.1.1"
 TIMELINE_LINE = re.compile(r"\s+\+\d+\.\d\d s  (?P<step>\w+)\s+(?P<text>.*)")
@@ -30,7 +30,7 @@ def demo(bookworm_root: Path) -> subprocess.CompletedProcess[str]:
     except UsageError as exc:  # the demo shares this machine's network
         need(False, f"the demo cannot run here: {exc}")
     return subprocess.run(
-        [sys.executable, "-m", "tests.demo"],
+        [sys.executable, "-m", "tools.demo"],
         cwd=SOURCE,
         env={**os.environ, "PYTHONPATH": f"{SOURCE / 'src'}:{SOURCE}"},
         capture_output=True,

@@ -1,11 +1,11 @@
-"""The demo's timeline (``tests/demo/timeline.py``): journal entries and what the page saw,
+"""The demo's timeline (``tools/demo/timeline.py``): journal entries and what the page saw,
 in order, each in its step, with the time since the first."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from tests.demo.timeline import (
+from tools.demo.timeline import (
     UNIT_STARTED,
     UNIT_STOPPED,
     UNIT_STOPPING,

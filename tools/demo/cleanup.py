@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.demo.steps import say
 from tests.system.container import Container
+from tools.demo.steps import say
 
 
 def _interrupt(signum: int, _frame: object) -> None:

@@ -6,9 +6,10 @@ import time
 from typing import Any
 
 from picohub.errors import PicohubError
-from tests.demo.frontend import Frontend, follow
-from tests.demo.steps import say
-from tests.demo.timeline import (
+from tests.system.container import Container, wait_for
+from tools.demo.frontend import Frontend, follow
+from tools.demo.steps import say
+from tools.demo.timeline import (
     UNIT_FAILED,
     UNIT_SUCCESS,
     Event,
@@ -19,7 +20,6 @@ from tests.demo.timeline import (
     summary,
     web_events,
 )
-from tests.system.container import Container, wait_for
 
 
 def update_from_the_web(container: Container, installed: str, target: str) -> int:

@@ -11,14 +11,14 @@ from pathlib import Path
 
 from picohub_release.versions import changelog_version
 from tests.conftest import SOURCE, next_version
-from tests.demo.cleanup import remove_work, shielded
-from tests.demo.preflight import preflight
-from tests.demo.settings import OWNER, REPO, SERVER_PORT, TOKEN, WEB
-from tests.demo.steps import build_release, healthz, install_release, point_updater_at, publish, say
-from tests.demo.update import update_from_the_web
 from tests.fakegithub import FakeGitHub
 from tests.system.container import Container
 from tests.system.rootfs import ensure_root, root_path
+from tools.demo.cleanup import remove_work, shielded
+from tools.demo.preflight import preflight
+from tools.demo.settings import OWNER, REPO, SERVER_PORT, TOKEN, WEB
+from tools.demo.steps import build_release, healthz, install_release, point_updater_at, publish, say
+from tools.demo.update import update_from_the_web
 
 
 def _lan_address() -> str | None:

@@ -8,8 +8,8 @@ from typing import Any
 import requests
 
 from picohub.errors import PicohubError
-from tests.demo.settings import WEB
-from tests.demo.timeline import Poll
+from tools.demo.settings import WEB
+from tools.demo.timeline import Poll
 
 
 class Frontend:

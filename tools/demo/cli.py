@@ -1,4 +1,4 @@
-"""``python -m tests.demo``: the options, logging, the exit codes."""
+"""``python -m tools.demo``: the options, logging, the exit codes."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import logging
 import sys
 from collections.abc import Sequence
 
-import tests.demo
+import tools.demo
 from picohub import logs
 from picohub.cli import run_command
-from tests.demo.journey import demo
+from tools.demo.journey import demo
 
 
 class _Once(logging.Filter):
@@ -30,8 +30,8 @@ class _Once(logging.Filter):
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tests.demo",
-        description=tests.demo.__doc__,
+        prog="python -m tools.demo",
+        description=tools.demo.__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(

@@ -9,7 +9,7 @@ import socket
 
 from picohub.errors import UsageError
 from picohub.process import run
-from tests.demo.settings import SERVER_PORT
+from tools.demo.settings import SERVER_PORT
 
 # The container shares this machine's network, so everything it listens on must be free.
 PORTS = {

@@ -1,4 +1,4 @@
-"""``python -m tests.demo [--keep]`` (``make demo``): issue #7's demo, an update from the
+"""``python -m tools.demo [--keep]`` (``make demo``): issue #7's demo, an update from the
 web page, end to end, on a stand-in Pi. Run it as root from a clone:
 
 1. builds release 1 (this tree's version) and release 2 (the next version) with the

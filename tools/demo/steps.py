@@ -13,7 +13,9 @@ from picohub_release.build import Build, build_debs
 from picohub_release.repository import KEYRING, Repository, write_repository
 from picohub_release.signing import LOCAL_KEY_DIR, local_signer
 from tests.conftest import SOURCE
-from tests.demo.settings import (
+from tests.fakegithub import FakeGitHub
+from tests.system.container import Container, wait_for
+from tools.demo.settings import (
     APT_DIST,
     KEYRING_IN_CONTAINER,
     OWNER,
@@ -22,8 +24,6 @@ from tests.demo.settings import (
     TOKEN,
     WEB,
 )
-from tests.fakegithub import FakeGitHub
-from tests.system.container import Container, wait_for
 
 
 def say(text: str) -> None:

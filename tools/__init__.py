@@ -1,0 +1,1 @@
+"""Tools for developers: the demo and the benchmark (their tests are in tests/)."""
