@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
 import time
 from pathlib import Path
+from typing import IO
 
 import pytest
 
+from picohub.errors import CommandError
+from picohub.process import run
 from picohub_release.build import Build, build_debs
+from picohub_release.signing import LOCAL_KEY_DIR
 from picohub_release.versions import changelog_version
 
 SOURCE = Path(__file__).resolve().parents[1]
@@ -65,6 +71,35 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if callspec is not None and "distribution" in callspec.params:
             group += f"[{callspec.params['distribution'].name}]"
         item.add_marker(pytest.mark.xdist_group(group))
+
+
+# The local throwaway release key's gpg-agent outlives the gpg calls that start it. Every
+# test process holds a shared lock on the key's folder; the last one to finish (make
+# test's lanes run side by side) ends the agent, so no run leaves one behind and none
+# ends it while another lane signs.
+_KEY_USERS = LOCAL_KEY_DIR / ".users.lock"
+_KEY_LOCK: list[IO[str]] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    LOCAL_KEY_DIR.mkdir(parents=True, exist_ok=True, mode=0o700)
+    lock = _KEY_USERS.open("a")
+    fcntl.flock(lock, fcntl.LOCK_SH)
+    _KEY_LOCK.append(lock)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for lock in _KEY_LOCK:
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pass  # another test process still uses the key
+        else:
+            with contextlib.suppress(CommandError):  # no gpgconf: no agent either
+                run(["gpgconf", "--homedir", LOCAL_KEY_DIR, "--kill", "gpg-agent"], timeout=30)
+        lock.close()
+    _KEY_LOCK.clear()
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
