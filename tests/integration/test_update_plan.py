@@ -7,12 +7,14 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from picohub.errors import CommandError
 from picohub.process import run
 from picohub.settings import Settings
+from picohub.update import plan
 from picohub.update.cache import Fetched
 from picohub.update.plan import Action, PlanRefused, Verb, plan_install
 from picohub_release.repository import KEYRING, write_repository
@@ -200,3 +202,30 @@ def test_the_hubs_own_lists_are_left_as_they_were(hub: Settings, signer: Signer)
     _plan(hub, _release(hub, signer, "Depends: libdep"))
     after = sorted((path.name, path.stat().st_mtime_ns) for path in hub.apt_lists.iterdir())
     assert after == before
+
+
+def test_apts_answer_is_kept_until_what_it_reads_changes(
+    hub: Settings, signer: Signer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An automatic run simulates when it downloads; the window's install reuses it.
+    fetched = _release(hub, signer, "Depends: libdep, newdep")
+    simulations: list[object] = []
+    real = plan.simulate
+
+    def counted(*args: Any, **kwargs: Any) -> str:
+        simulations.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(plan, "simulate", counted)
+    for _ in range(2):
+        with pytest.raises(PlanRefused, match="would also install newdep"):
+            _plan(hub, fetched)
+    assert len(simulations) == 1
+    # newdep installed by hand since: apt is asked again, and only picohub is left.
+    status = hub.dpkg_admin_dir / "status"
+    status.write_text(
+        status.read_text() + "\nPackage: newdep\nStatus: install ok installed\nVersion: 1.0\n"
+        "Architecture: all\nMaintainer: Test <test@example.org>\nDescription: test\n"
+    )
+    assert _plan(hub, fetched) == ()
+    assert len(simulations) == 2

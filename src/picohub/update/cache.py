@@ -4,7 +4,10 @@
     releases/VERSION/       a verified release: InRelease, its indexes, some of its .debs
     index/latest/, index/vVERSION/   the last fetched InRelease and indexes, per tag
     api/                    the GitHub API's last answers and their ETags
-    apt/                    apt's private sources list and lists folder
+    apt/                    apt's private sources list and lists folder (lists.source:
+                            what apt last brought the lists up to date from)
+    plan.json               apt's last simulation of an install, and the digest of what
+                            it read (picohub.update.plan)
     incoming/               an uploaded bundle, root's copy (settings.incoming_dir)
     .bundle-*               scratch folders of a bundle being opened
 
@@ -87,6 +90,10 @@ class ReleaseCache:
     @property
     def apt_dir(self) -> Path:
         return self.root / "apt"
+
+    @property
+    def plan_file(self) -> Path:
+        return self.root / "plan.json"
 
     def new_scratch(self) -> Path:
         """A new, empty folder in the cache (a bundle being opened); left only by a crash."""

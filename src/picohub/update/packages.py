@@ -9,6 +9,8 @@ older one). Nothing here is interactive or waits for ever on another apt.
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,15 +18,20 @@ from pathlib import Path
 from debian.debian_support import Version
 
 from picohub.errors import CommandError
+from picohub.files import write_atomically
 from picohub.installed import installed_versions, unfinished_packages
 from picohub.process import run
-from picohub.repository import RepositoryError
+from picohub.repository import INRELEASE, PACKAGES, RepositoryError
 from picohub.settings import CORE_PACKAGES, RELEASE_PACKAGES, Settings
 from picohub.update.apt_output import apt_failure
 from picohub.update.cache import Fetched, ReleaseCache
 
+log = logging.getLogger(__name__)
+
 # Never interactive, and never waiting for ever on another apt.
 APT_ENVIRONMENT = {"DEBIAN_FRONTEND": "noninteractive", "NEEDRESTART_MODE": "l"}
+# Beside the private lists folder: what apt last brought it up to date from.
+LISTS_MARK = "lists.source"
 APT_OPTIONS = (
     "-o", "Dpkg::Options::=--force-confdef",
     "-o", "Dpkg::Options::=--force-confold",
@@ -54,13 +61,17 @@ def apt_sources(
     # (picohub.update.timefloor): a Pi without a real-time clock, before time sync, must
     # still install, roll back and recover from it.
     dates = ["-o", "Acquire::Check-Date=false", "-o", "Acquire::Check-Valid-Until=false"]
+    # No package cache file: apt's own (/var/cache/apt/pkgcache.bin, for the hub's
+    # sources) is neither rewritten for this one source nor rebuilt after it.
     alone = [
         "-o", f"Dir::Etc::SourceList={sources}",
         "-o", "Dir::Etc::SourceParts=/nonexistent",
         "-o", f"Dir::State::Lists={lists}",
+        "-o", "Dir::Cache::pkgcache=",
+        "-o", "Dir::Cache::srcpkgcache=",
         *dates,
     ]  # fmt: skip
-    _apt([*alone, "update"], timeout=300)
+    _bring_lists_up_to_date(alone, lists, fetched, release, keyring)
     if not hub_sources:
         return alone
     # apt reads one lists folder: one of links to the hub's lists and the release's.
@@ -84,6 +95,56 @@ def apt_sources(
         "-o", "Dir::Cache::srcpkgcache=",
         *dates,
     ]  # fmt: skip
+
+
+def _bring_lists_up_to_date(
+    options: Sequence[str], lists: Path, fetched: Fetched, release: str, keyring: Path
+) -> None:
+    """``apt-get update`` of the private lists from the release, unless apt already
+    brought them up to date from these very bytes: an install right after the plan's
+    simulation, or the maintenance window's install of a release prepared ahead, does
+    not pay for it again. A mark beside the lists says what they were brought up to date
+    from (the sources line, the bytes of the release's signed index and of the keyring
+    apt verified it with), and the lists must still hold the release's InRelease and
+    Packages byte for byte. Only root writes in the cache."""
+    mark = lists.with_name(LISTS_MARK)
+    wanted = _lists_source(fetched, release, keyring)
+    if wanted is not None and _read_text(mark) == wanted and _lists_hold(lists, fetched):
+        log.info("apt's lists of release %s are up to date", fetched.version)
+        return
+    mark.unlink(missing_ok=True)
+    _apt([*options, "update"], timeout=300)
+    if wanted is not None:
+        write_atomically(mark, wanted, 0o600)
+
+
+def _lists_source(fetched: Fetched, release: str, keyring: Path) -> str | None:
+    """A digest of what the private lists are brought up to date from (None when a
+    file of it cannot be read: then they are always brought up to date)."""
+    digest = hashlib.sha256(release.encode())
+    try:
+        for path in (fetched.directory / INRELEASE, keyring):
+            digest.update(b"\0" + path.read_bytes())
+    except OSError:
+        return None
+    return digest.hexdigest() + "\n"
+
+
+def _lists_hold(lists: Path, fetched: Fetched) -> bool:
+    """Whether ``lists`` holds the release's InRelease and Packages, byte for byte."""
+    try:
+        wanted = [(fetched.directory / name).read_bytes() for name in (INRELEASE, PACKAGES)]
+        held = {path.read_bytes() for path in lists.iterdir() if path.is_file()}
+    except OSError:
+        return False
+    return all(content in held for content in wanted)
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        return None
 
 
 def install(

@@ -12,19 +12,23 @@ always: a release brings picohub's packages only, and the updater downloads no o
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 
 from debian.debian_support import Version
 
 from picohub.errors import PicohubError
+from picohub.files import write_atomically
 from picohub.installed import installed_dependencies
 from picohub.repository import PACKAGES, read_packages
 from picohub.settings import RELEASE_PACKAGES, Settings
-from picohub.update.cache import Fetched
+from picohub.update.apt_inputs import plan_digest
+from picohub.update.cache import Fetched, ReleaseCache
 from picohub.update.packages import simulate
 
 log = logging.getLogger(__name__)
@@ -119,15 +123,64 @@ def plan_install(
 ) -> Plan:
     """Simulate installing ``packages`` of the fetched release and judge the plan: what it
     takes beyond picohub's packages, or :class:`PlanRefused` before anything changed."""
-    output = simulate(fetched, packages, settings, downgrade=downgrade)
+    actions = simulated(fetched, packages, settings, downgrade=downgrade)
     index = read_packages((fetched.directory / PACKAGES).read_text(encoding="utf-8"))
     return judge(
-        parse_simulation(output),
+        actions,
         fetched.version,
         {entry.package: entry.version for entry in index},
         installed_dependencies(RELEASE_PACKAGES, settings.dpkg_admin_dir),
         accept_new_dependencies=accept_new_dependencies,
     )
+
+
+def simulated(
+    fetched: Fetched, packages: Sequence[str], settings: Settings, *, downgrade: bool
+) -> list[Action]:
+    """What apt would do to install ``packages`` of the fetched release: simulated, or
+    what the last simulation said when nothing apt reads has changed since (the same
+    :func:`~picohub.update.apt_inputs.plan_digest`). So an automatic run simulates when it
+    downloads a release, and the maintenance window's install does not pay for it again;
+    the judgment of the plan is made afresh each time. The answer is kept in the cache,
+    where only root writes."""
+    record = ReleaseCache(settings).plan_file
+    digest = plan_digest(fetched, packages, settings, downgrade=downgrade)
+    kept = _read_simulation(record)
+    if kept is not None and kept[0] == digest:
+        log.info(
+            "apt's plan for release %s is as simulated before: nothing it reads has changed",
+            fetched.version,
+        )
+        return kept[1]
+    record.unlink(missing_ok=True)
+    actions = parse_simulation(simulate(fetched, packages, settings, downgrade=downgrade))
+    kept_form = {
+        "digest": digest,
+        "release": fetched.version,
+        "actions": [
+            {"verb": a.verb.value, "package": a.package, "version": a.version, "origin": a.origin}
+            for a in actions
+        ],
+    }
+    write_atomically(record, json.dumps(kept_form, indent=1) + "\n", 0o600)
+    return actions
+
+
+def _read_simulation(record: Path) -> tuple[str, list[Action]] | None:
+    """The digest and actions a simulation left; None when there is none that reads."""
+    try:
+        data = json.loads(record.read_text(encoding="utf-8"))
+        return str(data["digest"]), [
+            Action(
+                Verb(a["verb"]),
+                str(a["package"]),
+                None if a["version"] is None else str(a["version"]),
+                str(a["origin"]),
+            )
+            for a in data["actions"]
+        ]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def judge(
