@@ -242,10 +242,7 @@ for _ in range(4):
     board = socket.socket()
     board.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     board.connect(("127.0.0.1", 8780))
-    board.sendall(b"GET /api/firmware/image HTTP/1.1
-Host: hub
-
-")
+    board.sendall(b"GET /api/firmware/image HTTP/1.1\r\nHost: hub\r\n\r\n")
     board.recv(4096)
     boards.append(board)
 time.sleep(1)  # what a board on slow Wi-Fi does between reads; nginx fills its buffers
