@@ -16,7 +16,6 @@ of it, and kept in .cache/autopkgtest beside the root they were resolved against
 from __future__ import annotations
 
 import fcntl
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,12 +27,11 @@ from picohub_release.build import Build, stage
 from picohub_release.repository import write_repository
 from picohub_release.signing import LOCAL_KEY_DIR, local_signer
 from picohub_release.versions import stamp_version
-from tests.conftest import SOURCE, need, need_tools
+from tests.conftest import SOURCE
 from tests.system.container import Container, booted
+from tests.system.distributions import Distribution
 from tests.system.rootfs import CACHE as ROOTS
-from tests.system.rootfs import ensure_root
 
-DISTRIBUTIONS = ("bookworm", "trixie")
 TESTS = ("smoke", "upgrade", "remove-purge")  # debian/tests/control, in its order
 # autopkgtest, and dpkg-dev for the dpkg-source it runs on the unbuilt source tree.
 TOOLS = ("autopkgtest", "dpkg-dev")
@@ -77,18 +75,16 @@ def tool_debs(root: Path, scratch: Path) -> list[Path]:
     return sorted(cache.glob("*.deb"))
 
 
-@pytest.fixture(scope="module", params=DISTRIBUTIONS)
+@pytest.fixture(scope="module")
 def testbed(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    distribution: Distribution, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Container]:
-    """A booted container of the distribution, with autopkgtest installed."""
-    need(os.geteuid() == 0, "system tests need root (mount, systemd-nspawn)")
-    need_tools("systemd-nspawn", "debootstrap", "nsenter")
-    suite: str = request.param
-    root = ensure_root(suite)
-    debs = tool_debs(root, tmp_path_factory.mktemp(f"download-{suite}"))
-    with booted(root, tmp_path_factory.mktemp(f"autopkgtest-{suite}")) as machine:
-        machine.run(["grep", "-qx", f"VERSION_CODENAME={suite}", "/etc/os-release"])
+    """A booted container of the distribution (each the run selects), with autopkgtest
+    installed."""
+    root = distribution.root()
+    debs = tool_debs(root, tmp_path_factory.mktemp(f"download-{distribution.name}"))
+    with booted(root, tmp_path_factory.mktemp(f"autopkgtest-{distribution.name}")) as machine:
+        machine.run(["grep", "-qx", f"VERSION_CODENAME={distribution.suite}", "/etc/os-release"])
         # Into apt's own cache, as if apt had downloaded them: it installs them from there.
         for deb in debs:
             machine.put(deb, f"/{ARCHIVES}")
