@@ -105,6 +105,34 @@ def update(
     )
 
 
+def install_downloaded(
+    config: UpdateConfig,
+    settings: Settings,
+    version: str,
+    packages: Sequence[str],
+    origin: Origin,
+) -> int:
+    """Install ``packages`` of release ``version``, downloaded ahead into the cache (by an
+    automatic run before the maintenance window), inside the transient unit and without
+    the network: the same transaction as :func:`update`, and the cached files are
+    verified again (signature, sizes, SHA-256) before anything changes."""
+    installed = installed_version(PACKAGE, settings.dpkg_admin_dir)
+    journal = Journal(settings)
+    txn = journal.begin(
+        Kind.UPDATE,
+        origin,
+        installed,
+        version,
+        f"release {version} was downloaded ahead: verifying it again",
+    )
+    try:
+        fetched = ReleaseCache(settings).load(version, packages)
+    except Exception as exc:
+        journal.end(txn, Result.FAILED, f"nothing was changed: {exc}")
+        raise
+    return install_and_confirm(config, settings, txn, fetched, packages)
+
+
 def install_and_confirm(
     config: UpdateConfig,
     settings: Settings,

@@ -17,7 +17,7 @@ import json
 import logging
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -27,11 +27,11 @@ import requests
 
 from picohub.errors import ExitCode, PicohubError, UsageError
 from picohub.files import flock_within, write_atomically
-from picohub.installed import installed_version
+from picohub.installed import installed_version, installed_versions
 from picohub.process import run
-from picohub.settings import PACKAGE, Settings
-from picohub.update.apply import fetch_previous
-from picohub.update.available import Available, record_check
+from picohub.settings import PACKAGE, RELEASE_PACKAGES, Settings
+from picohub.update.apply import fetch_previous, install_downloaded, update
+from picohub.update.available import Available, read_available, record_check
 from picohub.update.cache import CacheBusy, ReleaseCache, cache_lock
 from picohub.update.check import CheckResult
 from picohub.update.config import UpdateConfig, load_config
@@ -41,11 +41,12 @@ from picohub.update.holds import Holds
 from picohub.update.http import DownloadError, RateLimited, ServerError, open_session
 from picohub.update.journal import AUTOMATIC, Kind, Origin, Result
 from picohub.update.network import metered
-from picohub.update.plan import is_refused_plan
+from picohub.update.packages import is_downgrade
+from picohub.update.plan import PlanRefused, is_refused_plan, plan_install
 from picohub.update.policy import Action, Circumstances, Decision, Mode, decide
 from picohub.update.releases import check_channel
 from picohub.update.status import Phase, Status, now, write_status
-from picohub.update.unit import is_running, start_in_unit
+from picohub.update.unit import UNIT_WAIT_S, in_unit, is_running, start_in_unit, unit_command
 
 log = logging.getLogger(__name__)
 
@@ -129,13 +130,14 @@ def run_automatic(settings: Settings, origin: Origin) -> int:
     if config.automatic is Mode.OFF:
         recorder.note(Decision(Action.NOTHING, "automatic updates are off (automatic = off)"))
         return ExitCode.OK
-    with _one_at_a_time(settings, RUN_WAIT_S) as alone:
+    # In the transient unit (where the maintenance window's timer starts it) it waits
+    # for another automatic run only briefly: that one sees this unit and leaves it be.
+    wait_s = UNIT_WAIT_S if in_unit() else RUN_WAIT_S
+    with _one_at_a_time(settings, wait_s) as alone:
         if not alone:
-            log.info("another automatic run went on for %.0f s; this one gives up", RUN_WAIT_S)
+            log.info("another automatic run went on for %.0f s; this one gives up", wait_s)
             return ExitCode.OK
-        if recorder.backing_off(datetime.now(UTC)):
-            return ExitCode.OK
-        if is_running():
+        if not in_unit() and is_running():
             recorder.note(Decision(Action.NOTHING, "an update is running; nothing to do"))
             return ExitCode.OK
         try:
@@ -177,20 +179,42 @@ def _stop(signum: int, _frame: object) -> None:
 
 def _run(config: UpdateConfig, settings: Settings, origin: Origin, recorder: _Recorder) -> int:
     moment = datetime.now().astimezone()
-    with cache_lock(settings, LOCK_WAIT_S), open_session() as session:
+    with cache_lock(settings, LOCK_WAIT_S):
         # The page may have started an update before this run took the cache.
-        if is_running():
+        if not in_unit() and is_running():
             recorder.note(Decision(Action.NOTHING, "an update is running; nothing to do"))
             return ExitCode.OK
+        ahead = downloaded_ahead(config, settings, moment)
+        if ahead is not None and in_unit():
+            log.info("automatic run (%s): %s, downloaded ahead", origin, ahead[1].reason)
+            recorder.started_install(ahead[1], ahead[0].version)
+            packages = [change.package for change in ahead[0].changes]
+            return install_downloaded(config, settings, ahead[0].version, packages, origin)
+    if ahead is not None:  # the unit decides again, and installs
+        log.info("automatic run (%s): %s, downloaded ahead", origin, ahead[1].reason)
+        return _start_install(["auto", f"--origin={origin}"], recorder, *ahead)
+    if recorder.backing_off(datetime.now(UTC)):
+        return ExitCode.OK
+    return _check_and_act(config, settings, origin, recorder, moment)
+
+
+def _check_and_act(
+    config: UpdateConfig, settings: Settings, origin: Origin, recorder: _Recorder, moment: datetime
+) -> int:
+    """Check the channel, and do what the rules say: download, wait, install."""
+    with cache_lock(settings, LOCK_WAIT_S), open_session() as session:
         result = check_channel(config, settings, session)
         available = record_check(settings, result)
         found = circumstances(settings, available, moment)
         decision = decide(config.policy, found)
         log.info("automatic run (%s): %s", origin, decision.reason)
         downloaded = 0
-        if decision.action in (Action.DOWNLOAD, Action.WAIT) and not found.cached:
-            downloaded = _download(config, settings, session, result)
-            if decision.action is Action.WAIT:
+        if decision.action in (Action.DOWNLOAD, Action.WAIT):
+            if not found.cached:
+                downloaded = _download(config, settings, session, result)
+            packages = [change.package for change in available.changes]
+            plan_ahead(settings, available.version, packages)
+            if decision.action is Action.WAIT and not found.cached:
                 # The download may have lasted past the opening: decide at its end.
                 later = replace(found, now=datetime.now().astimezone(), cached=True)
                 decision = decide(config.policy, later)
@@ -200,8 +224,59 @@ def _run(config: UpdateConfig, settings: Settings, origin: Origin, recorder: _Re
         recorder.note(decision, available.version, downloaded)
         return ExitCode.OK
     # The transaction, its journal and its history entry are apply's, as from the page.
+    if in_unit():
+        recorder.started_install(decision, available.version)
+        with cache_lock(settings, UNIT_WAIT_S):
+            return update(config, settings, available.version, origin)
+    return _start_install(
+        ["apply", f"--origin={origin}", available.version], recorder, available, decision
+    )
+
+
+def downloaded_ahead(
+    config: UpdateConfig, settings: Settings, moment: datetime
+) -> tuple[Available, Decision] | None:
+    """The release the last check found, when it is in the cache, verified, and the
+    owner's rules say to install it now; None otherwise. Nothing is asked of the network:
+    the maintenance window's run installs what was downloaded for it, even offline."""
+    available = read_available(settings)
+    if available is None:
+        return None
+    installed = installed_versions(RELEASE_PACKAGES, settings.dpkg_admin_dir)
+    available = available.without_installed(installed)  # installed by hand since
+    found = circumstances(settings, available, moment)
+    if not found.cached:
+        return None
+    decision = decide(config.policy, found)
+    return (available, decision) if decision.action is Action.INSTALL else None
+
+
+def plan_ahead(settings: Settings, version: str, packages: Sequence[str]) -> None:
+    """Simulate now apt's plan to install the release (an install reuses it while nothing
+    apt reads changes: :func:`picohub.update.plan.simulated`); a plan that will be
+    refused is said now too (the install ends with that refusal)."""
+    installed = installed_version(PACKAGE, settings.dpkg_admin_dir)
     try:
-        started = start_in_unit(["apply", f"--origin={origin}", available.version], wait=False)
+        fetched = ReleaseCache(settings).load(version, packages)
+        plan_install(
+            fetched,
+            packages,
+            settings,
+            downgrade=is_downgrade(installed, version),
+            accept_new_dependencies=False,
+        )
+    except PlanRefused as exc:
+        log.warning("release %s will not be installed automatically: %s", version, exc)
+    except PicohubError as exc:
+        log.warning("apt's plan for release %s could not be simulated ahead: %s", version, exc)
+
+
+def _start_install(
+    argv: Sequence[str], recorder: _Recorder, available: Available, decision: Decision
+) -> int:
+    """``picohub-update ARGV`` in the transient unit: its transaction installs."""
+    try:
+        started = start_in_unit(argv, wait=False)
     except UsageError:  # the page or a shell started one since: that one goes on
         recorder.note(Decision(Action.NOTHING, "an update started meanwhile; nothing to do"))
         return ExitCode.OK
@@ -212,13 +287,15 @@ def _run(config: UpdateConfig, settings: Settings, origin: Origin, recorder: _Re
 def circumstances(settings: Settings, available: Available, moment: datetime) -> Circumstances:
     version = available.version if available.update_available else None
     hold = Holds(settings.update_hold).current(moment.astimezone(UTC))
+    cached = version is not None and _cached(settings, available)
     return Circumstances(
         now=moment,
         version=version,
-        cached=version is not None and _cached(settings, available),
+        cached=cached,
         held_until=None if hold is None else (hold.until or ""),
         skipped_because=None if version is None else skipped_because(settings, version),
-        metered=version is not None and metered(),
+        # Metering only bounds downloads: NetworkManager is not asked for a cached release.
+        metered=version is not None and not cached and metered(),
         date_refusal=None if version is None else available.date_refusal,
     )
 
@@ -313,7 +390,12 @@ def _download(
 
 def _wake_at(moment: datetime) -> None:
     """A transient timer that starts the next automatic run when the window opens; it
-    replaces the one an earlier run set. Lost at a reboot: the daily timer is not."""
+    replaces the one an earlier run set. Lost at a reboot: the daily timer is not.
+
+    The run starts in the transient unit itself (:func:`picohub.update.unit.unit_command`):
+    it decides there, with the rules as they are then, and installs the release
+    downloaded ahead in the same process. A unit already running (an update from the
+    page) makes this start fail, and that update goes on."""
     run(["systemctl", "stop", f"{WINDOW_TIMER}.timer"], check=False)
     run(
         [
@@ -323,10 +405,7 @@ def _wake_at(moment: datetime) -> None:
             f"--on-calendar={moment:%Y-%m-%d %H:%M:%S}",
             "--timer-property=AccuracySec=1s",
             "--collect",
-            "/usr/bin/systemctl",
-            "start",
-            "--no-block",
-            f"picohub-update-auto@{Origin.TIMER}.service",
+            *unit_command(["auto", f"--origin={Origin.TIMER}"]),
         ]
     )
     log.info("the next automatic run is at %s, when the maintenance window opens", moment)

@@ -251,7 +251,8 @@ def _history(settings: Settings, as_json: bool) -> None:
 
 
 def _automatic(settings: Settings, origin: Origin) -> int:
-    stop_on_sigterm()
+    if not in_unit():  # in the unit, a stop is after-run's to put right, as for apply
+        stop_on_sigterm()
     return run_automatic(settings, origin)
 
 

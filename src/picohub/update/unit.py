@@ -25,9 +25,10 @@ def in_unit() -> bool:
     return os.environ.get(IN_UNIT) == "1"
 
 
-def start_in_unit(argv: Sequence[str], *, wait: bool) -> int:
-    """Run ``picohub-update ARGV`` again as the transient unit; return its exit code
-    (with ``wait``) or 0 once it started.
+def unit_command(argv: Sequence[str], *, wait: bool = False) -> list[str]:
+    """The command that runs ``picohub-update ARGV`` as the transient unit (this process's
+    ``PICOHUB_*`` settings passed on): what :func:`start_in_unit` runs, and what the
+    maintenance window's timer runs at its time (:mod:`picohub.update.auto`).
 
     Each step inside is bounded (downloads, apt, the health check); the unit's run-time
     limit is a backstop above their sum. However the run ends (done, killed, timed out,
@@ -35,8 +36,8 @@ def start_in_unit(argv: Sequence[str], *, wait: bool) -> int:
     end its transaction is converged there (:func:`picohub.update.recover.after_run`).
     """
     passed = [f"--setenv={k}={v}" for k, v in os.environ.items() if k.startswith("PICOHUB_")]
-    command = [
-        "systemd-run",
+    return [
+        "/usr/bin/systemd-run",
         f"--unit={UNIT}",
         "--description=picohub update",
         "--collect",
@@ -51,6 +52,12 @@ def start_in_unit(argv: Sequence[str], *, wait: bool) -> int:
         "/usr/bin/picohub-update",
         *argv,
     ]
+
+
+def start_in_unit(argv: Sequence[str], *, wait: bool) -> int:
+    """Run ``picohub-update ARGV`` again as the transient unit (:func:`unit_command`);
+    return its exit code (with ``wait``) or 0 once it started."""
+    command = unit_command(argv, wait=wait)
     limit = RUN_LIMIT_S + AFTER_RUN_LIMIT_S + 60
     result = run(command, check=False, timeout=limit if wait else 60)
     if result.returncode != 0 and is_running():
