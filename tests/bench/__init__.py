@@ -30,12 +30,15 @@ picohub.service active, the updater's cache empty:
   index and picohub .deb, the copy a rollback would install (a hub that updated before
   has that copy cached already). Both are listed separately.
 - ``automatic``: an automatic install in the maintenance window of a release downloaded
-  ahead (issue #16): first an automatic run under a hold checks, downloads and verifies
-  release 2 (as a run outside the window does), then the run the window's opening starts
-  (``picohub-update-auto@timer.service``) is the trigger. Compared with ``apt``: the hub
-  should pay only dpkg and the handover (goal: at most 1.0 x apt's total). What the
-  window's run still fetches is listed: the check's conditional request (the download
-  ahead fetched the rollback copy of release 1 too).
+  ahead (issue #16). First an automatic run outside the window (update.conf's window
+  opens an hour later) checks, downloads and verifies release 2 and the rollback copy of
+  release 1, simulates apt's plan, and arms the window's timer. Then the window opens:
+  update.conf says any time (as the rules say at the window's time), and the trigger is
+  what the timer starts at its time, ``picohub-update-window.service``: it starts the
+  automatic run in the transient unit ``picohub-update.service``, which decides there
+  and installs. Compared with ``apt``: the hub should pay only dpkg and the handover
+  (goal: at most 1.0 x apt's total). What the window's run fetches is listed (nothing:
+  it asks nothing of the network). The updater's log lines are kept with their times.
 - ``naive``: the seed design before the Debian packages: stop, replace the files, start.
   The seed ran this from a subprocess of the app; here a root shell script runs in its own
   transient unit, because a child of picohub.service would be killed by the stop it asks

@@ -13,7 +13,7 @@ from pathlib import Path
 import tests.bench
 from picohub.errors import ExitCode, PicohubError, UsageError
 from tests.bench.run import run_bench
-from tests.bench.settings import TOOLS
+from tests.bench.settings import TOOLS, VARIANTS
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -24,6 +24,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--runs", type=int, default=5, help="runs of each variant (default 5)")
     parser.add_argument("--out", type=Path, default=Path("bench/results.json"))
+    parser.add_argument(
+        "--variants",
+        type=_variants,
+        default=VARIANTS,
+        metavar="A,B",
+        help=f"the variants to run, in this order in the first round (default: all, "
+        f"{','.join(VARIANTS)}); compare figures only within one run",
+    )
     parser.add_argument("--debug", action="store_true", help="log every command")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO, format="%(message)s")
@@ -38,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError(f"missing {', '.join(missing)}", hint="run packaging/dev/bootstrap")
         if args.runs < 1:
             raise UsageError("--runs must be at least 1")
-        run_bench(args.runs, args.out)
+        run_bench(args.runs, args.out, args.variants)
     except PicohubError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         if exc.hint:
@@ -48,3 +56,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return ExitCode.FAILURE
     return ExitCode.OK
+
+
+def _variants(text: str) -> tuple[str, ...]:
+    chosen = tuple(name.strip() for name in text.split(",") if name.strip())
+    unknown = [name for name in chosen if name not in VARIANTS]
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(
+            f"unknown variant {', '.join(unknown) or '(none)'}; the variants: {', '.join(VARIANTS)}"
+        )
+    return tuple(dict.fromkeys(chosen))

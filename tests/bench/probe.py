@@ -60,6 +60,8 @@ class Probe:
             status = answer.status
             if status == 200:
                 version = json.loads(body).get("version")
+            else:  # what the failure said (the app's 503 names its cause)
+                error = body[:300].decode(errors="replace")
         except (OSError, http.client.HTTPException, ValueError) as exc:
             error = type(exc).__name__
         finally:

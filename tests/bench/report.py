@@ -112,9 +112,22 @@ def table(summary: dict[str, Any], runs: dict[str, list[dict[str, Any]]]) -> str
     lines.append(f"probe: {sent} requests, the latest sent {late * 1000:.0f} ms after its time")
     if "picohub" in runs:
         lines += _picohub_lines(summary, runs["picohub"])
+    if "automatic" in runs:
+        lines.append(_steps_line("automatic", runs["automatic"]))
     if "automatic" in runs and "apt" in runs:
         lines.append(_automatic_line(summary))
     return "\n".join(lines)
+
+
+def _steps_line(variant: str, results: list[dict[str, Any]]) -> str:
+    """The median time from the trigger to each step's log line."""
+    steps = {step for r in results for step in r.get("steps", {})}
+    medians = {
+        s: statistics.median(r["steps"][s] for r in results if s in r["steps"]) for s in steps
+    }
+    return f"{variant}'s steps (median s from the trigger to the updater's log line): " + (
+        ", ".join(f"{s} {medians[s]:.2f}" for s in sorted(medians, key=medians.__getitem__)) or "-"
+    )
 
 
 def _picohub_lines(summary: dict[str, Any], results: list[dict[str, Any]]) -> list[str]:
@@ -136,14 +149,7 @@ def _picohub_lines(summary: dict[str, Any], results: list[dict[str, Any]]) -> li
         f"304: {sum(c['not_modified'] for c in checks)} of {len(checks)}; requests: "
         f"{'; '.join(checks[-1]['requests'])}"
     )
-    steps = {step for r in results for step in r["steps"]}
-    medians = {
-        s: statistics.median(r["steps"][s] for r in results if s in r["steps"]) for s in steps
-    }
-    lines.append(
-        "picohub's steps (median s from the trigger to the updater's log line): "
-        + ", ".join(f"{s} {medians[s]:.2f}" for s in sorted(medians, key=medians.__getitem__))
-    )
+    lines.append(_steps_line("picohub", results))
     if "restart" in summary:
         base = summary["restart"]
         lines.append(

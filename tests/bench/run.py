@@ -40,7 +40,7 @@ def booted(work: Path) -> Iterator[Container]:
         container.stop()
 
 
-def run_bench(runs: int, out: Path) -> dict[str, Any]:
+def run_bench(runs: int, out: Path, variants: tuple[str, ...] = VARIANTS) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="picohub-bench-") as temporary, ExitStack() as stack:
         work = Path(temporary)
         log.info("building release 1 from the tree and release 2 (only picohub changes)")
@@ -53,13 +53,13 @@ def run_bench(runs: int, out: Path) -> dict[str, Any]:
         stack.callback(probe.close)
         relay = Agent(container, "relay")
         stack.callback(relay.close)
-        bench = Bench(container, releases, probe, relay)
+        bench = Bench(container, releases, probe, relay, f"http://127.0.0.1:{RELAY_PORT}")
         bench.install_release_1()
-        point_updater_at(container, f"http://127.0.0.1:{RELAY_PORT}")
-        results: dict[str, list[dict[str, Any]]] = {variant: [] for variant in VARIANTS}
+        point_updater_at(container, bench.updater_url)
+        results: dict[str, list[dict[str, Any]]] = {variant: [] for variant in variants}
         about = machine(container)
         for round_ in range(runs):
-            order = VARIANTS[round_ % len(VARIANTS) :] + VARIANTS[: round_ % len(VARIANTS)]
+            order = variants[round_ % len(variants) :] + variants[: round_ % len(variants)]
             for variant in order:
                 if not bench.clean:
                     bench.reset()
@@ -76,6 +76,7 @@ def run_bench(runs: int, out: Path) -> dict[str, Any]:
         "releases": {"old": releases.old.version, "new": releases.new.version},
         "settings": {
             "runs": runs,
+            "variants": list(variants),
             "probe_period_s": PROBE_PERIOD_S,
             "probe_timeout_s": PROBE_TIMEOUT_S,
             "lead_s": LEAD_S,

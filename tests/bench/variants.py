@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from picohub.errors import PicohubError
@@ -18,11 +19,14 @@ from tests.bench.memory import UnitWatcher
 from tests.bench.releases import Releases
 from tests.bench.samples import Sample, availability, first_new_answer
 from tests.bench.settings import DEBS_IN_CONTAINER, LEAD_S, TAIL_S
+from tests.system.conftest import point_updater_at
 from tests.system.container import Container, wait_for
 from tests.system.journeys import APP_UNITS, healthy_version, unit_stops_and_starts
 
-# The automatic run, as the daily timer or the maintenance window's timer starts it.
+# The automatic run, as the daily timer starts it.
 AUTOMATIC_RUN = "picohub-update-auto@timer.service"
+# The timer an automatic run arms for the maintenance window's opening, and its service.
+WINDOW = "picohub-update-window"
 
 
 @dataclass
@@ -33,6 +37,7 @@ class Bench:
     releases: Releases
     probe: Agent
     relay: Agent
+    updater_url: str = ""  # where the updater asks for releases (the relay)
     clean: bool = False  # release 1 as reset() leaves it
 
     @property
@@ -139,6 +144,12 @@ class Bench:
             "service_starts": starts,
             "socket_stops": socket_stops,
             **availability(samples, started),
+            # Each failed request: when, its status, what it said (or the socket's error).
+            "failed_answers": [
+                [round(s.sent - started, 4), s.status, s.error]
+                for s in samples
+                if s.sent >= started and not s.ok
+            ],
             "journal_cursor": cursor,
             "samples": [
                 [round(s.sent - started, 4), round(s.latency, 4), s.status, s.version]
@@ -182,22 +193,27 @@ class Bench:
 
     def run_automatic(self) -> dict[str, Any]:
         """An automatic install of a release downloaded ahead of the maintenance window:
-        from the run the window's opening starts (what picohub-update-window.timer starts)
-        to the new version answering. Ahead of it, an automatic run under a hold checked,
-        downloaded and verified release 2, as one outside the window does."""
+        from the window's opening (what its timer starts, picohub-update-window.service)
+        to the new version answering. Ahead of it, an automatic run outside the window
+        checked, downloaded and verified release 2, simulated apt's plan, and armed the
+        window's timer. The window then opens: the rules say any time, as they would at
+        the window's time, and the bench starts what the timer starts at its time."""
         c = self.container
-        c.run(["picohub-update", "hold"])
+        clock = c.run(["date", "+%Y-%m-%dT%H:%M:%S%z"]).stdout.strip()
+        opening = datetime.fromisoformat(clock) + timedelta(hours=1)
+        closed = f"{opening:%H:%M}-{opening + timedelta(hours=1):%H:%M}"
+        point_updater_at(c, self.updater_url, f"[update]\\nwindow = {closed}\\n")
         try:
             c.run(["systemctl", "start", AUTOMATIC_RUN], timeout=600)
         finally:
-            c.run(["picohub-update", "release-hold"])
+            point_updater_at(c, self.updater_url)  # the window is open
         ahead = json.loads(c.run(["cat", "/var/lib/picohub-update/automatic.json"]).stdout)
-        if ahead["action"] != "download":
-            raise PicohubError(f"the run ahead of the window did not download: {ahead}")
+        if ahead["action"] != "wait":
+            raise PicohubError(f"the run ahead of the window did not wait for it: {ahead}")
         ran: list[subprocess.CompletedProcess[str]] = []
         runner = threading.Thread(
             target=lambda: ran.append(
-                c.run(["systemctl", "start", AUTOMATIC_RUN], check=False, timeout=600)
+                c.run(["systemctl", "start", f"{WINDOW}.service"], check=False, timeout=600)
             ),
             daemon=True,
         )
@@ -208,13 +224,18 @@ class Bench:
             return started
 
         watcher = UnitWatcher(c, "picohub-update.service")
-        result = self.measure(trigger, watcher=watcher, new_version=self.new)
-        runner.join(60)
+        try:
+            result = self.measure(trigger, watcher=watcher, new_version=self.new)
+        finally:
+            runner.join(60)
+            c.run(["systemctl", "stop", f"{WINDOW}.timer"], check=False)
         if not ran or ran[0].returncode != 0:
-            raise PicohubError(f"{AUTOMATIC_RUN} failed: {ran[0].stderr if ran else 'hung'}")
+            raise PicohubError(f"{WINDOW}.service failed: {ran[0].stderr if ran else 'hung'}")
         result["memory"] = watcher.summary(lambda p: "picohub-update" in p.command)
-        # What the window's run itself fetched (the check, and what was not ahead).
+        # What the window's run itself fetched: nothing, it asks nothing of the network.
         result["downloads"] = self._downloads(self.relay.call("take")["exchanges"])
+        result["steps"] = self._steps(result["journal_cursor"], result["trigger"])
+        result["log"] = self._log(result["journal_cursor"], result["trigger"])
         return result
 
     def run_naive(self) -> dict[str, Any]:
@@ -305,6 +326,7 @@ class Bench:
     def _steps(self, cursor: str, started: float) -> dict[str, float]:
         """When the updater began each step (its own log lines), from the trigger."""
         steps = {
+            "automatic run": "decided",
             "checking for a release": "check",
             "fetching release": "download",
             "installing": "install",
@@ -312,12 +334,22 @@ class Bench:
             "updated to": "done",
         }
         found: dict[str, float] = {}
-        for entry in self.container.journal(cursor, SYSLOG_IDENTIFIER="picohub-update"):
-            message = str(entry.get("MESSAGE")).partition(": ")[2]  # after "INFO logger: "
+        for at, message in self._log(cursor, started):
             for prefix, step in steps.items():
                 if message.startswith(prefix) and step not in found:
-                    found[step] = int(entry["__MONOTONIC_TIMESTAMP"]) / 1e6 - started
+                    found[step] = at
         return found
+
+    def _log(self, cursor: str, started: float) -> list[tuple[float, str]]:
+        """The updater's log lines (the automatic run's and the unit's), each with its
+        time from the trigger, without the level and logger."""
+        return [
+            (
+                round(int(entry["__MONOTONIC_TIMESTAMP"]) / 1e6 - started, 3),
+                str(entry.get("MESSAGE")).partition(": ")[2],  # after "INFO logger: "
+            )
+            for entry in self.container.journal(cursor, SYSLOG_IDENTIFIER="picohub-update")
+        ]
 
     def _check(self) -> dict[str, Any]:
         self.relay.call("take")
