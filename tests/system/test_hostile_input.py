@@ -435,7 +435,8 @@ print(json.dumps({"connected": connected}))
         (b"GET /api/" + b"a" * 9000 + b" HTTP/1.1\r\nHost: hub\r\n\r\n", 414, "uri_too_long"),
         (b"GET / HTTP/1.1\r\nHost: hub\r\nX-Pad: " + b"x" * 9000 + b"\r\n\r\n", 400,
          "headers_too_large"),
-        (b"POST /index.html HTTP/1.1\r\nHost: hub\r\nContent-Length: 0\r\n\r\n", 405,
+        (b"POST /index.html HTTP/1.1\r\nHost: hub\r\nContent-Length: 0\r\n"
+         b"Connection: close\r\n\r\n", 405,
          "method_not_allowed"),
     ],
     ids=["not-http", "uri-too-long", "headers-too-large", "post-to-a-page"],
@@ -487,7 +488,8 @@ def test_clients_that_stall_are_cut_off_in_time(container: Container, hub: Build
     _left_as_it_was(container)
 
 
-# One raw request to nginx; its status line, Content-Type and body.
+# One raw request to nginx; its status line, Content-Type and body (read to the end: the
+# request asks nginx to close, or is one nginx closes after).
 _RAW_REQUEST = r"""
 import json, socket, sys
 connection = socket.create_connection(("127.0.0.1", 8780), timeout=30)
