@@ -133,10 +133,31 @@ def test_the_administrators_upload_is_the_one_nginx_buffers(
     _left_as_it_was(container)
 
 
+# What nginx holds in its files under a folder: it unlinks a body's or a response's file at
+# once, so its processes' open files tell.
+_HELD_BY_NGINX = r"""
+import os
+def held_by_nginx(folder):
+    held = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if open(f"/proc/{pid}/comm").read().strip() != "nginx":
+                continue
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                path = f"/proc/{pid}/fd/{fd}"
+                if os.readlink(path).startswith(folder + "/"):
+                    held += os.stat(path).st_size
+        except OSError:
+            pass
+    return held
+"""
+
 # Starts N uploads of 24 MiB that send half their body and wait; measures what nginx
 # holds in its body files meanwhile; then each sends the rest and reads the answer, or,
 # with "abort", closes its connection half-way.
-_UPLOADS = r"""
+_UPLOADS = (
+    _HELD_BY_NGINX
+    + r"""
 import http.client, json, os, sys, threading
 folder, cookie, csrf, count, then = sys.argv[1:4] + [int(sys.argv[4]), sys.argv[5]]
 SIZE, HALF, BLOCK = 24 << 20, 12 << 20, b"\0" * (1 << 20)
@@ -173,22 +194,13 @@ threads = [threading.Thread(target=upload) for _ in range(count)]
 for thread in threads:
     thread.start()
 halfway.wait()
-held_bytes = 0  # nginx unlinks a body's file at once: its open files tell
-for pid in filter(str.isdigit, os.listdir("/proc")):
-    try:
-        if open(f"/proc/{pid}/comm").read().strip() != "nginx":
-            continue
-        for fd in os.listdir(f"/proc/{pid}/fd"):
-            path = f"/proc/{pid}/fd/{fd}"
-            if os.readlink(path).startswith(folder + "/"):
-                held_bytes += os.stat(path).st_size
-    except OSError:
-        pass
+held_bytes = held_by_nginx(folder)
 go_on.set()
 for thread in threads:
     thread.join()
 print(json.dumps({"held_bytes": held_bytes, "answers": answers}))
 """
+)
 
 
 # -- ranges ------------------------------------------------------------------------------
@@ -234,7 +246,9 @@ def test_slow_boards_fetching_the_image_hold_no_worker_and_nothing_on_disk(
 
 # Four boards start the image and read a little; meanwhile the app's health and what
 # nginx holds in its response files; then a resume with If-Range, right and wrong.
-_SLOW_BOARDS = r"""
+_SLOW_BOARDS = (
+    _HELD_BY_NGINX
+    + r"""
 import hashlib, http.client, json, os, socket, sys, time
 folder, sha256 = sys.argv[1], sys.argv[2]
 boards = []
@@ -246,17 +260,7 @@ for _ in range(4):
     board.recv(4096)
     boards.append(board)
 time.sleep(1)  # what a board on slow Wi-Fi does between reads; nginx fills its buffers
-held_bytes = 0  # nginx unlinks a response's file at once: its open files tell
-for pid in filter(str.isdigit, os.listdir("/proc")):
-    try:
-        if open(f"/proc/{pid}/comm").read().strip() != "nginx":
-            continue
-        for fd in os.listdir(f"/proc/{pid}/fd"):
-            path = f"/proc/{pid}/fd/{fd}"
-            if os.readlink(path).startswith(folder + "/"):
-                held_bytes += os.stat(path).st_size
-    except OSError:
-        pass
+held_bytes = held_by_nginx(folder)
 started = time.monotonic()
 direct = http.client.HTTPConnection("127.0.0.1", 8080, timeout=30)
 direct.request("GET", "/healthz")
@@ -279,6 +283,7 @@ print(json.dumps({
     "resumed": resumed, "restarted": {"status": status, "length": len(whole)},
 }))
 """
+)
 
 
 # -- the client's address ----------------------------------------------------------------
