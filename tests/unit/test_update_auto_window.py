@@ -16,11 +16,13 @@ from picohub.settings import Settings
 from picohub.update import auto
 from picohub.update.auto import read_last_run
 from picohub.update.available import Available
+from picohub.update.cache import Fetched, ReleaseCache
 from picohub.update.check import Change
 from picohub.update.config import UpdateConfig
 from picohub.update.holds import Holds
 from picohub.update.http import DownloadError
 from picohub.update.journal import Origin
+from picohub.update.plan import PlanRefused
 from picohub.update.unit import IN_UNIT, UNIT
 from tests.unit.conftest import INSTALLED_VERSION, closed_port
 
@@ -154,3 +156,20 @@ def test_the_windows_timer_starts_the_automatic_run_in_the_unit(
     )
     assert f"--setenv={IN_UNIT}=1" in inner and "--setenv=PICOHUB_CACHE_DIR=/srv/cache" in inner
     assert inner[-3:] == ["/usr/bin/picohub-update", "auto", "--origin=timer"]
+
+
+def test_the_run_ahead_prepares_apts_lists_and_plan(
+    hub: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    release = Fetched(NEW, hub.cache_dir / "releases" / NEW, (), 0)
+    monkeypatch.setattr(ReleaseCache, "load", lambda _cache, version, names=(): release)
+    done: list[str] = []
+    monkeypatch.setattr(auto, "apt_sources", lambda fetched, *_, **__: done.append("lists"))
+
+    def planned(fetched: Fetched, names: Sequence[str], *_: object, **__: object) -> None:
+        done.append("plan")
+        raise PlanRefused("release 2.0.0 would also install newdep")
+
+    monkeypatch.setattr(auto, "plan_install", planned)
+    auto.plan_ahead(hub, NEW, ["picohub"])  # a refusal is said, not raised
+    assert done == ["lists", "plan"]

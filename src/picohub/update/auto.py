@@ -41,7 +41,7 @@ from picohub.update.holds import Holds
 from picohub.update.http import DownloadError, RateLimited, ServerError, open_session
 from picohub.update.journal import AUTOMATIC, Kind, Origin, Result
 from picohub.update.network import metered
-from picohub.update.packages import is_downgrade
+from picohub.update.packages import apt_sources, is_downgrade
 from picohub.update.plan import PlanRefused, is_refused_plan, plan_install
 from picohub.update.policy import Action, Circumstances, Decision, Mode, decide
 from picohub.update.releases import check_channel
@@ -252,12 +252,14 @@ def downloaded_ahead(
 
 
 def plan_ahead(settings: Settings, version: str, packages: Sequence[str]) -> None:
-    """Simulate now apt's plan to install the release (an install reuses it while nothing
-    apt reads changes: :func:`picohub.update.plan.simulated`); a plan that will be
-    refused is said now too (the install ends with that refusal)."""
+    """Prepare the install now: apt's private lists of the release brought up to date,
+    and apt's plan simulated (an install reuses both while nothing they come from
+    changes: :func:`picohub.update.plan.simulated`; a plan kept from before needs no
+    lists). A plan that will be refused is said now too (the install ends with it)."""
     installed = installed_version(PACKAGE, settings.dpkg_admin_dir)
     try:
         fetched = ReleaseCache(settings).load(version, packages)
+        apt_sources(fetched, settings.archive_keyring, settings)
         plan_install(
             fetched,
             packages,
