@@ -47,8 +47,42 @@ def test_the_manifest_describes_the_image() -> None:
         sha256=hashlib.sha256(IMAGE).hexdigest(),
         package_version="0.1.0-1",
         test_image=True,
+        image_type="exe",
+        cpu="arm",
+        binary_version="2.0",
+        tbyb=True,
+        hashed=False,
+        signed=False,
+        payload_first_address=0x10000000,
+        payload_last_address=0x100003FF,
+        payload_bytes=1024,
+        e10_block=True,
+        revertible=True,
+        ota_problems=(),
     )
     assert made.size == 5 * 512
+
+
+def test_a_manifest_from_before_imagedef_reads_as_not_revertible() -> None:
+    raw = json.loads(to_json(manifest()))
+    old = {name: raw[name] for name in ("firmware_version", "board", "family_id", "image")}
+    old |= {name: raw[name] for name in ("size", "sha256", "package_version", "test_image")}
+    read = from_json(json.dumps(old))
+    assert (read.revertible, read.tbyb, read.binary_version, read.payload_bytes) == (
+        False,
+        False,
+        None,
+        None,
+    )
+
+
+def test_the_ota_problems_round_trip_as_a_list() -> None:
+    made = make_manifest(
+        IMAGE, PICO2_W, firmware_version="3.0", package_version="1", test_image=False
+    )
+    assert not made.revertible
+    assert json.loads(to_json(made))["ota_problems"] == list(made.ota_problems)
+    assert from_json(to_json(made)) == made
 
 
 def test_json_round_trip() -> None:
@@ -114,6 +148,13 @@ def test_a_missing_field_is_refused() -> None:
         ("board", "pico3", "unknown board"),
         ("image", "../firmware.uf2", "image"),
         ("firmware_version", "1 2", "firmware_version"),
+        ("binary_version", 2, "'binary_version' is an integer, expected a string or null"),
+        ("binary_version", "two", "bad binary_version"),
+        ("ota_problems", "none", "'ota_problems' is a string, expected a list"),
+        ("ota_problems", [1], "not a list of strings"),
+        ("payload_bytes", None, "payload span given in part only"),
+        ("payload_bytes", 100, "impossible payload span"),
+        ("tbyb", False, "revertible, but without TBYB"),
     ],
 )
 def test_wrong_values_are_refused(field: str, value: object, message: str) -> None:

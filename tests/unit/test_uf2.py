@@ -15,11 +15,12 @@ from picohub.firmware.uf2 import (
     board,
     validate,
 )
+from tests import picobin_blocks
 
 PICO2_W = BOARDS["pico2_w"]
 PICO_W = BOARDS["pico_w"]
 FLASH = 0x10000000
-IMAGE_DEF = struct.pack("<I", 0xFFFFDED3)
+IMAGE_DEF = picobin_blocks.block(picobin_blocks.image_type(picobin_blocks.ARM_EXE))
 E10_TAG = 0x9957E304
 
 

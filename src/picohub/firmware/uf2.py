@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from picohub.errors import ExitCode, PicohubError, UsageError
+from picohub.firmware.picobin import MARKER_START, SEARCH_WINDOW, ImageDef, find_image_def
 
 BLOCK_SIZE = 512
 DATA_OFFSET = 32
@@ -39,8 +40,8 @@ E10_BLOCK_COUNT = 2
 E10_FILL = 0xEF
 E10_IGNORE_TAG = 0x9957E304  # extension "size 4, RP2 ignore block", newer picotool only
 
-IMAGE_DEF_MARKER = 0xFFFFDED3
-IMAGE_DEF_WINDOW = 4096  # the RP2350 boot ROM looks for IMAGE_DEF this far into an image
+IMAGE_DEF_MARKER = MARKER_START
+IMAGE_DEF_WINDOW = SEARCH_WINDOW  # the RP2350 boot ROM looks for IMAGE_DEF this far in
 
 HEADER = struct.Struct("<8I")  # the eight u32 fields at offsets 0..31
 U32 = struct.Struct("<I")
@@ -88,11 +89,16 @@ def family_text(family_id: int) -> str:
 
 @dataclass(frozen=True)
 class Board:
-    """A board picohub ships firmware for: one UF2 family and one flash size."""
+    """A board picohub ships firmware for: one UF2 family and one flash size.
+
+    ``ota_partition_size`` is the size of each of the two A/B partitions an image is
+    written to over the air, None for a board whose boot ROM has no A/B partitions.
+    """
 
     name: str
     family: Family
     flash_size: int
+    ota_partition_size: int | None = None
 
     @property
     def flash_end(self) -> int:
@@ -100,8 +106,12 @@ class Board:
         return FLASH_START + self.flash_size
 
 
+# The Pico 2 W's A/B partitions are those of pico-examples' OTA example
+# (pico_w/wifi/ota_update/main.json, loaded with `picotool partition create`): "Main A" and
+# "Main B" of 1744K each from 8K (the partition table's two sectors), then two 256K
+# partitions for the CYW43 Wi-Fi firmware at 3500K. The RP2040 has no A/B boot.
 BOARDS: dict[str, Board] = {
-    "pico2_w": Board("pico2_w", Family.RP2350_ARM_S, 4 * 1024 * 1024),
+    "pico2_w": Board("pico2_w", Family.RP2350_ARM_S, 4 * 1024 * 1024, 1744 * 1024),
     "pico_w": Board("pico_w", Family.RP2040, 2 * 1024 * 1024),
 }
 
@@ -133,6 +143,7 @@ class Uf2Image:
     first_address: int
     last_address: int  # end, exclusive
     has_e10_block: bool
+    image_def: ImageDef | None  # the IMAGE_DEF the RP2350 boot ROM uses, if any
     warnings: tuple[str, ...]
 
 
@@ -215,13 +226,8 @@ def validate(data: bytes, board: Board) -> Uf2Image:
             f"{image[0].count} (truncated?)",
             hint=_RETRY_COPY,
         )
-    warnings: list[str] = []
-    if board.family.is_rp2350 and not _has_image_def(image):
-        warnings.append(
-            f"no IMAGE_DEF block (marker 0x{IMAGE_DEF_MARKER:08x}) in the first "
-            f"{IMAGE_DEF_WINDOW} bytes of the image; the {board.name} boot ROM does not boot "
-            "images without one"
-        )
+    image_def = find_image_def(_memory(image), image[0].address)
+    warnings = _image_def_warnings(image_def, board)
     return Uf2Image(
         board=board.name,
         family=board.family,
@@ -230,6 +236,7 @@ def validate(data: bytes, board: Board) -> Uf2Image:
         first_address=image[0].address,
         last_address=image[-1].address + PAYLOAD_SIZE,
         has_e10_block=has_e10,
+        image_def=image_def,
         warnings=tuple(warnings),
     )
 
@@ -362,12 +369,31 @@ def _check_image_block(block: _Block, previous: list[_Block], board: Board) -> N
         )
 
 
-def _has_image_def(image: list[_Block]) -> bool:
-    """Whether the IMAGE_DEF start marker is in the first 4 KB (word-aligned, like the ROM)."""
-    end = image[0].address + IMAGE_DEF_WINDOW
+def _memory(image: list[_Block]) -> bytes:
+    """The image's bytes from its first address, 0xff (erased flash) between blocks."""
+    start = image[0].address
+    memory = bytearray(b"\xff" * (image[-1].address + PAYLOAD_SIZE - start))
     for block in image:
-        if block.address >= end:
-            break
-        if any(word == IMAGE_DEF_MARKER for (word,) in U32.iter_unpack(block.payload)):
-            return True
-    return False
+        memory[block.address - start : block.address - start + PAYLOAD_SIZE] = block.payload
+    return bytes(memory)
+
+
+def _image_def_warnings(image_def: ImageDef | None, board: Board) -> list[str]:
+    if not board.family.is_rp2350:
+        return []
+    if image_def is None:
+        return [
+            f"no IMAGE_DEF block (marker 0x{IMAGE_DEF_MARKER:08x}) in the first "
+            f"{IMAGE_DEF_WINDOW} bytes of the image; the {board.name} boot ROM does not boot "
+            "images without one"
+        ]
+    warnings = [] if image_def.problem is None else [f"IMAGE_DEF: {image_def.problem}"]
+    cpu = "riscv" if board.family == Family.RP2350_RISCV else "arm"
+    if image_def.image_type != "exe":
+        warnings.append(f"IMAGE_DEF says image type {image_def.image_type}, not executable")
+    elif (image_def.chip, image_def.cpu) != ("RP2350", cpu):
+        warnings.append(
+            f"IMAGE_DEF says {image_def.chip} {image_def.cpu}, but the UF2 family is "
+            f"{board.family.label}; the boot ROM will not boot it"
+        )
+    return warnings
