@@ -77,7 +77,7 @@ demo: deps
 ## The update benchmark: picohub against the naive swap and plain apt, in one run;
 ## writes bench/results.json and prints a table.
 bench: deps
-	$(BIN)/python -m tests.bench $(BENCH_ARGS)
+	$(BIN)/python -m tools.bench $(BENCH_ARGS)
 
 clean:
 	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache

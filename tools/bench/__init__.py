@@ -1,7 +1,7 @@
 """Issue #7's benchmark: how picohub's update compares with two simpler ways to update the
 same packages, measured on one booted bookworm container, in one run.
 
-Run it as root: ``python -m tests.bench [--runs N] [--out bench/results.json]``. It prints
+Run it as root: ``python -m tools.bench [--runs N] [--out bench/results.json]``. It prints
 a table of medians (with min and max) and writes every figure and every raw sample to
 ``--out``. It is a benchmark, not a test: nothing here passes or fails on a number.
 

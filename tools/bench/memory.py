@@ -10,8 +10,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from picohub.errors import PicohubError
-from tests.bench.settings import UPDATE_TIMEOUT_S, WATCH_PERIOD_S
 from tests.system.container import Container, wait_for
+from tools.bench.settings import UPDATE_TIMEOUT_S, WATCH_PERIOD_S
 
 
 def unit_cgroup(container: Container, unit: str) -> Path:

@@ -1,4 +1,4 @@
-"""``python -m tests.bench``: the options, the checks before anything starts, the errors."""
+"""``python -m tools.bench``: the options, the checks before anything starts, the errors."""
 
 from __future__ import annotations
 
@@ -10,16 +10,16 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import tests.bench
+import tools.bench
 from picohub.errors import ExitCode, PicohubError, UsageError
-from tests.bench.run import run_bench
-from tests.bench.settings import TOOLS, VARIANTS
+from tools.bench.run import run_bench
+from tools.bench.settings import TOOLS, VARIANTS
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tests.bench",
-        description=tests.bench.__doc__,
+        prog="python -m tools.bench",
+        description=tools.bench.__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--runs", type=int, default=5, help="runs of each variant (default 5)")

@@ -11,7 +11,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
-from tests.bench.settings import PROBE_PERIOD_S, PROBE_TIMEOUT_S, WEB_PORT
+from tools.bench.settings import PROBE_PERIOD_S, PROBE_TIMEOUT_S, WEB_PORT
 
 
 class Probe:

@@ -11,10 +11,13 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-from tests.bench.agents import Agent
-from tests.bench.releases import build_releases
-from tests.bench.report import machine, summarize, table
-from tests.bench.settings import (
+from tests.system.conftest import point_updater_at, serve_releases
+from tests.system.container import Container
+from tests.system.rootfs import ensure_root
+from tools.bench.agents import Agent
+from tools.bench.releases import build_releases
+from tools.bench.report import machine, summarize, table
+from tools.bench.settings import (
     LEAD_S,
     PROBE_PERIOD_S,
     PROBE_TIMEOUT_S,
@@ -22,10 +25,7 @@ from tests.bench.settings import (
     TAIL_S,
     VARIANTS,
 )
-from tests.bench.variants import Bench
-from tests.system.conftest import point_updater_at, serve_releases
-from tests.system.container import Container
-from tests.system.rootfs import ensure_root
+from tools.bench.variants import Bench
 
 log = logging.getLogger("bench")
 

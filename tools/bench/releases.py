@@ -22,7 +22,7 @@ class Releases:
 
 
 def build_releases(work: Path) -> Releases:
-    """Release 1 from the tree; release 2 with only picohub changed (see tests.bench)."""
+    """Release 1 from the tree; release 2 with only picohub changed (see tools.bench)."""
     new_version = next_version(changelog_version(SOURCE))
     with ThreadPoolExecutor(max_workers=2) as pool:
         old_build = pool.submit(build_debs, SOURCE, work / "r1" / "dist", work / "r1" / "work")

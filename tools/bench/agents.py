@@ -11,12 +11,12 @@ import sys
 from typing import Any
 
 from picohub.errors import PicohubError
-from tests.bench.probe import Probe
-from tests.bench.relay import Relay
-from tests.bench.settings import RELAY_PORT
 from tests.conftest import SOURCE
 from tests.system.conftest import PORT
 from tests.system.container import Container
+from tools.bench.probe import Probe
+from tools.bench.relay import Relay
+from tools.bench.settings import RELAY_PORT
 
 
 def agent_main(role: str) -> None:
@@ -44,7 +44,7 @@ class Agent:
                 "--",
                 sys.executable,
                 "-c",
-                f"from tests.bench.agents import agent_main; agent_main({role!r})",
+                f"from tools.bench.agents import agent_main; agent_main({role!r})",
             ],
             cwd=SOURCE,
             env={"PYTHONPATH": f"{SOURCE / 'src'}:{SOURCE}", "PATH": "/usr/sbin:/usr/bin:/bin"},

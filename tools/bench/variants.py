@@ -14,14 +14,14 @@ from typing import Any
 from picohub.errors import PicohubError
 from picohub_release.build import Build
 from picohub_release.versions import upstream_part
-from tests.bench.agents import Agent
-from tests.bench.memory import UnitWatcher
-from tests.bench.releases import Releases
-from tests.bench.samples import Sample, availability, first_new_answer
-from tests.bench.settings import DEBS_IN_CONTAINER, LEAD_S, TAIL_S
 from tests.system.conftest import point_updater_at
 from tests.system.container import Container, wait_for
 from tests.system.journeys import APP_UNITS, healthy_version, unit_stops_and_starts
+from tools.bench.agents import Agent
+from tools.bench.memory import UnitWatcher
+from tools.bench.releases import Releases
+from tools.bench.samples import Sample, availability, first_new_answer
+from tools.bench.settings import DEBS_IN_CONTAINER, LEAD_S, TAIL_S
 
 # The automatic run, as the daily timer starts it.
 AUTOMATIC_RUN = "picohub-update-auto@timer.service"
