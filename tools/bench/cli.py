@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,6 +12,7 @@ import tools.bench
 from picohub.errors import ExitCode, PicohubError, UsageError
 from tools.bench.run import run_bench
 from tools.bench.settings import TOOLS, VARIANTS
+from tools.preflight import need_root_and_tools
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -36,14 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO, format="%(message)s")
     try:
-        if os.geteuid() != 0:
-            raise UsageError(
-                "the benchmark needs root (it mounts an overlay and boots systemd-nspawn)",
-                hint="run it as root: sudo make bench",
-            )
-        missing = [tool for tool in TOOLS if shutil.which(tool) is None]
-        if missing:
-            raise UsageError(f"missing {', '.join(missing)}", hint="run packaging/dev/bootstrap")
+        need_root_and_tools("bench", TOOLS)
         if args.runs < 1:
             raise UsageError("--runs must be at least 1")
         run_bench(args.runs, args.out, args.variants)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import socket
@@ -10,6 +9,7 @@ import socket
 from picohub.errors import UsageError
 from picohub.process import run
 from tools.demo.settings import SERVER_PORT
+from tools.preflight import need_root_and_tools
 
 # The container shares this machine's network, so everything it listens on must be free.
 PORTS = {
@@ -50,17 +50,7 @@ def _port_busy(port: int) -> bool:
 
 
 def preflight() -> None:
-    if os.geteuid() != 0:
-        raise UsageError(
-            "the demo needs root: it mounts an overlay and boots a container with systemd-nspawn",
-            hint="run it as root: sudo make demo",
-        )
-    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
-    if missing:
-        raise UsageError(
-            f"the demo needs {', '.join(missing)}",
-            hint="make demo installs them (packaging/dev/bootstrap)",
-        )
+    need_root_and_tools("demo", TOOLS)
     busy = []
     for port, what in PORTS.items():
         if _port_busy(port):
