@@ -20,6 +20,8 @@ from picohub.process import run
 
 INRELEASE = "InRelease"
 PACKAGES = "Packages"
+# apt's field for phased updates, which the release tool writes (--phase).
+PHASED = "Phased-Update-Percentage"
 CHUNK = 1 << 16
 
 
@@ -49,6 +51,9 @@ class PackageEntry:
     filename: str
     size: int
     sha256: str
+    # Phased-Update-Percentage (0-100): the release reaches this share of hubs
+    # automatically (picohub.update.phasing); None when not phased.
+    phase: int | None = None
 
 
 @dataclass(frozen=True)
@@ -139,11 +144,21 @@ def read_packages(text: str) -> list[PackageEntry]:
                     filename=paragraph["Filename"],
                     size=int(paragraph["Size"]),
                     sha256=paragraph["SHA256"].lower(),
+                    phase=_percentage(paragraph.get(PHASED)),
                 )
             )
         except (KeyError, ValueError) as exc:
             raise RepositoryError(f"Packages has an entry without a valid {exc}") from exc
     return entries
+
+
+def _percentage(text: str | None) -> int | None:
+    if text is None:
+        return None
+    value = int(text)  # ValueError: said as an entry without a valid field
+    if not 0 <= value <= 100:
+        raise ValueError(f"{PHASED!r} ({text} is not 0-100)")
+    return value
 
 
 def sha256_of(path: Path) -> str:

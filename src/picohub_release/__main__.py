@@ -69,6 +69,15 @@ def _parser() -> argparse.ArgumentParser:
         help="write Valid-Until, DAYS after the release's Date: hubs refuse the latest "
         "release once it has passed, so the channel must be published again before then",
     )
+    release.add_argument(
+        "--phase",
+        type=_percent,
+        metavar="PERCENT",
+        help="phase the release: write Phased-Update-Percentage (0-100) into every package; "
+        "a hub installs it automatically only when its bucket (from /etc/machine-id) is "
+        "below it, 0 halts it (a manual install still works). Signed with the index: it "
+        "cannot be raised later on an immutable GitHub release",
+    )
 
     verify = commands.add_parser("verify", help="check a repository as a device would")
     verify.add_argument("directory", help="a repository directory, or a release's URL")
@@ -99,6 +108,16 @@ def _days(text: str) -> timedelta:
     return timedelta(days=days)
 
 
+def _percent(text: str) -> int:
+    try:
+        percent = int(text)
+    except ValueError:
+        percent = -1
+    if not 0 <= percent <= 100 or not text.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole percentage from 0 to 100")
+    return percent
+
+
 def _signer(kind: str) -> AbstractContextManager[Signer]:
     if kind == "env":
         return signer_from_environment()
@@ -123,6 +142,7 @@ def _run(args: argparse.Namespace) -> None:
                 tag=args.tag,
                 keyring=args.keyring,
                 valid_for=args.valid_for,
+                phase=args.phase,
             )
         print(f"release {made.repository.version} signed by {made.verified.release.fingerprint}")
         print(f"repository: {made.repository.directory}")

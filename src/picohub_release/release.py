@@ -42,6 +42,7 @@ def make_release(
     tag: str | None = None,
     keyring: Path | None = None,
     valid_for: timedelta | None = None,
+    phase: int | None = None,
 ) -> Made:
     """Build from a clean copy of ``source`` and write the repository to ``repo_dir``.
 
@@ -57,7 +58,7 @@ def make_release(
         check_tag(tag, build.version)
     check_package_versions(build.debs, build.version)
     repository = write_repository(
-        build.debs, repo_dir, signer, version=build.version, valid_for=valid_for
+        build.debs, repo_dir, signer, version=build.version, valid_for=valid_for, phase=phase
     )
     verified = verify_repository(repo_dir, keyring or repo_dir / KEYRING)
     log.info(

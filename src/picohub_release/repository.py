@@ -21,7 +21,8 @@ from pathlib import Path
 from debian.deb822 import Packages, Release
 from debian.debfile import DebFile
 
-from picohub.repository import INRELEASE, PACKAGES, sha256_of
+from picohub.errors import UsageError
+from picohub.repository import INRELEASE, PACKAGES, PHASED, sha256_of
 from picohub.update.bundle import pack
 from picohub_release.signing import Signer
 
@@ -46,11 +47,15 @@ class Repository:
     assets: tuple[Path, ...]
 
 
-def _package_paragraph(deb: Path) -> Packages:
+def _package_paragraph(deb: Path, phase: int | None) -> Packages:
     control = DebFile(str(deb)).debcontrol()
     paragraph = Packages()
     for key, value in control.items():
         paragraph[key] = value
+    if phase is not None:
+        # apt's own field (apt >= 2.1.16); apt ignores it when a version is asked for, as
+        # picohub installs, so the hub's updater evaluates it (picohub.update.phasing).
+        paragraph[PHASED] = str(phase)
     # Flat repository: the file sits beside the index, named without "./".
     paragraph["Filename"] = deb.name
     paragraph["Size"] = str(deb.stat().st_size)
@@ -106,22 +111,36 @@ def write_repository(
     version: str,
     date: datetime | None = None,
     valid_for: timedelta | None = None,
+    phase: int | None = None,
 ) -> Repository:
     """Write the repository for ``debs`` as ``directory``, signed by ``signer``; with
-    ``valid_for``, its ``Release`` is valid until that long after its ``Date``.
+    ``valid_for``, its ``Release`` is valid until that long after its ``Date``; with
+    ``phase`` (0-100), every package's stanza has that ``Phased-Update-Percentage``.
+
+    The percentage is signed with the index: raising it later means re-signing the
+    release, which an immutable GitHub release does not allow (a fleet server does).
 
     It is written beside its place and moved there only when complete, so a failure
     (a signing failure above all) never leaves an unsigned or partial repository.
     """
     final = directory
     directory = final.with_name(final.name + ".partial")
+    if phase is not None and not 0 <= phase <= 100:
+        raise UsageError(f"a phased percentage is 0-100, not {phase}")
     for stale in (directory, final):
         if stale.exists():
             shutil.rmtree(stale)
     directory.mkdir(parents=True)
     try:
         return _fill(
-            debs, directory, final, signer, version=version, date=date, valid_for=valid_for
+            debs,
+            directory,
+            final,
+            signer,
+            version=version,
+            date=date,
+            valid_for=valid_for,
+            phase=phase,
         )
     finally:
         if directory.exists():
@@ -137,13 +156,14 @@ def _fill(
     version: str,
     date: datetime | None,
     valid_for: timedelta | None,
+    phase: int | None,
 ) -> Repository:
     copies = []
     for deb in sorted(debs, key=lambda path: path.name):
         copies.append(directory / deb.name)
         shutil.copyfile(deb, copies[-1])
 
-    paragraphs = [str(_package_paragraph(deb)) for deb in copies]
+    paragraphs = [str(_package_paragraph(deb, phase)) for deb in copies]
     packages = "\n".join(paragraphs).encode("utf-8")
     (directory / PACKAGES).write_bytes(packages)
     (directory / f"{PACKAGES}.gz").write_bytes(_gzip(packages))

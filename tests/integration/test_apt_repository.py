@@ -12,7 +12,8 @@ import pytest
 
 from picohub.process import run
 from picohub_release.build import Build
-from picohub_release.repository import KEYRING, Repository
+from picohub_release.repository import KEYRING, Repository, write_repository
+from picohub_release.signing import Signer
 from tests.conftest import need, need_tools
 from tests.integration.repo_fixtures import (
     copy_repository,
@@ -88,6 +89,31 @@ def test_apt_updates_and_downloads_from_the_signed_repository(
         assert install.returncode == 0, install.stderr
     for deb in release_a.debs:
         assert (apt.root / "download" / deb.name).read_bytes() == deb.read_bytes()
+    archived = apt.root / "var/cache/apt/archives" / release_a.deb("picohub-firmware").name
+    assert archived.read_bytes() == release_a.deb("picohub-firmware").read_bytes()
+
+
+def test_apt_reads_a_phased_repository_and_installs_its_version_when_asked(
+    release_a: Build, signer: Signer, tmp_path: Path
+) -> None:
+    phased = write_repository(
+        release_a.debs, tmp_path / "repo", signer, version=release_a.version, phase=0
+    )
+    with served(phased.directory) as url:
+        apt = _apt(tmp_path, url, phased.directory / KEYRING)
+        update = apt("update")
+        assert update.returncode == 0, update.stdout + update.stderr
+        assert "W:" not in update.stdout + update.stderr
+        shown = run(
+            ["apt-cache", "show", "picohub-firmware"],
+            env={"APT_CONFIG": str(apt.config)},
+            check=False,
+        )
+        assert "Phased-Update-Percentage: 0" in shown.stdout, shown.stdout + shown.stderr
+        # As picohub installs, by version: apt does not phase that (a phase of 0 included).
+        wanted = f"picohub-firmware={release_a.version}"
+        install = apt("install", "--download-only", "--yes", wanted)
+        assert install.returncode == 0, install.stdout + install.stderr
     archived = apt.root / "var/cache/apt/archives" / release_a.deb("picohub-firmware").name
     assert archived.read_bytes() == release_a.deb("picohub-firmware").read_bytes()
 

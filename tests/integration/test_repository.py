@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from debian.deb822 import Release
+from debian.deb822 import Packages, Release
 
 from picohub.errors import PicohubError, UsageError
 from picohub.process import run
@@ -93,6 +93,53 @@ def test_a_validity_that_is_not_a_number_of_days_is_refused(
         main(["release", "--key", "local", "--valid-for", days])
     assert exited.value.code == 2
     assert f"{days!r} is not a whole number of days from 1 to 3650" in capsys.readouterr().err
+
+
+def test_phase_writes_the_phased_percentage_into_every_signed_package_stanza(
+    repository: Repository, release_a: Build, signer: Signer, tmp_path: Path
+) -> None:
+    written = write_repository(
+        release_a.debs, tmp_path / "repo", signer, version=release_a.version, phase=20
+    )
+    stanzas = list(
+        Packages.iter_paragraphs((written.directory / "Packages").read_text(), use_apt_pkg=False)
+    )
+    assert len(stanzas) == 4
+    assert {stanza["Phased-Update-Percentage"] for stanza in stanzas} == {"20"}
+    verified = verify_repository(written.directory, written.directory / KEYRING)
+    assert {package.phase for package in verified.packages} == {20}
+    # Not phased: no field, and every hub takes it.
+    assert "Phased-Update-Percentage" not in (repository.directory / "Packages").read_text()
+    plain = verify_repository(repository.directory, repository.directory / KEYRING)
+    assert {package.phase for package in plain.packages} == {None}
+
+
+def test_a_phase_of_zero_is_written_too(release_a: Build, signer: Signer, tmp_path: Path) -> None:
+    written = write_repository(
+        release_a.debs, tmp_path / "repo", signer, version=release_a.version, phase=0
+    )
+    verified = verify_repository(written.directory, written.directory / KEYRING)
+    assert {package.phase for package in verified.packages} == {0}
+
+
+@pytest.mark.parametrize("percent", ["-1", "101", "twenty", "20%", "2.5"])
+def test_a_phase_that_is_not_a_percentage_is_refused(
+    percent: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["release", "--key", "local", "--phase", percent])
+    assert exited.value.code == 2
+    assert f"{percent!r} is not a whole percentage from 0 to 100" in capsys.readouterr().err
+
+
+def test_write_repository_refuses_a_phase_out_of_range(
+    release_a: Build, signer: Signer, tmp_path: Path
+) -> None:
+    with pytest.raises(UsageError, match="0-100, not 101"):
+        write_repository(
+            release_a.debs, tmp_path / "repo", signer, version=release_a.version, phase=101
+        )
+    assert not (tmp_path / "repo").exists()
 
 
 def test_sha256sums_covers_every_asset(repository: Repository) -> None:
