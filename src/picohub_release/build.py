@@ -24,7 +24,14 @@ log = logging.getLogger(__name__)
 
 SYSTEM_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 # How a build is given a real firmware image (see debian/rules); passed through to it.
-FIRMWARE_SETTINGS = ("PICOHUB_FIRMWARE_UF2", "PICOHUB_FIRMWARE_VERSION", "PICOHUB_FIRMWARE_BOARD")
+FIRMWARE_SETTINGS = (
+    "PICOHUB_FIRMWARE_UF2",
+    "PICOHUB_FIRMWARE_VERSION",
+    "PICOHUB_FIRMWARE_BOARD",
+    "PICOHUB_FIRMWARE_ALLOW_NOT_REVERTIBLE",
+)
+# How many of the log's last lines a failure shows when no step said "error: ..." itself.
+FAILURE_TAIL_LINES = 15
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,15 @@ def stage(source_dir: Path, work_dir: Path) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(origin, target, follow_symlinks=False)
     return staged
+
+
+def _failure_lines(output: str) -> str:
+    """What a failed build said about why: the ``error:``/``hint:`` lines of the step that
+    refused (the firmware step says what is wrong with an image and how to build it), else
+    the log's last lines."""
+    lines = output.splitlines()
+    said = [line for line in lines if line.startswith(("error: ", "hint: "))]
+    return "\n".join(f"  {line}" for line in (said or lines[-FAILURE_TAIL_LINES:]))
 
 
 def build_debs(
@@ -113,7 +129,8 @@ def build_debs(
     build_log.write_text(result.stdout + result.stderr, encoding="utf-8")
     if result.returncode != 0:
         raise PicohubError(
-            f"dpkg-buildpackage failed for picohub {built_version}",
+            f"dpkg-buildpackage failed for picohub {built_version}:\n"
+            + _failure_lines(result.stdout + result.stderr),
             hint=f"the whole build output is in {build_log}",
         )
     # The build's own warnings (a packaged test firmware image above all) must reach the

@@ -3,6 +3,12 @@
 Runs inside dpkg-buildpackage with Debian's python3 (standard library and picohub only). It
 validates the given UF2 image, or, when none is given, generates a test image and says so
 loudly, then writes ``firmware.uf2`` and ``manifest.json`` into the output directory.
+
+A given image is meant for over-the-air updates: one the boot ROM could not try in an A/B
+partition and go back from (no TBYB flag, no binary_version or another one than the
+firmware version, too large for a partition) is refused, unless
+PICOHUB_FIRMWARE_ALLOW_NOT_REVERTIBLE=1 (or --allow-not-revertible) accepts it; its
+manifest then says ``"revertible": false``. A generated test image is always packaged.
 """
 
 from __future__ import annotations
@@ -24,10 +30,12 @@ from picohub.firmware.manifest import (
     make_manifest,
     to_json,
 )
+from picohub.firmware.ota import HOW_TO_BUILD
 
 ENV_UF2 = "PICOHUB_FIRMWARE_UF2"
 ENV_BOARD = "PICOHUB_FIRMWARE_BOARD"
 ENV_VERSION = "PICOHUB_FIRMWARE_VERSION"
+ENV_ALLOW_NOT_REVERTIBLE = "PICOHUB_FIRMWARE_ALLOW_NOT_REVERTIBLE"
 DEFAULT_BOARD = "pico2_w"
 
 
@@ -55,6 +63,13 @@ def _parser() -> argparse.ArgumentParser:
         default=_env(ENV_VERSION),
         help=f"version of the firmware (default ${ENV_VERSION}; required with --uf2)",
     )
+    parser.add_argument(
+        "--allow-not-revertible",
+        action="store_true",
+        default=_env(ENV_ALLOW_NOT_REVERTIBLE) in {"1", "yes", "true"},
+        help="package an image the boot ROM cannot try and revert "
+        f"(default ${ENV_ALLOW_NOT_REVERTIBLE}=1)",
+    )
     parser.add_argument("--package-version", required=True, help="Debian package version")
     parser.add_argument("--out", type=Path, required=True, help="directory to write into")
     return parser
@@ -69,6 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             uf2_path=args.uf2,
             firmware_version=args.firmware_version,
             package_version=args.package_version,
+            allow_not_revertible=args.allow_not_revertible,
         )
     )
 
@@ -80,6 +96,7 @@ def build(
     uf2_path: Path | None,
     firmware_version: str | None,
     package_version: str,
+    allow_not_revertible: bool = False,
 ) -> Manifest:
     """Validate or generate the image, then write it and its manifest into ``out``."""
     test_image = uf2_path is None
@@ -100,6 +117,13 @@ def build(
         package_version=package_version,
         test_image=test_image,
     )
+    if not (test_image or manifest.revertible or allow_not_revertible):
+        raise UsageError(
+            f"firmware image {uf2_path} cannot be updated over the air safely (tried in an "
+            f"A/B partition, reverted unless bought): {'; '.join(manifest.ota_problems)}",
+            hint=f"{HOW_TO_BUILD + '; or ' if board.ota_partition_size else ''}set "
+            f"{ENV_ALLOW_NOT_REVERTIBLE}=1 to package it as not revertible",
+        )
     # make_manifest validated already; validate again only for the warnings to show.
     image = uf2.validate(data, board)
     # The manifest goes last: its presence says the image beside it is complete.
@@ -108,6 +132,12 @@ def build(
     _print_summary(out, manifest, image)
     for warning in image.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    if not manifest.revertible and not test_image:
+        print(
+            "warning: packaged as not revertible (a board keeps it even if it fails): "
+            f"{'; '.join(manifest.ota_problems)}",
+            file=sys.stderr,
+        )
     if test_image:
         print(_test_image_warning(board), file=sys.stderr)
     return manifest
@@ -142,8 +172,18 @@ def _print_summary(out: Path, manifest: Manifest, image: uf2.Uf2Image) -> None:
     print(f"  family    {uf2.family_text(image.family)}")
     print(f"  size      {manifest.size} bytes, {image.blocks} blocks{e10}")
     print(f"  flash     0x{image.first_address:08x}-0x{image.last_address:08x}")
+    print(f"  IMAGE_DEF {_image_def_text(manifest)}")
+    print(f"  OTA       {'revertible (TBYB)' if manifest.revertible else 'NOT revertible'}")
     print(f"  sha256    {manifest.sha256}")
     print(f"  package   {manifest.package_version}")
+
+
+def _image_def_text(manifest: Manifest) -> str:
+    if manifest.image_type is None:
+        return "none"
+    parts = [manifest.image_type, manifest.cpu or "", f"version {manifest.binary_version}"]
+    parts += [name for name in ("tbyb", "hashed", "signed") if getattr(manifest, name)]
+    return ", ".join(part for part in parts if part)
 
 
 def _test_image_warning(board: uf2.Board) -> str:

@@ -3,6 +3,9 @@ one fails dpkg-buildpackage, a good one is packaged with its own version."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -35,10 +38,11 @@ def test_a_bad_image_fails_the_package_build(
     image.write_bytes(content)
     monkeypatch.setenv("PICOHUB_FIRMWARE_UF2", str(image))
     monkeypatch.setenv("PICOHUB_FIRMWARE_VERSION", "3.1.4")
-    with pytest.raises(PicohubError, match="dpkg-buildpackage failed"):
+    with pytest.raises(PicohubError, match="dpkg-buildpackage failed") as info:
         build_debs(SOURCE, tmp_path / "dist", tmp_path / "work")
     log = (tmp_path / "work" / "build.log").read_text()
     assert complaint in log
+    assert complaint in info.value.message  # the refusal itself, not only the log
     assert not list((tmp_path / "dist").glob("*.deb"))
 
 
@@ -56,6 +60,7 @@ def test_a_given_image_is_packaged_with_its_version(
         package.data.get_content("usr/share/picohub/firmware/manifest.json", encoding="utf-8")
     )
     assert (manifest.firmware_version, manifest.test_image) == ("3.1.4", False)
+    assert (manifest.revertible, manifest.tbyb, manifest.binary_version) == (True, True, "3.1")
     assert package.data.get_content("usr/share/picohub/firmware/firmware.uf2") == GOOD
     assert "NOT BOOTABLE" not in (tmp_path / "work" / "build.log").read_text()
 
@@ -69,3 +74,42 @@ def test_without_an_image_the_build_says_loudly_it_packaged_a_test_image(
         build_debs(SOURCE, tmp_path / "dist", tmp_path / "work")
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert any("NOT BOOTABLE" in message for message in warnings), warnings
+
+
+def test_an_image_refused_for_ota_says_why_on_the_console_of_the_build(tmp_path: Path) -> None:
+    """As `make debs` runs it: the firmware step's error and hint reach the console."""
+    need_tools("dpkg-buildpackage", "git")
+    image = tmp_path / "no-tbyb.uf2"
+    image.write_bytes(generate_test_image(board("pico2_w"), "3.1.4", tbyb=False))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PICOHUB_FIRMWARE_")}
+    env |= {"PICOHUB_FIRMWARE_UF2": str(image), "PICOHUB_FIRMWARE_VERSION": "3.1.4"}
+    env["PYTHONPATH"] = os.pathsep.join([str(SOURCE / "src"), env.get("PYTHONPATH", "")])
+    argv = [sys.executable, "-m", "picohub_release", "build"]
+    argv += ["--dist", str(tmp_path / "dist"), "--work", str(tmp_path / "work")]
+    done = subprocess.run(
+        argv, cwd=SOURCE, env=env, capture_output=True, text=True, timeout=1200, check=False
+    )
+    assert done.returncode != 0
+    assert "dpkg-buildpackage failed" in done.stderr
+    assert "cannot be updated over the air safely" in done.stderr
+    assert "no TBYB (try before you buy) flag" in done.stderr
+    assert "PICO_CRT0_IMAGE_TYPE_TBYB=1" in done.stderr
+    assert "PICOHUB_FIRMWARE_ALLOW_NOT_REVERTIBLE=1" in done.stderr
+    assert str(tmp_path / "work" / "build.log") in done.stderr
+
+
+def test_the_explicit_setting_packages_an_image_without_tbyb_as_not_revertible(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    need_tools("dpkg-buildpackage", "git")
+    image = tmp_path / "no-tbyb.uf2"
+    image.write_bytes(generate_test_image(board("pico2_w"), "3.1.4", tbyb=False))
+    monkeypatch.setenv("PICOHUB_FIRMWARE_UF2", str(image))
+    monkeypatch.setenv("PICOHUB_FIRMWARE_VERSION", "3.1.4")
+    monkeypatch.setenv("PICOHUB_FIRMWARE_ALLOW_NOT_REVERTIBLE", "1")
+    build = build_debs(SOURCE, tmp_path / "dist", tmp_path / "work")
+    package = DebFile(str(build.deb("picohub-firmware")))
+    manifest = from_json(
+        package.data.get_content("usr/share/picohub/firmware/manifest.json", encoding="utf-8")
+    )
+    assert (manifest.revertible, manifest.tbyb, manifest.binary_version) == (False, False, "3.1")

@@ -44,6 +44,13 @@ def test_the_manifest_is_served_as_installed(client: FlaskClient, settings: Sett
     assert manifest["sha256"] == hashlib.sha256(image).hexdigest()
     assert manifest["size"] == len(image)
     assert manifest["firmware_version"] == "2.0.0"
+    assert (manifest["binary_version"], manifest["tbyb"], manifest["revertible"]) == (
+        "2.0",
+        True,
+        True,
+    )
+    assert manifest["ota_problems"] == []
+    assert manifest["payload_first_address"] == 0x10000000
 
 
 def test_the_image_has_length_etag_and_ranges(client: FlaskClient, settings: Settings) -> None:

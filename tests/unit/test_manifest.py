@@ -26,7 +26,12 @@ IMAGE = generate_test_image(PICO2_W, "2.0.1", size=1024)
 
 @pytest.fixture(autouse=True)
 def _no_firmware_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("PICOHUB_FIRMWARE_UF2", "PICOHUB_FIRMWARE_BOARD", "PICOHUB_FIRMWARE_VERSION"):
+    for name in (
+        "PICOHUB_FIRMWARE_UF2",
+        "PICOHUB_FIRMWARE_BOARD",
+        "PICOHUB_FIRMWARE_VERSION",
+        "PICOHUB_FIRMWARE_ALLOW_NOT_REVERTIBLE",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -226,10 +231,71 @@ def test_the_build_step_takes_its_settings_from_the_environment(
     monkeypatch.setenv("PICOHUB_FIRMWARE_UF2", str(given))
     monkeypatch.setenv("PICOHUB_FIRMWARE_BOARD", "pico_w")
     monkeypatch.setenv("PICOHUB_FIRMWARE_VERSION", "3.0")
+    monkeypatch.setenv("PICOHUB_FIRMWARE_ALLOW_NOT_REVERTIBLE", "1")
     out = tmp_path / "out"
     assert main(["--package-version", "1", "--out", str(out)]) == ExitCode.OK
     written = from_json((out / "manifest.json").read_text(encoding="utf-8"))
     assert (written.board, written.family_id, written.test_image) == ("pico_w", "0xe48bff56", False)
+    assert not written.revertible
+
+
+def _given(tmp_path: Path, data: bytes, version: str, *extra: str) -> tuple[int, Path]:
+    given = tmp_path / "given.uf2"
+    given.write_bytes(data)
+    out = tmp_path / "out"
+    argv = ["--uf2", str(given), "--firmware-version", version, "--package-version", "1"]
+    return main([*argv, *extra, "--out", str(out)]), out
+
+
+def test_the_build_step_refuses_an_image_it_cannot_revert(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = generate_test_image(PICO2_W, "2.0.1", size=1024, tbyb=False, binary_version=None)
+    code, out = _given(tmp_path, data, "2.0.1")
+    assert code == ExitCode.USAGE
+    assert not out.exists()
+    err = capsys.readouterr().err
+    assert "error: firmware image " in err
+    assert "cannot be updated over the air safely" in err
+    assert "no TBYB (try before you buy) flag" in err
+    assert "no VERSION item (binary_version)" in err
+    assert "hint: build the firmware with target_compile_definitions(<target> PRIVATE " in err
+    assert "PICO_CRT0_IMAGE_TYPE_TBYB=1" in err
+    assert "pico_set_binary_version(<target> MAJOR <major> MINOR <minor>)" in err
+    assert "PICOHUB_FIRMWARE_ALLOW_NOT_REVERTIBLE=1" in err
+
+
+def test_the_build_step_refuses_a_version_that_disagrees(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _ = _given(tmp_path, IMAGE, "2.1.0")
+    assert code == ExitCode.USAGE
+    assert "its binary_version is 2.0, but the firmware version 2.1.0 says 2.1" in (
+        capsys.readouterr().err
+    )
+
+
+def test_the_explicit_setting_packages_it_as_not_revertible(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = generate_test_image(PICO2_W, "2.0.1", size=1024, tbyb=False)
+    code, out = _given(tmp_path, data, "2.0.1", "--allow-not-revertible")
+    assert code == ExitCode.OK
+    written = from_json((out / "manifest.json").read_text(encoding="utf-8"))
+    assert (written.revertible, written.tbyb, written.binary_version) == (False, False, "2.0")
+    assert "no TBYB" in written.ota_problems[0]
+    captured = capsys.readouterr()
+    assert "warning: packaged as not revertible" in captured.err
+    assert "NOT revertible" in captured.out
+
+
+def test_a_generated_test_image_is_packaged_whatever_its_version(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    argv = ["--firmware-version", "nightly", "--package-version", "1", "--out", str(out)]
+    assert main(argv) == ExitCode.OK
+    written = from_json((out / "manifest.json").read_text(encoding="utf-8"))
+    assert written.test_image
+    assert (written.revertible, written.binary_version) == (False, None)
 
 
 def test_the_build_step_needs_a_version_for_a_given_image(

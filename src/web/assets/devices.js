@@ -49,7 +49,26 @@ async function refreshFirmware() {
   const fields = [
     ["Version", body.firmware_version], ["Board", body.board], ["UF2 family", body.family_id],
     ["Size", `${body.size} bytes`], ["SHA-256", body.sha256], ["From package", body.package_version],
+    ["IMAGE_DEF", imageDefText(body)], ["Over the air", otaCell(body)],
   ];
-  details.replaceChildren(...fields.flatMap(([k, v]) => [el("dt", k), el("dd", v)]));
+  details.replaceChildren(
+    ...fields.flatMap(([k, v]) => [el("dt", k), v instanceof Node ? v : el("dd", v)]),
+  );
   details.hidden = false;
+}
+
+function imageDefText(body) {
+  if (!body.image_type) return "none";
+  const flags = ["tbyb", "hashed", "signed"].filter((name) => body[name]);
+  return [body.image_type, body.cpu, `version ${body.binary_version ?? "none"}`, ...flags]
+    .filter(Boolean).join(", ");
+}
+
+// A board that takes a not revertible image keeps it even if it fails: the page says so.
+function otaCell(body) {
+  if (body.revertible) return el("dd", "revertible (try before you buy)");
+  const cell = el("dd");
+  cell.append(el("span", "not revertible", "badge behind"));
+  if (body.ota_problems?.length) cell.append(" ", body.ota_problems.join("; "));
+  return cell;
 }
