@@ -57,6 +57,8 @@ class Settings:
     apt_sources_list: Path = Path("/etc/apt/sources.list")
     apt_sources_parts: Path = Path("/etc/apt/sources.list.d")
     apt_lists: Path = Path("/var/lib/apt/lists")
+    # systemd's machine id: a phased release's bucket comes from it (picohub.update.phasing).
+    machine_id: Path = Path("/etc/machine-id")
 
     @property
     def database(self) -> Path:
@@ -156,4 +158,5 @@ class Settings:
             update_trigger_socket=Path(
                 env.get("PICOHUB_UPDATE_TRIGGER_SOCKET", defaults.update_trigger_socket)
             ),
+            machine_id=Path(env.get("PICOHUB_MACHINE_ID", defaults.machine_id)),
         )

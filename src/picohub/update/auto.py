@@ -5,7 +5,9 @@ It checks the channel, then does what the owner's rules allow (:mod:`picohub.upd
 show what is available, download it, wait for the maintenance window (a transient timer
 wakes it then), or install it through the same transaction as every other entry point:
 ``picohub-update apply`` in the transient unit. A release whose install was rolled back
-is skipped until a newer one appears; a hold stops the install, not the download.
+is skipped until a newer one appears; a hold stops the install, not the download; a
+phased release whose turn has not come for this hub (:mod:`picohub.update.phasing`) is
+neither downloaded nor installed.
 
 What it found and did is written for the page (``automatic.json``), and every run that
 installed nothing leaves one history entry (repeats folded into one).
@@ -299,6 +301,7 @@ def circumstances(settings: Settings, available: Available, moment: datetime) ->
         # Metering only bounds downloads: NetworkManager is not asked for a cached release.
         metered=version is not None and not cached and metered(),
         date_refusal=None if version is None else available.date_refusal,
+        not_this_hubs_turn=None if version is None else available.not_this_hubs_turn,
     )
 
 

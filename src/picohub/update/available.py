@@ -13,6 +13,7 @@ from debian.debian_support import Version
 from picohub.files import write_atomically
 from picohub.settings import Settings
 from picohub.update.check import Change, CheckResult
+from picohub.update.phasing import Phasing
 from picohub.update.status import now
 
 
@@ -24,10 +25,23 @@ class Available:
     checked_at: str
     not_modified: bool = False  # the release's index answered 304
     date_refusal: str | None = None  # why its date is not believed: no automatic install
+    phasing: Phasing | None = None  # how the release is phased for this hub
 
     @property
     def update_available(self) -> bool:
+        """A release that changes something here: a person may install it."""
         return bool(self.changes)
+
+    @property
+    def not_this_hubs_turn(self) -> str | None:
+        """Why a phased release is not offered to this hub yet (not installed
+        automatically, ``check`` exits 0); None when it is, or is not phased."""
+        return None if self.phasing is None else self.phasing.why_not
+
+    @property
+    def offered_here(self) -> bool:
+        """A release this hub takes: ``check`` exits 100 for it."""
+        return self.update_available and self.not_this_hubs_turn is None
 
     @property
     def message(self) -> str:
@@ -37,6 +51,8 @@ class Available:
             f"{c.package} {c.installed or '(not installed)'} -> {c.offered}" for c in self.changes
         )
         said = f"release {self.version} is available: {changes}"
+        if self.not_this_hubs_turn:
+            said += f"; it is phased: {self.not_this_hubs_turn}"
         if self.date_refusal:
             said += f"; it is not installed automatically: {self.date_refusal}"
         return said
@@ -50,6 +66,7 @@ class Available:
             now(),
             result.not_modified,
             result.date_refusal,
+            result.phasing,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -65,6 +82,7 @@ class Available:
             "message": self.message,
             "checked_at": self.checked_at,
             "date_refusal": self.date_refusal,
+            "phase": None if self.phasing is None else _phase_json(self.phasing),
         }
 
     @classmethod
@@ -84,8 +102,9 @@ class Available:
                 str(data["checked_at"]),
                 bool(data.get("not_modified", False)),
                 _optional(data.get("date_refusal")),
+                _phasing(data.get("phase")),
             )
-        except (KeyError, TypeError) as exc:
+        except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"not a check's answer: {exc}") from exc
 
     def without_installed(self, installed: dict[str, str | None]) -> Available:
@@ -102,6 +121,27 @@ class Available:
 
 def _optional(value: object) -> str | None:
     return None if value is None else str(value)
+
+
+def _phase_json(phasing: Phasing) -> dict[str, Any]:
+    return {
+        "percentage": phasing.percentage,
+        "bucket": phasing.bucket,
+        "machine_id_known": phasing.machine_id_known,
+        "included": phasing.included,
+        "turn_at": phasing.turn_at,
+        "message": phasing.why_not,
+    }
+
+
+def _phasing(data: object) -> Phasing | None:
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        raise TypeError("a phase is a JSON object")
+    return Phasing(
+        int(data["percentage"]), int(data["bucket"]), bool(data.get("machine_id_known", True))
+    )
 
 
 def record_check(settings: Settings, result: CheckResult) -> Available:

@@ -41,6 +41,7 @@ from picohub.update.config import UpdateConfig
 from picohub.update.download import fetch_file
 from picohub.update.failures import looks_like_a_web_page, web_page_instead
 from picohub.update.http import DownloadError, Limits, fetch_conditional
+from picohub.update.phasing import Phasing, phasing_of, read_machine_id
 from picohub.update.timefloor import TimeFloor, release_date
 from picohub.versions import tag_of
 
@@ -71,6 +72,8 @@ class CheckResult:
     # Why the release's Date is not believed (picohub.update.timefloor): not installed
     # automatically.
     date_refusal: str | None = None
+    # How the release is phased for this hub (picohub.update.phasing); None: not phased.
+    phasing: Phasing | None = None
 
     @property
     def update_available(self) -> bool:
@@ -158,6 +161,7 @@ def check(
         changes=changes,
         not_modified=fetched.status == "not-modified",
         date_refusal=date_refusal,
+        phasing=phasing_of(packages, version, read_machine_id(settings.machine_id)),
     )
 
 

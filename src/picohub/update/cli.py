@@ -1,7 +1,8 @@
 """``picohub-update``: check for, and fetch, picohub releases (runs as root).
 
-Exit codes: 0 done (``check``: up to date), 100 (``check``: an update is available),
-1 failed, 2 bad usage or configuration.
+Exit codes: 0 done (``check``: up to date, or the newer release is phased and this hub's
+turn has not come), 100 (``check``: an update is available to this hub), 1 failed, 2 bad
+usage or configuration.
 """
 
 from __future__ import annotations
@@ -137,7 +138,9 @@ def _check(settings: Settings, as_json: bool) -> int:
         print(f"{available.message}\n\nrelease notes:\n{available.notes}")
     else:
         print(available.message)
-    return ExitCode.UPDATE_AVAILABLE if available.update_available else ExitCode.OK
+    # 100 only for a release this hub takes: a phased one whose turn has not come here
+    # is said (with the percentage at which it does), and exits 0.
+    return ExitCode.UPDATE_AVAILABLE if available.offered_here else ExitCode.OK
 
 
 def _fetch(settings: Settings, version: str | None) -> None:

@@ -92,6 +92,8 @@ class Circumstances:
     skipped_because: str | None = None  # its automatic install was rolled back: why
     date_refusal: str | None = None  # its date is not believed (picohub.update.timefloor)
     metered: bool = False
+    # It is phased and this hub's turn has not come (picohub.update.phasing): why.
+    not_this_hubs_turn: str | None = None
 
 
 class Action(StrEnum):
@@ -112,7 +114,16 @@ class Decision:
 
 def decide(policy: Policy, found: Circumstances) -> Decision:
     """What an automatic run does: the first rule that applies wins."""
-    rules = (_off, _up_to_date, _skipped, _dated_implausibly, _notify_only, _metered, _held)
+    rules = (
+        _off,
+        _up_to_date,
+        _skipped,
+        _not_this_hubs_turn,
+        _dated_implausibly,
+        _notify_only,
+        _metered,
+        _held,
+    )
     for rule in (*rules, _download_only):
         decision = rule(policy, found)
         if decision is not None:
@@ -147,6 +158,18 @@ def _skipped(_policy: Policy, found: Circumstances) -> Decision | None:
         Action.NOTIFY,
         f"release {found.version} is skipped: {found.skipped_because}; it is installed"
         " automatically again only once a newer release appears (install it by hand to retry)",
+    )
+
+
+def _not_this_hubs_turn(_policy: Policy, found: Circumstances) -> Decision | None:
+    """A phased release reaches the hubs whose bucket is below its percentage: the others
+    neither download nor install it automatically (a person still may)."""
+    if found.not_this_hubs_turn is None:
+        return None
+    return Decision(
+        Action.NOTIFY,
+        f"release {found.version} is not installed automatically: {found.not_this_hubs_turn}"
+        " (install it by hand to take it now)",
     )
 
 
