@@ -442,3 +442,49 @@ def test_a_fetch_stopped_with_ctrl_c_is_recorded_as_failed(
         main(["fetch"])
     status = read_status(device.update_status)
     assert (status.phase, status.message) == (Phase.FAILED, "the fetch was interrupted")
+
+
+def _phased(build: Build, signer: Signer, where: Path, phase: int) -> Repository:
+    return write_repository(build.debs, where, signer, version=build.version, phase=phase)
+
+
+def test_a_halted_release_is_said_exits_0_and_can_still_be_fetched_by_version(
+    device: Settings,
+    github: FakeGitHub,
+    release_b: Build,
+    signer: Signer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (tmp_path / "machine-id").write_text("0123456789abcdef0123456789abcdef\n")
+    monkeypatch.setenv("PICOHUB_MACHINE_ID", str(tmp_path / "machine-id"))
+    _serve_only(github, _phased(release_b, signer, tmp_path / "halted", 0))
+    assert main(["check"]) == ExitCode.OK
+    said = capsys.readouterr().out
+    assert f"release {release_b.version} is available" in said
+    assert "it is phased: the release is halted (phased at 0%); this hub's turn comes at" in said
+    answer = read_available(device)
+    assert answer is not None and answer.update_available and not answer.offered_here
+    assert answer.phasing is not None and answer.phasing.percentage == 0
+    # A person's choice is not phased.
+    assert main(["fetch", release_b.version]) == ExitCode.OK
+
+
+def test_a_hub_without_a_machine_id_takes_a_phased_release_only_at_100_percent(
+    device: Settings,
+    github: FakeGitHub,
+    release_b: Build,
+    signer: Signer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("PICOHUB_MACHINE_ID", str(tmp_path / "missing"))
+    _serve_only(github, _phased(release_b, signer, tmp_path / "at99", 99))
+    assert main(["check"]) == ExitCode.OK
+    said = capsys.readouterr().out
+    assert "not this hub's turn yet (bucket 99, the release is at 99%)" in said
+    assert "this hub's turn comes at 100% (no /etc/machine-id: the last bucket)" in said
+    _serve_only(github, _phased(release_b, signer, tmp_path / "at100", 100))
+    assert main(["check"]) == ExitCode.UPDATE_AVAILABLE
