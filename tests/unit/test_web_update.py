@@ -429,3 +429,17 @@ def test_the_page_names_the_release_an_automatic_run_skips(
     )  # fmt: skip
     skipped = client.get("/api/system").get_json()["update"]["automatic"]["skipped"]
     assert skipped["version"] == "1.5.0" and "was rolled back" in skipped["reason"]
+
+
+def test_the_system_view_shows_the_phase_and_this_hubs_bucket(
+    client: FlaskClient, hub: Settings
+) -> None:
+    _offer(hub, "99.0.0")
+    record = json.loads(hub.update_available.read_text())
+    record["phase"] = {"percentage": 20, "bucket": 57, "machine_id_known": True}
+    hub.update_available.write_text(json.dumps(record))
+    available = client.get("/api/system").get_json()["update"]["available"]
+    assert available["update_available"] is True  # the page's Install still installs it
+    assert available["phase"]["percentage"] == 20 and available["phase"]["bucket"] == 57
+    assert available["phase"]["included"] is False and available["phase"]["turn_at"] == 58
+    assert "this hub's turn comes at 58%" in available["message"]
