@@ -24,6 +24,7 @@ from picohub.update.history import Entry, History
 from picohub.update.holds import Hold, Holds, parse_until
 from picohub.update.http import DownloadError, ServerError
 from picohub.update.journal import Origin
+from picohub.update.phasing import Phasing
 from picohub.update.policy import Action, Policy, decide
 from tests.unit.conftest import closed_port
 
@@ -248,6 +249,19 @@ def test_a_release_whose_date_is_doubted_reaches_the_decision(hub: Settings) -> 
     assert decide(Policy(), found).action is Action.NOTIFY
     # Read back as the page and the next run read it.
     assert Available.from_json(offered.to_json()) == offered
+
+
+def test_a_phased_release_whose_turn_has_not_come_reaches_the_decision(hub: Settings) -> None:
+    change = Change("picohub", "0.1.0", "2.0.0")
+    waiting = Available("2.0.0", (change,), None, "2026-12-02T12:00:00Z", phasing=Phasing(20, 57))
+    found = auto.circumstances(hub, waiting, NOW)
+    assert found.not_this_hubs_turn == Phasing(20, 57).why_not
+    decision = decide(Policy(), found)
+    assert decision.action is Action.NOTIFY  # not even downloaded
+    assert "not this hub's turn yet (bucket 57, the release is at 20%)" in decision.reason
+    # Its turn came: installed as any other.
+    taken = replace(waiting, phasing=Phasing(20, 3))
+    assert auto.circumstances(hub, taken, NOW).not_this_hubs_turn is None
 
 
 @pytest.mark.parametrize(
