@@ -59,20 +59,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Group tests for xdist (``--dist loadgroup``): a module's tests on one distribution
-    run on one worker, in order, sharing the module's fixtures (its booted container); a
-    module's two distributions may run side by side."""
-    for item in items:
-        if item.get_closest_marker("xdist_group") is not None:
-            continue
-        group = item.nodeid.split("::", 1)[0]
-        callspec = getattr(item, "callspec", None)
-        if callspec is not None and "distribution" in callspec.params:
-            group += f"[{callspec.params['distribution'].name}]"
-        item.add_marker(pytest.mark.xdist_group(group))
-
-
 # The local throwaway release key's gpg-agent outlives the gpg calls that start it. Every
 # test process holds a shared lock on the key's folder; the last one to finish (make
 # test's lanes run side by side) ends the agent, so no run leaves one behind and none
