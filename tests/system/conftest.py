@@ -113,11 +113,13 @@ def container(
 PORT = 8000
 
 
-def _repository(build: Build, factory: pytest.TempPathFactory) -> Repository:
+def _repository(
+    build: Build, factory: pytest.TempPathFactory, phase: int | None = None
+) -> Repository:
     # Signed by the key the test builds pin in picohub (the local throwaway key).
     signer = local_signer(LOCAL_KEY_DIR)
     return write_repository(
-        build.debs, factory.mktemp("repo") / "repo", signer, version=build.version
+        build.debs, factory.mktemp("repo") / "repo", signer, version=build.version, phase=phase
     )
 
 

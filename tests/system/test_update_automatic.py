@@ -1,7 +1,8 @@
 """Automatic updates on a booted bookworm with the real NetworkManager: the hub updates
 itself when its connection comes up (once however the link flaps), from the daily
 timer's run, within the owner's rules: a hold, a maintenance window, a metered
-connection, and a release whose automatic install was rolled back is not tried again."""
+connection, and a release whose automatic install was rolled back is not tried again; a
+release phased at 0% (halted) is neither downloaded nor installed, and is by hand."""
 
 from __future__ import annotations
 
@@ -49,6 +50,14 @@ def broken(release_a: Build, tmp_path_factory: pytest.TempPathFactory) -> Build:
     return build_debs(SOURCE, base / "dist", base / "work", version=version, patch=never_healthy)
 
 
+@pytest.fixture(scope="module")
+def halted(release_a: Build, tmp_path_factory: pytest.TempPathFactory) -> Build:
+    """A newer release, to be published phased at 0%."""
+    base = tmp_path_factory.mktemp("automatic-halted")
+    version = next_version(release_a.version, 9)
+    return build_debs(SOURCE, base / "dist", base / "work", version=version)
+
+
 class Publisher:
     """The fake GitHub, restarted with the releases published so far."""
 
@@ -58,9 +67,16 @@ class Publisher:
         self.serving = ExitStack()
         self.url = ""
 
-    def publish(self, builds: Sequence[Build], options: Sequence[str] = ()) -> None:
+    def publish(
+        self, builds: Sequence[Build], options: Sequence[str] = (), phase: int | None = None
+    ) -> None:
+        """Publish ``builds``, the last (the latest) phased at ``phase`` when given."""
         self.stop()
-        releases = [(f"v{b.version}", _repository(b, self.factory).directory) for b in builds]
+        last = len(builds) - 1
+        releases = [
+            (f"v{b.version}", _repository(b, self.factory, phase if i == last else None).directory)
+            for i, b in enumerate(builds)
+        ]
         self.url = self.serving.enter_context(serve_releases(self.container, releases, options))
 
     def stop(self) -> None:
@@ -359,3 +375,29 @@ def test_a_bad_rule_fails_the_run_naming_it_and_changes_nothing(
         assert healthy_version(container) == release_c.version
     finally:
         point_updater_at(container, github.url, RULES)
+
+
+def test_a_halted_phased_release_is_not_installed_automatically_but_is_by_hand(
+    container: Container, github: Publisher, release_c: Build, halted: Build
+) -> None:
+    github.publish([release_c, halted], phase=0)
+    before = healthy_version(container)
+    cursor = container.journal_cursor()
+    timer_run(container)
+    run = last_run(container)
+    assert (run["action"], run["version"]) == ("notify", halted.version)
+    assert "the release is halted (phased at 0%)" in run["message"]
+    assert not cached(container, halted.version)  # not even downloaded
+    assert starts(container, "picohub-update.service", cursor) == 0
+    assert healthy_version(container) == before
+    checked = container.run(["picohub-update", "check"], check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "this hub's turn comes at" in checked.stdout
+    _, system = container.http("GET", "http://127.0.0.1:8080/api/system")
+    assert system["update"]["available"]["phase"]["percentage"] == 0
+    # A person's choice is not phased.
+    applied = container.run(
+        ["picohub-update", "apply", halted.version, "--wait"], check=False, timeout=600
+    )
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert healthy_version(container) == halted.version
