@@ -135,3 +135,32 @@ def test_every_view_shows_a_hold_and_the_system_page_the_history(
     finally:
         container.run(["picohub-update", "release-hold"])
         container.run(["rm", "-f", "/var/lib/picohub-update/automatic.json"])
+
+
+# The last check's answer: release 9.9.9, phased at 20%, this hub in bucket 42 (the
+# updater's code writes it as check does).
+_PHASED_CHECK = (
+    "import json; from pathlib import Path; from picohub.files import write_atomically; "
+    "from picohub.update.available import Available; from picohub.update.check import Change; "
+    "from picohub.update.phasing import Phasing; "
+    "write_atomically(Path('/var/lib/picohub-update/available.json'), json.dumps(Available("
+    "'9.9.9', (Change('picohub', None, '9.9.9'),), None, '2026-12-06T03:00:00Z', "
+    "phasing=Phasing(20, 42)).to_json()))"
+)
+
+
+def test_the_system_page_says_when_a_phased_release_reaches_this_hub(
+    container: Container, page: Page
+) -> None:
+    container.run(["python3", "-c", _PHASED_CHECK])
+    try:
+        page.goto(f"{WEB}/#system")
+        phase = page.locator("#update-phase")
+        phase.wait_for(state="visible", timeout=15000)
+        said = phase.inner_text()
+        assert "not this hub's turn yet (bucket 42, the release is at 20%)" in said
+        assert "this hub's turn comes at 43%" in said and "Install takes it now" in said
+        assert "Release 9.9.9 is available" in page.locator("#update-note").inner_text()
+        assert page.locator("#update-offer").is_visible()  # a person may still install it
+    finally:
+        container.run(["rm", "-f", "/var/lib/picohub-update/available.json"])
