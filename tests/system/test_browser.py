@@ -155,7 +155,7 @@ def test_the_system_page_says_when_a_phased_release_reaches_this_hub(
     container.run(["python3", "-c", _PHASED_CHECK])
     try:
         page.goto(f"{WEB}/#system")
-        phase = page.locator("#update-phase")
+        phase = page.locator("#update-phasing")
         phase.wait_for(state="visible", timeout=15000)
         said = phase.inner_text()
         assert "not this hub's turn yet (bucket 42, the release is at 20%)" in said

@@ -229,7 +229,7 @@ function renderOffer(system) {
     : [];
   hub.offered = pending.length ? available.version : null;
   $("update-offer").hidden = !hub.offered;
-  $("update-phase").hidden = true;
+  $("update-phasing").hidden = true;
   if (!hub.offered && (busy() || hub.following)) {
     // dpkg may list the new release before the update has ended: not "up to date" yet.
     note.textContent = "An update is under way.";
@@ -245,9 +245,9 @@ function renderOffer(system) {
   // A phased release this hub does not take automatically yet: Install still takes it.
   const phase = available.phase;
   if (hub.offered && phase && !phase.included) {
-    $("update-phase").textContent = `It is phased: ${phase.message}. Automatic updates `
+    $("update-phasing").textContent = `It is phased: ${phase.message}. Automatic updates `
       + "leave it until then; Install takes it now.";
-    $("update-phase").hidden = false;
+    $("update-phasing").hidden = false;
   }
   if (!hub.offered) {
     note.textContent = available.update_available
