@@ -175,13 +175,16 @@ def _fetch(settings: Settings, version: str | None) -> None:
 def _in_unit(settings: Settings, argv: list[str], *, wait: bool) -> int:
     """Start the run in the transient unit; having waited for it, say how it ended (its
     output went to the journal): on stdout when it succeeded, on stderr when not."""
-    before, started = read_status(settings.update_status), time.time()
+    before, started = _written(settings.update_status), time.time()
     code = start_in_unit(argv, wait=wait)
     if not wait:
         return code
     status = read_status(settings.update_status)
-    # A run refused before it began records no status: what it logged says why.
-    said = f"{status.phase}: {status.message}" if status != before and status.message else None
+    # A run refused before it began records no status: what it logged says why. Whether
+    # it wrote one is told by the file (replaced on every write), not by what it says: two
+    # runs refused alike within a second write the same status.
+    wrote = _written(settings.update_status) != before
+    said = f"{status.phase}: {status.message}" if wrote and status.message else None
     if code == 0:
         if said:
             print(said)
@@ -190,6 +193,15 @@ def _in_unit(settings: Settings, argv: list[str], *, wait: bool) -> int:
     print(f"error: {said}", file=sys.stderr)
     print("hint: journalctl -u picohub-update tells more", file=sys.stderr)
     return code
+
+
+def _written(path: Path) -> tuple[int, int] | None:
+    """Which write of the status file this is: write_status replaces it (a new inode)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns
 
 
 def _apply(
