@@ -187,13 +187,13 @@ def _run(config: UpdateConfig, settings: Settings, origin: Origin, recorder: _Re
             recorder.note(Decision(Action.NOTHING, "an update is running; nothing to do"))
             return ExitCode.OK
         ahead = downloaded_ahead(config, settings, moment)
-        if ahead is not None and in_unit():
+        if ahead is not None:
             log.info("automatic run (%s): %s, downloaded ahead", origin, ahead[1].reason)
-            recorder.started_install(ahead[1], ahead[0].version)
-            packages = [change.package for change in ahead[0].changes]
-            return install_downloaded(config, settings, ahead[0].version, packages, origin)
+        if ahead is not None and in_unit():
+            release, decision = ahead
+            recorder.started_install(decision, release.version)
+            return install_downloaded(config, settings, release.version, release.packages, origin)
     if ahead is not None:  # the unit decides again, and installs
-        log.info("automatic run (%s): %s, downloaded ahead", origin, ahead[1].reason)
         return _start_install(["auto", f"--origin={origin}"], recorder, *ahead)
     if recorder.backing_off(datetime.now(UTC)):
         return ExitCode.OK
@@ -214,8 +214,7 @@ def _check_and_act(
         if decision.action in (Action.DOWNLOAD, Action.WAIT):
             if not found.cached:
                 downloaded = _download(config, settings, session, result)
-            packages = [change.package for change in available.changes]
-            plan_ahead(settings, available.version, packages)
+            plan_ahead(settings, available.version, available.packages)
             if decision.action is Action.WAIT and not found.cached:
                 # The download may have lasted past the opening: decide at its end.
                 later = replace(found, now=datetime.now().astimezone(), cached=True)

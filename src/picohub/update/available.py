@@ -33,6 +33,11 @@ class Available:
         return bool(self.changes)
 
     @property
+    def packages(self) -> list[str]:
+        """The packages the release changes here: what an install of it installs."""
+        return [change.package for change in self.changes]
+
+    @property
     def not_this_hubs_turn(self) -> str | None:
         """Why a phased release is not offered to this hub yet (not installed
         automatically, ``check`` exits 0); None when it is, or is not phased."""
