@@ -1,0 +1,117 @@
+"""The board benchmark's arithmetic (``tools/bench_boards``): percentiles, the windows,
+failures by kind, the goal, and what it reads of nginx's logs."""
+
+from __future__ import annotations
+
+import pytest
+
+from tools.bench_boards.report import served
+from tools.bench_boards.settings import address
+from tools.bench_boards.stats import (
+    Beat,
+    failures,
+    goal_met,
+    latencies,
+    percentile,
+    ratio,
+    within,
+)
+
+
+def _beat(sent: float, latency: float = 0.01, status: int = 200, error: str | None = None) -> Beat:
+    return Beat("board-001", due=sent, sent=sent, done=sent + latency, status=status, error=error)
+
+
+def test_percentile_by_nearest_rank_is_always_a_measured_value() -> None:
+    values = list(range(100, 0, -1))  # 1..100, unsorted
+    assert percentile(values, 50) == 50
+    assert percentile(values, 99) == 99
+    assert percentile(values, 100) == 100
+    assert percentile(values, 0) == 1
+    # Ten values: p99's rank is ceil(9.9) = 10, the largest; p50's is 5.
+    ten = [0.5, 0.1, 0.2, 0.3, 0.4, 0.6, 0.7, 0.8, 0.9, 2.0]
+    assert percentile(ten, 99) == 2.0
+    assert percentile(ten, 50) == 0.5
+    assert percentile([7.0], 99) == 7.0
+
+
+def test_percentile_refuses_no_values_and_a_rank_outside_0_100() -> None:
+    with pytest.raises(ValueError, match="no values"):
+        percentile([], 50)
+    with pytest.raises(ValueError, match="within 0-100"):
+        percentile([1.0], 101)
+
+
+def test_latencies_count_only_answered_heartbeats() -> None:
+    beats = [_beat(float(i), latency=0.001 * (i + 1)) for i in range(100)]
+    beats.append(_beat(200.0, latency=9.0, status=0, error="TimeoutError"))
+    figures = latencies(beats)
+    assert figures["count"] == 100
+    assert figures["p50_s"] == pytest.approx(0.050)
+    assert figures["p99_s"] == pytest.approx(0.099)
+    assert figures["max_s"] == pytest.approx(0.100)
+    assert latencies([_beat(0.0, status=429)]) == {
+        "count": 0,
+        "p50_s": None,
+        "p99_s": None,
+        "max_s": None,
+    }
+
+
+def test_windows_split_beats_by_when_they_were_sent() -> None:
+    beats = [_beat(t) for t in (4.9, 5.0, 29.9, 30.0, 61.0)]
+    assert [b.sent for b in within(beats, 5.0, 30.0)] == [5.0, 29.9]
+    assert [b.sent for b in within(beats, 30.0, 61.0)] == [30.0]
+
+
+def test_failures_by_kind_the_status_or_the_error() -> None:
+    beats = [
+        _beat(0.0),
+        _beat(1.0, status=429),
+        _beat(2.0, status=429),
+        _beat(3.0, status=0, error="ConnectionRefusedError"),
+    ]
+    assert failures(beats) == {"429": 2, "ConnectionRefusedError": 1}
+
+
+def test_the_goal_needs_no_failure_and_p99_within_the_limit() -> None:
+    assert ratio(0.030, 0.015) == pytest.approx(2.0)
+    assert ratio(None, 0.015) is None
+    assert ratio(0.030, None) is None
+    assert goal_met(0, 2.0, 2.0)  # exactly 2 x: met
+    assert not goal_met(0, 2.01, 2.0)
+    assert not goal_met(1, 1.0, 2.0)
+    assert not goal_met(0, None, 2.0)  # nothing measured: not met
+
+
+def test_every_board_has_its_own_loopback_address() -> None:
+    assert address(1, 0) == "127.1.0.1"
+    assert address(2, 249) == "127.2.0.250"
+    assert address(2, 250) == "127.2.1.1"
+    assert len({address(1, i) for i in range(1000)}) == 1000
+
+
+def test_what_nginx_logged_the_image_bytes_and_the_statuses() -> None:
+    access = "\n".join(
+        [
+            '127.2.0.1 - - [06/Dec/2026:10:27:39 +0000] "GET /api/firmware/image HTTP/1.1" '
+            '200 2097664 "-" "picohub-bench-board"',
+            '127.2.0.2 - - [06/Dec/2026:10:27:39 +0000] "GET /api/firmware/image HTTP/1.1" '
+            '429 131 "-" "picohub-bench-board"',
+            '127.1.0.1 - - [06/Dec/2026:10:27:40 +0000] "POST /api/devices/board-001/heartbeat '
+            'HTTP/1.1" 200 52 "-" "Python-urllib/3.11"',
+            '127.2.0.1 - - [06/Dec/2026:10:27:38 +0000] "GET /api/firmware/manifest HTTP/1.1" '
+            '200 900 "-" "-"',
+            "not a log line",
+        ]
+    )
+    seen = served(access, "2026/12/06 10:27:39 [error] limiting connections by zone\n\n")
+    assert seen["requests"] == {
+        "GET image 200": 1,
+        "GET image 429": 1,
+        "GET manifest 200": 1,
+        "POST heartbeat 200": 1,
+    }
+    assert seen["image_bytes_sent"] == 2097664  # not the 429's error page
+    assert seen["client_addresses"] == {"heartbeat": 1, "image": 2, "manifest": 1}
+    assert seen["error_log_lines"] == 1

@@ -1,0 +1,155 @@
+"""The boards' samples summed up (the windows, the downloads checked, nginx's own count)
+and the table printed."""
+
+from __future__ import annotations
+
+import re
+import statistics
+from collections import Counter
+from typing import Any
+
+from picohub.firmware.manifest import Manifest
+from tools.bench_boards.boards import Plan
+from tools.bench_boards.settings import P99_LIMIT, WARMUP_S
+from tools.bench_boards.stats import Beat, failures, goal_met, latencies, ratio, within
+
+# nginx's combined format: address - user [time] "request" status bytes ...
+ACCESS_LINE = re.compile(r'(\S+) \S+ \S+ \[[^\]]*\] "(\S+) (\S+)[^"]*" (\d{3}) (\d+)')
+
+
+def summarize(
+    raw: dict[str, Any], manifest: Manifest, access: str, errors: str, plan: Plan
+) -> dict[str, Any]:
+    beats = [Beat(*row) for row in raw["beats"]]
+    started, ended = raw["downloads_started"], raw["downloads_ended"]
+    idle = within(beats, raw["start"] + WARMUP_S, started)
+    during = within(beats, started, ended)
+    idle_figures, during_figures = latencies(idle), latencies(during)
+    p99_ratio = ratio(during_figures["p99_s"], idle_figures["p99_s"])
+    downloads = raw["downloads"]
+    failed: Counter[str] = Counter(f"heartbeat {kind}" for kind in failures(beats).elements())
+    for download in downloads:
+        problem = _download_problem(download, manifest)
+        if problem:
+            failed[problem] += 1
+    complete = [d for d in downloads if _download_problem(d, manifest) is None]
+    spans = [d["ended"] - d["started"] for d in complete]
+    in_progress = [
+        sum(1 for d in downloads if d["started"] <= b.sent < (d["ended"] or ended)) for b in during
+    ]
+    total_failed = sum(failed.values())
+    return {
+        "heartbeats": {
+            "sent": len(beats),
+            "idle": {**idle_figures, "window_s": started - raw["start"] - WARMUP_S},
+            "during": {
+                **during_figures,
+                "window_s": ended - started,
+                "sent_while_all_downloading": sum(n == len(downloads) for n in in_progress),
+                "downloads_in_progress_median": (
+                    statistics.median(in_progress) if in_progress else None
+                ),
+            },
+            "p99_ratio": p99_ratio,
+        },
+        "downloads": {
+            "boards": len(downloads),
+            "complete_and_verified": len(complete),
+            "bytes_received": sum(d["received"] for d in downloads),
+            "duration_median_s": statistics.median(spans) if spans else None,
+            "duration_max_s": max(spans, default=None),
+        },
+        "nginx": served(access, errors),
+        "failed": total_failed,
+        "failures": dict(sorted(failed.items())),
+        "goal": {"p99_limit": P99_LIMIT, "met": goal_met(total_failed, p99_ratio, P99_LIMIT)},
+    }
+
+
+def _download_problem(download: dict[str, Any], manifest: Manifest) -> str | None:
+    """Why a download does not count as complete, or None: a status, an error, a short or
+    long read, a hash other than the manifest's (the first of these that applies)."""
+    status, error, received = download["status"], download["error"], download["received"]
+    checks = (
+        (download["manifest_status"] != 200, f"manifest {download['manifest_status'] or error}"),
+        (status == 0, f"download {error}"),
+        (status != 200, f"download {status}"),
+        (received < manifest.size, "download short read"),
+        (received > manifest.size, "download long read"),
+        (download["sha256"] != manifest.sha256, "download sha256 mismatch"),
+        (error is not None, f"download {error}"),
+    )
+    return next((problem for failed, problem in checks if failed), None)
+
+
+def served(access: str, errors: str) -> dict[str, Any]:
+    """What nginx logged: requests by path and status, the client addresses, the image's
+    bytes it sent (in 200 and 206 answers), and its error log's lines (connections limited, upstream failures)."""
+    statuses: Counter[str] = Counter()
+    addresses: dict[str, set[str]] = {}
+    image_bytes = 0
+    for line in access.splitlines():
+        match = ACCESS_LINE.match(line)
+        if match is None:
+            continue
+        client, method, path, status, sent = match.groups()
+        statuses[f"{method} {_kind(path)} {status}"] += 1
+        addresses.setdefault(_kind(path), set()).add(client)
+        if path == "/api/firmware/image" and status in ("200", "206"):
+            image_bytes += int(sent)
+    error_lines = [line for line in errors.splitlines() if line.strip()]
+    return {
+        "requests": dict(sorted(statuses.items())),
+        "client_addresses": {kind: len(seen) for kind, seen in sorted(addresses.items())},
+        "image_bytes_sent": image_bytes,
+        "error_log_lines": len(error_lines),
+        "error_log_first": error_lines[:5],
+    }
+
+
+def _kind(path: str) -> str:
+    if path.startswith("/api/devices/") and path.endswith("/heartbeat"):
+        return "heartbeat"
+    return {"/api/firmware/image": "image", "/api/firmware/manifest": "manifest"}.get(path, path)
+
+
+def table(summary: dict[str, Any], plan: Plan) -> str:
+    hb = summary["heartbeats"]
+    idle, during = hb["idle"], hb["during"]
+    dl = summary["downloads"]
+    rows = [
+        ("", "idle (heartbeats only)", f"during {plan.downloaders} downloads"),
+        ("window", f"{idle['window_s']:.1f} s", f"{during['window_s']:.1f} s"),
+        ("heartbeats answered", str(idle["count"]), str(during["count"])),
+        ("latency p50", _ms(idle["p50_s"]), _ms(during["p50_s"])),
+        ("latency p99", _ms(idle["p99_s"]), _ms(during["p99_s"])),
+        ("latency max", _ms(idle["max_s"]), _ms(during["max_s"])),
+    ]
+    width = [max(len(row[i]) for row in rows) for i in range(3)]
+    lines = ["  ".join(cell.ljust(width[i]) for i, cell in enumerate(row)) for row in rows]
+    p99_ratio = hb["p99_ratio"]
+    nginx = summary["nginx"]
+    lines += [
+        "",
+        f"p99 during / idle: {'-' if p99_ratio is None else f'{p99_ratio:.2f}'} "
+        f"(goal <= {summary['goal']['p99_limit']:.0f})",
+        f"downloads: {dl['complete_and_verified']} of {dl['boards']} complete with the "
+        f"manifest's sha256; {dl['bytes_received']} bytes received, nginx sent "
+        f"{nginx['image_bytes_sent']} image bytes; each took "
+        f"{_s(dl['duration_median_s'])} (median), {_s(dl['duration_max_s'])} (max)",
+        f"failed requests: {summary['failed']}"
+        + "".join(f"\n  {kind}: {count}" for kind, count in summary["failures"].items()),
+        f"client addresses nginx saw: {nginx['client_addresses']}; its error log: "
+        f"{nginx['error_log_lines']} lines",
+        f"goal (0 failed, p99 <= {summary['goal']['p99_limit']:.0f} x idle): "
+        + ("met" if summary["goal"]["met"] else "NOT met"),
+    ]
+    return "\n".join(lines)
+
+
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:.1f} ms"
+
+
+def _s(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds:.1f} s"
