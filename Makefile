@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PYTHONPATH := $(CURDIR)/src:$(CURDIR)
 
-.PHONY: all deps debs release test checks pytest lint typecheck unit-debian rootfs rootfs-arm64 pytest-arm64 faults demo bench clean
+.PHONY: all deps debs release test checks pytest lint typecheck unit-debian rootfs rootfs-arm64 pytest-arm64 faults demo bench bench-boards clean
 
 all: debs
 
@@ -80,6 +80,12 @@ demo: deps
 ## writes bench/results.json and prints a table.
 bench: deps
 	$(BIN)/python -m tools.bench $(BENCH_ARGS)
+
+## The board benchmark (issue #19): 50 boards' heartbeats, idle and while 50 others
+## download a 2 MiB image at 64 KiB/s each; writes bench/boards.json and prints a table.
+## BENCH_BOARDS_ARGS="--boards 10 --downloaders 10 --rate 262144" for a quick run.
+bench-boards: deps
+	$(BIN)/python -m tools.bench_boards $(BENCH_BOARDS_ARGS)
 
 clean:
 	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache
