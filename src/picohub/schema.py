@@ -46,6 +46,38 @@ MIGRATIONS = (
         opened REAL NOT NULL
     );
     """,
+    # Firmware rollouts board by board (firmware/rollout.py, web/rollout.py): what a
+    # board's heartbeat says of its A/B slot and its last OTA attempt; each image's
+    # rollout (the latest generation is the current one); each board's state with an
+    # image ('reverted' is kept for good: that board is never offered that image again).
+    """
+    ALTER TABLE devices ADD COLUMN slot TEXT;
+    ALTER TABLE devices ADD COLUMN boot_type TEXT;
+    ALTER TABLE devices ADD COLUMN bought INTEGER;
+    ALTER TABLE devices ADD COLUMN ota TEXT;
+    CREATE TABLE firmware_rollouts (
+        sha256 TEXT PRIMARY KEY,
+        generation INTEGER NOT NULL UNIQUE,
+        firmware_version TEXT NOT NULL,
+        started TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('canary', 'rolling', 'halted')),
+        canaries TEXT NOT NULL,
+        halted_by TEXT,
+        halted_reason TEXT
+    );
+    CREATE TABLE board_ota (
+        device_id TEXT NOT NULL REFERENCES devices (id) ON DELETE CASCADE,
+        sha256 TEXT NOT NULL REFERENCES firmware_rollouts (sha256) ON DELETE CASCADE,
+        state TEXT NOT NULL CHECK (
+            state IN ('pending', 'downloading', 'trying', 'bought', 'reverted', 'failed')
+        ),
+        healthy_heartbeats INTEGER NOT NULL,
+        reason TEXT,
+        updated TEXT NOT NULL,
+        PRIMARY KEY (device_id, sha256)
+    );
+    CREATE INDEX board_ota_by_image ON board_ota (sha256);
+    """,
 )
 
 # The schema version (``PRAGMA user_version``) of a database this release has migrated.

@@ -59,6 +59,9 @@ class Settings:
     apt_lists: Path = Path("/var/lib/apt/lists")
     # systemd's machine id: a phased release's bucket comes from it (picohub.update.phasing).
     machine_id: Path = Path("/etc/machine-id")
+    # How firmware images roll out to the boards (INI, [rollout]: canaries,
+    # healthy_heartbeats); read on every request, optional (picohub.firmware.rollout).
+    firmware_rollout_config: Path = Path("/etc/picohub/firmware.conf")
 
     @property
     def database(self) -> Path:
@@ -159,4 +162,7 @@ class Settings:
                 env.get("PICOHUB_UPDATE_TRIGGER_SOCKET", defaults.update_trigger_socket)
             ),
             machine_id=Path(env.get("PICOHUB_MACHINE_ID", defaults.machine_id)),
+            firmware_rollout_config=Path(
+                env.get("PICOHUB_FIRMWARE_ROLLOUT_CONFIG", defaults.firmware_rollout_config)
+            ),
         )

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,71 @@ def test_the_manifest_is_served_as_installed(client: FlaskClient, settings: Sett
     )
     assert manifest["ota_problems"] == []
     assert manifest["payload_first_address"] == 0x10000000
+
+
+def test_the_manifest_is_served_byte_for_byte_as_the_signature_covers_it(
+    client: FlaskClient, settings: Settings
+) -> None:
+    _install_firmware(settings.firmware_dir)
+    fields = json.loads(settings.firmware_manifest.read_text())
+    # Unusual spacing, key order and line ends: re-serialising would change every byte.
+    odd = json.dumps(dict(reversed(fields.items())), indent=7, separators=(" ,", " :  "))
+    raw = odd.replace("\n", "\r\n") + "  \n\n"
+    settings.firmware_manifest.write_bytes(raw.encode())
+    answer = client.get("/api/firmware/manifest")
+    assert answer.status_code == 200
+    assert answer.data == raw.encode()
+    assert answer.headers["Content-Type"] == "application/json"
+    assert answer.headers["ETag"] == f'"{hashlib.sha256(raw.encode()).hexdigest()}"'
+    assert answer.get_json() == fields
+
+
+def test_a_manifest_the_strict_check_refuses_is_not_served_verbatim(
+    client: FlaskClient, settings: Settings
+) -> None:
+    _install_firmware(settings.firmware_dir)
+    fields = json.loads(settings.firmware_manifest.read_text())
+    settings.firmware_manifest.write_text(json.dumps(fields | {"extra": 1}))
+    answer = client.get("/api/firmware/manifest")
+    assert answer.status_code == 500 and "unknown extra" in answer.get_json()["message"]
+    settings.firmware_manifest.write_bytes(b'{"board": "\xff"}')
+    answer = client.get("/api/firmware/manifest")
+    assert answer.status_code == 500 and "not UTF-8" in answer.get_json()["message"]
+
+
+def test_the_manifest_answers_if_none_match_with_304(
+    client: FlaskClient, settings: Settings
+) -> None:
+    _install_firmware(settings.firmware_dir, "2.0.0")
+    etag = client.get("/api/firmware/manifest").headers["ETag"]
+    for asked in (etag, f"W/{etag}", f'"other", {etag}', "*"):
+        unchanged = client.get("/api/firmware/manifest", headers={"If-None-Match": asked})
+        assert unchanged.status_code == 304, asked
+        assert unchanged.data == b"" and unchanged.headers["ETag"] == etag
+    _install_firmware(settings.firmware_dir, "2.1.0")
+    changed = client.get("/api/firmware/manifest", headers={"If-None-Match": etag})
+    assert changed.status_code == 200 and changed.headers["ETag"] != etag
+    assert changed.headers["Cache-Control"] == "no-cache"
+
+
+def test_the_signature_is_served_verbatim_or_said_missing(
+    client: FlaskClient, settings: Settings
+) -> None:
+    assert client.get("/api/firmware/manifest.sig").get_json()["error"] == "no_firmware"
+    _install_firmware(settings.firmware_dir)
+    missing = client.get("/api/firmware/manifest.sig")
+    assert missing.status_code == 404
+    assert missing.get_json()["error"] == "no_signature"
+    assert "built without a signing key" in missing.get_json()["message"]
+    signature = bytes(range(256))[:72]  # DER: any bytes, none of them text
+    (settings.firmware_dir / "manifest.sig").write_bytes(signature)
+    answer = client.get("/api/firmware/manifest.sig")
+    assert answer.status_code == 200 and answer.data == signature
+    assert answer.headers["Content-Type"] == "application/octet-stream"
+    etag = answer.headers["ETag"]
+    assert etag == f'"{hashlib.sha256(signature).hexdigest()}"'
+    again = client.get("/api/firmware/manifest.sig", headers={"If-None-Match": etag})
+    assert again.status_code == 304
 
 
 def test_the_image_has_length_etag_and_ranges(client: FlaskClient, settings: Settings) -> None:

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import UTC, datetime
+from dataclasses import asdict
+from typing import Any
 
 from debian.debian_support import Version
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from picohub.errors import PicohubError
+from picohub.firmware import rollout as decide
+from picohub.firmware.manifest import Manifest
+from picohub.firmware.rollout import BoardOta, BoardReport, Rollout
 from picohub.settings import Settings
+from picohub.web import rollout
 from picohub.web.auth import admin_required
 from picohub.web.database import get_db, write_transaction
 from picohub.web.errors import ApiError
@@ -20,8 +25,11 @@ from picohub.web.heartbeat import Heartbeat, HeartbeatError, check_device_id, pa
 blueprint = Blueprint("devices", __name__, url_prefix="/api/devices")
 
 
-def _utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+def _offered(settings: Settings) -> Manifest | None:
+    try:
+        return offered_manifest(settings)
+    except PicohubError:
+        return None  # a broken manifest is reported by /api/firmware, not here
 
 
 def _read_body() -> bytes:
@@ -48,8 +56,10 @@ def heartbeat(device_id: str) -> tuple[Response, int]:
         beat = parse_heartbeat(_read_body())
     except HeartbeatError as exc:
         raise ApiError(400, "bad_request", str(exc)) from exc
-    now = _utc_now()
+    now = rollout.utc_now()
     settings: Settings = current_app.config["PICOHUB_SETTINGS"]
+    manifest = _offered(settings)
+    config = rollout.read_config(settings).config  # broken: stored, nothing promoted
     # One write transaction for the count and the insert: two new boards at once must
     # not both take the last place.
     with write_transaction(get_db()) as db:
@@ -64,21 +74,41 @@ def heartbeat(device_id: str) -> tuple[Response, int]:
                 f"before {device_id} can report",
             )
         _store(db, device_id, beat, now)
+        if manifest is not None:
+            report = BoardReport(beat.firmware_version, beat.bought, beat.ota)
+            rollout.on_heartbeat(db, device_id, report, manifest, config, now)
     return jsonify(id=device_id, last_seen=now), 200
 
 
 def _store(db: sqlite3.Connection, device_id: str, beat: Heartbeat, now: str) -> None:
+    ota = None if beat.ota is None else json.dumps(asdict(beat.ota))
     db.execute(
         """
-        INSERT INTO devices (id, firmware_version, uptime_s, readings, first_seen, last_seen)
-        VALUES (?, ?, ?, ?, ?, ?)
+        INSERT INTO devices (id, firmware_version, uptime_s, readings, first_seen, last_seen,
+                             slot, boot_type, bought, ota)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (id) DO UPDATE SET
             firmware_version = excluded.firmware_version,
             uptime_s = excluded.uptime_s,
             readings = excluded.readings,
-            last_seen = excluded.last_seen
+            last_seen = excluded.last_seen,
+            slot = excluded.slot,
+            boot_type = excluded.boot_type,
+            bought = excluded.bought,
+            ota = excluded.ota
         """,
-        (device_id, beat.firmware_version, beat.uptime_s, json.dumps(beat.readings), now, now),
+        (
+            device_id,
+            beat.firmware_version,
+            beat.uptime_s,
+            json.dumps(beat.readings),
+            now,
+            now,
+            beat.slot,
+            beat.boot_type,
+            beat.bought,
+            ota,
+        ),
     )
 
 
@@ -90,7 +120,10 @@ def remove_device(device_id: str) -> tuple[Response, int]:
         check_device_id(device_id)
     except HeartbeatError as exc:
         raise ApiError(400, "bad_request", str(exc)) from exc
-    removed = get_db().execute("DELETE FROM devices WHERE id = ?", (device_id,)).rowcount
+    # Its OTA states go with it (ON DELETE CASCADE), and a canary the rollout picked.
+    with write_transaction(get_db()) as db:
+        removed = db.execute("DELETE FROM devices WHERE id = ?", (device_id,)).rowcount
+        rollout.forget_canary(db, device_id)
     if not removed:
         raise ApiError(404, "not_found", f"no board {device_id} is registered")
     return jsonify(id=device_id, removed=True), 200
@@ -109,12 +142,11 @@ def _behind(running: str, offered: str | None) -> bool | None:
 @blueprint.get("")
 def list_devices() -> tuple[Response, int]:
     settings: Settings = current_app.config["PICOHUB_SETTINGS"]
-    try:
-        manifest = offered_manifest(settings)
-    except PicohubError:
-        manifest = None  # a broken manifest is reported by /api/firmware, not here
+    manifest = _offered(settings)
     offered = manifest.firmware_version if manifest else None
-    rows = get_db().execute("SELECT * FROM devices ORDER BY id").fetchall()
+    db = get_db()
+    current, boards, rollout_view = rollout.listing(db, manifest, rollout.read_config(settings))
+    rows = db.execute("SELECT * FROM devices ORDER BY id").fetchall()
     devices = [
         {
             "id": row["id"],
@@ -124,7 +156,29 @@ def list_devices() -> tuple[Response, int]:
             "first_seen": row["first_seen"],
             "last_seen": row["last_seen"],
             "behind": _behind(row["firmware_version"], offered),
+            "slot": row["slot"],
+            "boot_type": row["boot_type"],
+            "bought": None if row["bought"] is None else bool(row["bought"]),
+            **_ota_view(current, row, boards.get(row["id"])),
         }
         for row in rows
     ]
-    return jsonify(devices=devices, offered_firmware=offered), 200
+    return jsonify(devices=devices, offered_firmware=offered, rollout=rollout_view), 200
+
+
+def _ota_view(current: Rollout | None, row: sqlite3.Row, board: BoardOta | None) -> dict[str, Any]:
+    """A board's state with the offered image, and what the hub offers it."""
+    reported = None if row["ota"] is None else json.loads(row["ota"])
+    if current is None:
+        return {"ota": None, "offered_version": None}
+    bought = None if row["bought"] is None else bool(row["bought"])
+    running = row["firmware_version"]
+    return {
+        "ota": {
+            "state": decide.listed_state(current, running, bought, board),
+            "sha256": current.sha256,
+            "reason": board.reason if board is not None else None,
+            "reported": reported,
+        },
+        "offered_version": decide.offered_version(current, row["id"], running, board),
+    }
