@@ -1,0 +1,309 @@
+"""The fake hawkBit's state, its operations and its server (see the package docstring)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+from http.server import ThreadingHTTPServer
+
+from tests.fakehawkbit import rollouts
+from tests.fakehawkbit.handler import Handler
+from tests.fakehawkbit.records import (
+    Action,
+    Condition,
+    DistributionSet,
+    Feedback,
+    LoggedRequest,
+    ModuleArtifact,
+    Rollout,
+    RolloutGroup,
+    SoftwareModule,
+    Target,
+    now_ms,
+)
+
+
+class FakeHawkbit:
+    """A hawkBit server for one tenant: DDI for devices, part of the Management API."""
+
+    def __init__(
+        self,
+        tenant: str = "DEFAULT",
+        *,
+        user: str = "admin",
+        password: str = "admin",
+        sleep: str = "00:05:00",
+        host: str = "127.0.0.1",
+    ) -> None:
+        self.tenant = tenant
+        self.user = user
+        self.password = password
+        self.sleep = sleep  # config.polling.sleep of every poll answer
+        self.host = host
+        self.port = 0
+        self.lock = threading.RLock()
+        self.targets: dict[str, Target] = {}
+        self.modules: dict[int, SoftwareModule] = {}
+        self.sets: dict[int, DistributionSet] = {}
+        self.actions: dict[int, Action] = {}
+        self.rollouts: dict[int, Rollout] = {}
+        self.feedback: list[Feedback] = []
+        self.requests_log: list[LoggedRequest] = []
+        # Who was offered (a deploymentBase link in a poll) and who fetched which action.
+        self.offered: list[tuple[str, int]] = []
+        self.fetched: list[tuple[str, int]] = []
+        self.config_data: list[tuple[str, dict[str, object]]] = []
+        # Knobs: artifact downloads stop after this many body bytes (times left), or
+        # send one byte changed.
+        self.cut_after: int | None = None
+        self.cuts_left = 0
+        self.corrupt_downloads = False
+        self._ids = iter(range(1, 10**9))
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> FakeHawkbit:
+        server = ThreadingHTTPServer((self.host, self.port), Handler)
+        server.daemon_threads = True
+        server.fake = self  # type: ignore[attr-defined]
+        self.port = server.server_address[1]
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, args=(0.05,), name="fakehawkbit", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def __enter__(self) -> FakeHawkbit:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def controller_url(self, controller_id: str) -> str:
+        return f"{self.url}/{self.tenant}/controller/v1/{controller_id}"
+
+    def next_id(self) -> int:
+        return next(self._ids)
+
+    # -- operations (the Management API's, callable directly from tests) -------------------
+
+    def add_target(self, controller_id: str, token: str | None = None, name: str = "") -> Target:
+        with self.lock:
+            target = Target(
+                controller_id, name or controller_id, token or secrets.token_hex(16), now_ms()
+            )
+            self.targets[controller_id] = target
+            return target
+
+    def add_module(self, name: str, version: str, type_: str = "os") -> SoftwareModule:
+        with self.lock:
+            module = SoftwareModule(self.next_id(), name, version, type_)
+            self.modules[module.id] = module
+            return module
+
+    def add_artifact(self, module_id: int, filename: str, data: bytes) -> ModuleArtifact:
+        with self.lock:
+            artifact = ModuleArtifact(self.next_id(), filename, data)
+            self.modules[module_id].artifacts.append(artifact)
+            return artifact
+
+    def add_set(
+        self, name: str, version: str, modules: list[int], type_: str = "os"
+    ) -> DistributionSet:
+        with self.lock:
+            ds = DistributionSet(self.next_id(), name, version, type_, modules)
+            self.sets[ds.id] = ds
+            return ds
+
+    def assign(
+        self,
+        controller_id: str,
+        ds_id: int,
+        type_: str = "forced",
+        *,
+        window_open: bool | None = None,
+        rollout: tuple[int, int] | None = None,
+    ) -> Action:
+        """A new action; the target's open ones are canceled, as hawkBit does."""
+        with self.lock:
+            for action in self.actions.values():
+                if action.controller_id == controller_id and action.status == "running":
+                    action.status = "canceling"
+            action = Action(self.next_id(), controller_id, ds_id, type_, window_open=window_open)
+            if rollout is not None:
+                action.rollout_id, action.group_id = rollout
+            self.actions[action.id] = action
+            return action
+
+    def cancel(self, action_id: int) -> None:
+        with self.lock:
+            action = self.actions[action_id]
+            if action.is_open:
+                action.status = "canceling"
+
+    def open_window(self, action_id: int) -> None:
+        with self.lock:
+            self.actions[action_id].window_open = True
+
+    def create_rollout(
+        self,
+        name: str,
+        ds_id: int,
+        target_filter: str,
+        *,
+        action_type: str = "forced",
+        amount: int = 1,
+        groups: list[tuple[str, str | None, float, Condition | None, Condition | None]]
+        | None = None,
+        success: Condition | None = None,
+        error: Condition | None = None,
+        error_action: str | None = None,
+    ) -> Rollout:
+        """``groups``: (name, filter, percentage, success, error) each."""
+        with self.lock:
+            chosen = rollouts.matching(list(self.targets.values()), target_filter)
+            shapes = [(query, pct) for _n, query, pct, _s, _e in groups] if groups else None
+            members = rollouts.split(chosen, shapes, amount)
+            made = []
+            for index, ids in enumerate(members):
+                given = groups[index] if groups else None
+                made.append(
+                    RolloutGroup(
+                        id=self.next_id(),
+                        name=given[0] if given else f"group-{index + 1}",
+                        targets=ids,
+                        success=(given[3] if given else None) or success or Condition(),
+                        error=(given[4] if given else None) or error,
+                        percentage=given[2] if given else 100.0 / max(amount, 1),
+                    )
+                )
+            rollout = Rollout(
+                self.next_id(),
+                name,
+                ds_id,
+                target_filter,
+                action_type,
+                made,
+                error_action=error_action,
+                created_at=now_ms(),
+            )
+            self.rollouts[rollout.id] = rollout
+            return rollout
+
+    def start_rollout(self, rollout_id: int) -> None:
+        with self.lock:
+            rollout = self.rollouts[rollout_id]
+            rollout.status = "running"
+            for group in rollout.groups:
+                group.status = "scheduled"
+            self._start_group(rollout, rollout.groups[0])
+            self._evaluate()
+
+    def pause_rollout(self, rollout_id: int) -> None:
+        with self.lock:
+            self.rollouts[rollout_id].status = "paused"
+
+    def resume_rollout(self, rollout_id: int) -> None:
+        with self.lock:
+            rollouts.resume(self.rollouts[rollout_id], self._group_actions, self._start_group)
+
+    def _start_group(self, rollout: Rollout, group: RolloutGroup) -> None:
+        group.status = "running"
+        for controller_id in group.targets:
+            self.assign(
+                controller_id,
+                rollout.ds_id,
+                rollout.action_type,
+                rollout=(
+                    rollout.id,
+                    group.id,
+                ),
+            )
+
+    def _group_actions(self, group: RolloutGroup) -> list[Action]:
+        return [action for action in self.actions.values() if action.group_id == group.id]
+
+    def _evaluate(self) -> None:
+        for rollout in list(self.rollouts.values()):
+            rollouts.evaluate(rollout, self._group_actions, self._start_group)
+
+    # -- what devices do (called by the handler under the lock) ----------------------------
+
+    def open_action(self, controller_id: str) -> Action | None:
+        """The action a poll offers: a cancel first, else the oldest running one."""
+        mine = [a for a in self.actions.values() if a.controller_id == controller_id]
+        canceling = [a for a in mine if a.status == "canceling"]
+        running = [a for a in mine if a.status == "running"]
+        chosen = canceling or running
+        return chosen[0] if chosen else None
+
+    def last_finished(self, controller_id: str) -> Action | None:
+        done = [
+            a
+            for a in self.actions.values()
+            if a.controller_id == controller_id and a.status == "finished"
+        ]
+        return done[-1] if done else None
+
+    def artifact_hash(self, action: Action) -> str:
+        return hashlib.sha256(f"{action.id}:{action.ds_id}".encode()).hexdigest()[:8]
+
+    def apply_feedback(self, feedback: Feedback) -> None:
+        action = self.actions[feedback.action_id]
+        self.feedback.append(feedback)
+        execution, finished = feedback.execution, feedback.finished
+        if feedback.kind == "cancel":
+            if execution == "canceled" or (execution == "closed" and finished != "failure"):
+                action.status = "canceled"
+            elif execution == "closed":
+                action.status = "error"
+        elif execution == "closed":
+            action.status = "finished" if finished == "success" else "error"
+            if finished == "success":
+                target = self.targets[action.controller_id]
+                target.installed_ds = action.ds_id
+                target.installed_at = now_ms()
+                target.request_attributes = True
+        elif execution == "downloaded" and action.type == "downloadonly":
+            action.status = "finished"
+        self._evaluate()
+
+    # -- reading for tests ---------------------------------------------------------------
+
+    def feedback_of(self, controller_id: str) -> list[Feedback]:
+        with self.lock:
+            return [f for f in self.feedback if f.controller_id == controller_id]
+
+    def fetched_by(self, controller_ids: list[str]) -> list[tuple[str, int]]:
+        with self.lock:
+            wanted = set(controller_ids)
+            return [(c, a) for c, a in self.fetched + self.offered if c in wanted]
+
+    def group_counts(self, rollout_id: int) -> list[dict[str, int]]:
+        """Per group: its targets' actions by status, and how many were offered one."""
+        with self.lock:
+            result = []
+            for group in self.rollouts[rollout_id].groups:
+                counts: dict[str, int] = {"total": len(group.targets)}
+                for action in self._group_actions(group):
+                    counts[action.status] = counts.get(action.status, 0) + 1
+                counts["offered"] = len({c for c, _a in self.fetched_by(group.targets)})
+                result.append(counts)
+            return result
