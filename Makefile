@@ -16,7 +16,7 @@ deps:
 
 ## Build the Debian packages into dist/.
 debs: deps
-	$(BIN)/python -m picohub_release build --dist dist --work build
+	$(BIN)/python -m picohub_release build --key local --dist dist --work build
 
 ## A signed flat apt repository in dist/repo/, signed with the local throwaway key
 ## (generated on first use in .cache/release-key/).

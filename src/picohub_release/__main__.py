@@ -1,9 +1,10 @@
 """``python -m picohub_release``: the release tool's command line.
 
-build    build the Debian packages into dist/
-release  build, write the signed flat apt repository (dist/repo), verify it
-verify   check a repository directory as a device would
-notes    print the release notes (the newest debian/changelog entry)
+build         build the Debian packages into dist/
+release       build, write the signed flat apt repository (dist/repo), verify it
+verify        check a repository directory as a device would
+notes         print the release notes (the newest debian/changelog entry)
+firmware-key  print the public half of the firmware signing key, for board firmware
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,6 +25,13 @@ from picohub.errors import UsageError
 from picohub.repository import verify_repository
 from picohub_release.build import build_debs
 from picohub_release.download import download_repository
+from picohub_release.firmware_key import (
+    FIRMWARE_KEY_VARIABLE,
+    FirmwareKey,
+    firmware_key_from_environment,
+    local_firmware_key,
+)
+from picohub_release.firmware_signing import public_key
 from picohub_release.github import GitHubRepo
 from picohub_release.publish import publish_release
 from picohub_release.release import make_release
@@ -49,12 +57,20 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--dist", type=Path, default=Path("dist"), help="output directory")
         command.add_argument("--work", type=Path, default=Path("build"), help="scratch dir")
     build.add_argument("--version", help="stamp this version (test builds only)")
+    build.add_argument(
+        "--key",
+        choices=("local", "env"),
+        default="local",
+        help="the key that signs the firmware manifest: local (default): a throwaway key in "
+        f".cache/firmware-key; env: ${FIRMWARE_KEY_VARIABLE}",
+    )
     release.add_argument("--repo", type=Path, default=Path("dist/repo"), help="repository dir")
     release.add_argument(
         "--key",
         choices=("local", "env"),
         required=True,
-        help="local: a throwaway key in .cache/release-key; env: $PICOHUB_SIGNING_KEY",
+        help="local: throwaway keys in .cache/release-key and .cache/firmware-key; env: "
+        f"$PICOHUB_SIGNING_KEY and ${FIRMWARE_KEY_VARIABLE}",
     )
     release.add_argument(
         "--tag",
@@ -93,6 +109,24 @@ def _parser() -> argparse.ArgumentParser:
 
     notes = commands.add_parser("notes", help="print the release notes")
     notes.add_argument("--source", type=Path, default=Path.cwd())
+
+    firmware_key = commands.add_parser(
+        "firmware-key", help="print the public half of the firmware signing key"
+    )
+    firmware_key.add_argument(
+        "--public", action="store_true", help="print the public half (all it prints; for clarity)"
+    )
+    firmware_key.add_argument(
+        "--key",
+        choices=("local", "env"),
+        default="local",
+        help=f"local (default): .cache/firmware-key; env: ${FIRMWARE_KEY_VARIABLE}",
+    )
+    firmware_key.add_argument(
+        "--point",
+        action="store_true",
+        help="also print the raw uncompressed point (65 bytes, 04 || X || Y) as hex",
+    )
     return parser
 
 
@@ -124,21 +158,35 @@ def _signer(kind: str) -> AbstractContextManager[Signer]:
     return nullcontext(local_signer(LOCAL_KEY_DIR))
 
 
+def _firmware_key(kind: str) -> AbstractContextManager[FirmwareKey]:
+    if kind == "env":
+        return firmware_key_from_environment()
+    return nullcontext(local_firmware_key())
+
+
 def _run(args: argparse.Namespace) -> None:
     if args.command == "build":
-        result = build_debs(
-            args.source.resolve(), args.dist.resolve(), args.work.resolve(), version=args.version
-        )
+        with _firmware_key(args.key) as firmware_key:
+            result = build_debs(
+                args.source.resolve(),
+                args.dist.resolve(),
+                args.work.resolve(),
+                version=args.version,
+                firmware_key=firmware_key,
+            )
         for deb in result.debs:
             print(deb)
     elif args.command == "release":
-        with _signer(args.key) as signer:
+        with ExitStack() as keys:
+            firmware_key = keys.enter_context(_firmware_key(args.key))
+            signer = keys.enter_context(_signer(args.key))
             made = make_release(
                 args.source.resolve(),
                 args.dist.resolve(),
                 args.work.resolve(),
                 args.repo.resolve(),
                 signer,
+                firmware_key=firmware_key,
                 tag=args.tag,
                 keyring=args.keyring,
                 valid_for=args.valid_for,
@@ -174,6 +222,12 @@ def _run(args: argparse.Namespace) -> None:
         print(f"published {release.tag}: {release.html_url} ({len(release.assets)} assets)")
     elif args.command == "notes":
         print(changelog_notes(args.source), end="")
+    elif args.command == "firmware-key":
+        with _firmware_key(args.key) as firmware_key:
+            public = public_key(firmware_key.path)
+        print(public.pem, end="")
+        if args.point:
+            print(public.point.hex())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from picohub.errors import PicohubError
 from picohub.process import run
+from picohub_release.firmware import ENV_SIGNATURES, ENV_SIGNING_KEY
+from picohub_release.firmware_key import FirmwareKey, local_firmware_key
 from picohub_release.signing import LOCAL_KEY_DIR, local_signer
 from picohub_release.versions import (
     changelog_version,
@@ -80,6 +82,14 @@ def _failure_lines(output: str) -> str:
     return "\n".join(f"  {line}" for line in (said or lines[-FAILURE_TAIL_LINES:]))
 
 
+def _firmware_key_settings(key: FirmwareKey) -> dict[str, str]:
+    """How debian/rules' firmware step is given the key (picohub_release.firmware)."""
+    settings = {ENV_SIGNING_KEY: str(key.path.resolve())}
+    if key.signatures is not None:
+        settings[ENV_SIGNATURES] = str(key.signatures.resolve())
+    return settings
+
+
 def build_debs(
     source_dir: Path,
     dist_dir: Path,
@@ -89,12 +99,16 @@ def build_debs(
     when: str = "Tue, 24 Nov 2026 12:00:00 +0000",
     keyring: Path | None = None,
     patch: Callable[[Path], None] | None = None,
+    firmware_key: FirmwareKey | None = None,
 ) -> Build:
     """Build every binary package into ``dist_dir``; ``version`` stamps a test release.
 
     ``keyring`` is the release key devices will trust (shipped in picohub); without one,
-    the public part of the local throwaway release key.
+    the public part of the local throwaway release key. ``firmware_key`` signs the
+    firmware manifest; without one, the local throwaway firmware key.
     """
+    if firmware_key is None:
+        firmware_key = local_firmware_key()
     if keyring is None:
         keyring = work_dir / "picohub-archive-keyring.gpg"
         keyring.parent.mkdir(parents=True, exist_ok=True)
@@ -121,7 +135,8 @@ def build_debs(
         ["dpkg-buildpackage", "-b", "-us", "-uc", "--no-pre-clean"],
         cwd=staged,
         env={"PATH": SYSTEM_PATH, "PICOHUB_ARCHIVE_KEYRING": str(keyring.resolve())}
-        | {k: os.environ[k] for k in FIRMWARE_SETTINGS if k in os.environ},
+        | {k: os.environ[k] for k in FIRMWARE_SETTINGS if k in os.environ}
+        | _firmware_key_settings(firmware_key),
         timeout=1200,
         check=False,
     )

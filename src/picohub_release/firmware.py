@@ -9,6 +9,10 @@ partition and go back from (no TBYB flag, no binary_version or another one than 
 firmware version, too large for a partition) is refused, unless
 PICOHUB_FIRMWARE_ALLOW_NOT_REVERTIBLE=1 (or --allow-not-revertible) accepts it; its
 manifest then says ``"revertible": false``. A generated test image is always packaged.
+
+With a signing key (PICOHUB_FIRMWARE_SIGNING_KEY, a PEM EC P-256 private key), the exact
+bytes of ``manifest.json`` are signed into ``manifest.sig`` beside it; without one the
+manifest goes unsigned, loudly, and boards that check signatures refuse it.
 """
 
 from __future__ import annotations
@@ -26,16 +30,20 @@ from picohub.firmware import testimage, uf2
 from picohub.firmware.manifest import (
     IMAGE_NAME,
     MANIFEST_NAME,
+    SIGNATURE_NAME,
     Manifest,
     make_manifest,
     to_json,
 )
 from picohub.firmware.ota import HOW_TO_BUILD
+from picohub_release import firmware_signing
 
 ENV_UF2 = "PICOHUB_FIRMWARE_UF2"
 ENV_BOARD = "PICOHUB_FIRMWARE_BOARD"
 ENV_VERSION = "PICOHUB_FIRMWARE_VERSION"
 ENV_ALLOW_NOT_REVERTIBLE = "PICOHUB_FIRMWARE_ALLOW_NOT_REVERTIBLE"
+ENV_SIGNING_KEY = "PICOHUB_FIRMWARE_SIGNING_KEY"
+ENV_SIGNATURES = "PICOHUB_FIRMWARE_SIGNATURES"
 DEFAULT_BOARD = "pico2_w"
 
 
@@ -70,6 +78,21 @@ def _parser() -> argparse.ArgumentParser:
         help="package an image the boot ROM cannot try and revert "
         f"(default ${ENV_ALLOW_NOT_REVERTIBLE}=1)",
     )
+    key_default = _env(ENV_SIGNING_KEY)
+    parser.add_argument(
+        "--signing-key",
+        type=Path,
+        default=Path(key_default) if key_default else None,
+        help=f"PEM EC P-256 private key to sign the manifest with (default ${ENV_SIGNING_KEY}; "
+        "none: an unsigned manifest)",
+    )
+    signatures_default = _env(ENV_SIGNATURES)
+    parser.add_argument(
+        "--signatures",
+        type=Path,
+        default=Path(signatures_default) if signatures_default else None,
+        help=f"keep signatures here, so a rebuild is byte-identical (default ${ENV_SIGNATURES})",
+    )
     parser.add_argument("--package-version", required=True, help="Debian package version")
     parser.add_argument("--out", type=Path, required=True, help="directory to write into")
     return parser
@@ -85,6 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             firmware_version=args.firmware_version,
             package_version=args.package_version,
             allow_not_revertible=args.allow_not_revertible,
+            signing_key=args.signing_key,
+            signatures=args.signatures,
         )
     )
 
@@ -97,8 +122,13 @@ def build(
     firmware_version: str | None,
     package_version: str,
     allow_not_revertible: bool = False,
+    signing_key: Path | None = None,
+    signatures: Path | None = None,
 ) -> Manifest:
-    """Validate or generate the image, then write it and its manifest into ``out``."""
+    """Validate or generate the image, then write it, the manifest's signature (with a
+    ``signing_key``) and the manifest into ``out``."""
+    if signing_key is not None:
+        firmware_signing.public_key(signing_key)  # refuse a wrong key before writing
     test_image = uf2_path is None
     if uf2_path is None:
         firmware_version = firmware_version or package_version
@@ -126,16 +156,29 @@ def build(
         )
     # make_manifest validated already; validate again only for the warnings to show.
     image = uf2.validate(data, board)
+    text = to_json(manifest).encode("utf-8")
     # The manifest goes last: its presence says the image beside it is complete.
     _write_atomically(out / IMAGE_NAME, data)
-    _write_atomically(out / MANIFEST_NAME, to_json(manifest).encode("utf-8"))
-    _print_summary(out, manifest, image)
+    if signing_key is None:
+        (out / SIGNATURE_NAME).unlink(missing_ok=True)
+    else:
+        signature = firmware_signing.sign(signing_key, text, signatures=signatures)
+        _write_atomically(out / SIGNATURE_NAME, signature)
+    _write_atomically(out / MANIFEST_NAME, text)
+    _print_summary(out, manifest, image, signed=signing_key is not None)
     for warning in image.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if not manifest.revertible and not test_image:
         print(
             "warning: packaged as not revertible (a board keeps it even if it fails): "
             f"{'; '.join(manifest.ota_problems)}",
+            file=sys.stderr,
+        )
+    if signing_key is None:
+        print(
+            f"warning: the firmware manifest is UNSIGNED ({ENV_SIGNING_KEY} is unset): no "
+            f"{SIGNATURE_NAME} is packaged, and boards that check signatures will refuse "
+            "this firmware",
             file=sys.stderr,
         )
     if test_image:
@@ -163,12 +206,14 @@ def _write_atomically(path: Path, data: bytes) -> None:
         raise PicohubError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
-def _print_summary(out: Path, manifest: Manifest, image: uf2.Uf2Image) -> None:
+def _print_summary(out: Path, manifest: Manifest, image: uf2.Uf2Image, *, signed: bool) -> None:
     kind = "TEST IMAGE, not bootable" if manifest.test_image else "release image"
     e10 = ", with RP2350-E10 workaround block" if image.has_e10_block else ""
     print(f"firmware {manifest.firmware_version} for {manifest.board} ({kind})")
     print(f"  image     {out / manifest.image}")
     print(f"  manifest  {out / MANIFEST_NAME}")
+    signature = f"{out / SIGNATURE_NAME} (ECDSA P-256, SHA-256)" if signed else "NONE, unsigned"
+    print(f"  signature {signature}")
     print(f"  family    {uf2.family_text(image.family)}")
     print(f"  size      {manifest.size} bytes, {image.blocks} blocks{e10}")
     print(f"  flash     0x{image.first_address:08x}-0x{image.last_address:08x}")

@@ -12,6 +12,7 @@ from debian.debfile import DebFile
 from picohub.errors import PicohubError
 from picohub.repository import VerifiedRepository, verify_repository
 from picohub_release.build import build_debs
+from picohub_release.firmware_key import FirmwareKey
 from picohub_release.repository import KEYRING, Repository, write_repository
 from picohub_release.signing import Signer
 from picohub_release.versions import check_tag
@@ -39,6 +40,7 @@ def make_release(
     repo_dir: Path,
     signer: Signer,
     *,
+    firmware_key: FirmwareKey,
     tag: str | None = None,
     keyring: Path | None = None,
     valid_for: timedelta | None = None,
@@ -48,12 +50,13 @@ def make_release(
 
     The repository is verified as a device would verify it: against ``keyring`` when
     given (the one devices pin), else against the public key written beside it.
+    ``firmware_key`` signs the firmware manifest: a release never ships it unsigned.
     """
     # The picohub package pins the key that signs this release.
     pinned = work / "picohub-archive-keyring.gpg"
     work.mkdir(parents=True, exist_ok=True)
     pinned.write_bytes(signer.public_key(armor=False))
-    build = build_debs(source, dist, work, keyring=pinned)
+    build = build_debs(source, dist, work, keyring=pinned, firmware_key=firmware_key)
     if tag is not None:
         check_tag(tag, build.version)
     check_package_versions(build.debs, build.version)

@@ -1,5 +1,6 @@
 """The firmware image given to a package build is validated by the real build: a bad
-one fails dpkg-buildpackage, a good one is packaged with its own version."""
+one fails dpkg-buildpackage, a good one is packaged with its own version, and the
+manifest's signature beside it."""
 
 from __future__ import annotations
 
@@ -9,13 +10,17 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from debian.debfile import DebFile
 
 from picohub.errors import PicohubError
 from picohub.firmware.manifest import from_json
 from picohub.firmware.testimage import generate_test_image
 from picohub.firmware.uf2 import BLOCK_SIZE, board
+from picohub.process import run
 from picohub_release.build import build_debs
+from picohub_release.firmware_key import local_firmware_key
 from tests.conftest import SOURCE, need_tools
 
 GOOD = generate_test_image(board("pico2_w"), "3.1.4")
@@ -63,6 +68,34 @@ def test_a_given_image_is_packaged_with_its_version(
     assert (manifest.revertible, manifest.tbyb, manifest.binary_version) == (True, True, "3.1")
     assert package.data.get_content("usr/share/picohub/firmware/firmware.uf2") == GOOD
     assert "NOT BOOTABLE" not in (tmp_path / "work" / "build.log").read_text()
+    assert "UNSIGNED" not in (tmp_path / "work" / "build.log").read_text()
+    # Signed with the local throwaway key, as `make debs` signs it.
+    listing = run(["dpkg-deb", "-c", build.deb("picohub-firmware")]).stdout
+    assert "./usr/share/picohub/firmware/manifest.sig" in listing
+    _check_signature(package, local_firmware_key().path, tmp_path / "check")
+
+
+def _check_signature(package: DebFile, key: Path, scratch: Path) -> None:
+    """manifest.sig verifies over manifest.json's bytes as packaged, by cryptography and
+    by openssl, with the public half of ``key``; one flipped byte fails both."""
+    need_tools("openssl")
+    message = package.data.get_content("usr/share/picohub/firmware/manifest.json")
+    signature = package.data.get_content("usr/share/picohub/firmware/manifest.sig")
+    assert message is not None and signature is not None
+    scratch.mkdir()
+    public_pem = scratch / "public.pem"
+    run(["openssl", "pkey", "-in", key, "-pubout", "-out", public_pem])
+    public = serialization.load_pem_public_key(public_pem.read_bytes())
+    assert isinstance(public, ec.EllipticCurvePublicKey)
+    public.verify(signature, message, ec.ECDSA(hashes.SHA256()))  # raises if it does not
+    (scratch / "manifest.sig").write_bytes(signature)
+    flipped = bytearray(message)
+    flipped[-2] ^= 0x01
+    for body, verdict in ((message, 0), (bytes(flipped), 1)):
+        (scratch / "manifest.json").write_bytes(body)
+        argv = ["openssl", "dgst", "-sha256", "-verify", str(public_pem), "-signature"]
+        argv += [str(scratch / "manifest.sig"), str(scratch / "manifest.json")]
+        assert run(argv, check=False).returncode == verdict
 
 
 def test_without_an_image_the_build_says_loudly_it_packaged_a_test_image(

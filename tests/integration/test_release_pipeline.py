@@ -8,11 +8,14 @@ from pathlib import Path
 
 import pytest
 import requests
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from debian.debfile import DebFile
 
 from picohub.repository import verify_repository
 from picohub_release.__main__ import main
 from picohub_release.build import Build
+from picohub_release.firmware_key import local_firmware_key
 from picohub_release.release import make_release
 from picohub_release.repository import KEYRING
 from picohub_release.versions import changelog_notes
@@ -99,7 +102,15 @@ def test_verify_checks_a_published_release_by_its_url(
 def test_the_release_pins_the_key_that_signs_it_in_the_keyring_package(tmp_path: Path) -> None:
     need_tools("gpg", "gpgv", "dpkg-buildpackage")
     signer = make_signer(tmp_path / "key")
-    made = make_release(SOURCE, tmp_path / "dist", tmp_path / "work", tmp_path / "repo", signer)
+    firmware_key = local_firmware_key(tmp_path / "firmware-key")
+    made = make_release(
+        SOURCE,
+        tmp_path / "dist",
+        tmp_path / "work",
+        tmp_path / "repo",
+        signer,
+        firmware_key=firmware_key,
+    )
     deb = next(p for p in made.repository.assets if p.name.startswith("picohub-archive-keyring_"))
     shipped = DebFile(str(deb)).data.get_content("usr/share/keyrings/picohub-archive-keyring.gpg")
     assert shipped == signer.public_key(armor=False)
@@ -109,3 +120,14 @@ def test_the_release_pins_the_key_that_signs_it_in_the_keyring_package(tmp_path:
     assert verify_repository(made.repository.directory, pinned).release.fingerprint == (
         signer.fingerprint
     )
+    # The firmware manifest is signed with the release's firmware key.
+    firmware = next(p for p in made.repository.assets if p.name.startswith("picohub-firmware_"))
+    content = DebFile(str(firmware)).data
+    public = serialization.load_pem_public_key(
+        (tmp_path / "firmware-key" / "firmware-signing.pub.pem").read_bytes()
+    )
+    assert isinstance(public, ec.EllipticCurvePublicKey)
+    signature = content.get_content("usr/share/picohub/firmware/manifest.sig")
+    manifest = content.get_content("usr/share/picohub/firmware/manifest.json")
+    assert signature is not None and manifest is not None
+    public.verify(signature, manifest, ec.ECDSA(hashes.SHA256()))  # raises if it does not

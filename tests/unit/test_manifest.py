@@ -31,6 +31,8 @@ def _no_firmware_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "PICOHUB_FIRMWARE_BOARD",
         "PICOHUB_FIRMWARE_VERSION",
         "PICOHUB_FIRMWARE_ALLOW_NOT_REVERTIBLE",
+        "PICOHUB_FIRMWARE_SIGNING_KEY",
+        "PICOHUB_FIRMWARE_SIGNATURES",
     ):
         monkeypatch.delenv(name, raising=False)
 
@@ -191,6 +193,7 @@ def test_the_build_step_packages_a_test_image_loudly(
     captured = capsys.readouterr()
     assert "NOT BOOTABLE" in captured.err
     assert "PICOHUB_FIRMWARE_UF2=/path/to/firmware.uf2" in captured.err
+    assert "the firmware manifest is UNSIGNED" in captured.err  # no signing key either
     assert written.sha256 in captured.out
 
 

@@ -20,6 +20,8 @@ from picohub.firmware.uf2 import BLOCK_SIZE, BOARDS, PAYLOAD_SIZE, Board, valida
 
 IMAGE_NAME = "firmware.uf2"
 MANIFEST_NAME = "manifest.json"
+# The manifest's signature beside it: DER ECDSA P-256 / SHA-256 over manifest.json's bytes.
+SIGNATURE_NAME = "manifest.sig"
 # Short and free of '/', ':' and spaces, so it is safe in file names, URLs and log lines.
 FIRMWARE_VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z._+~-]{0,31}")
 FAMILY_ID = re.compile(r"0x[0-9a-f]{8}")
