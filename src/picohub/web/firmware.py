@@ -18,7 +18,7 @@ from flask import Blueprint, Response, current_app, request, send_file
 from werkzeug.exceptions import RequestedRangeNotSatisfiable
 
 from picohub.errors import PicohubError
-from picohub.firmware.manifest import Manifest, ManifestError, from_json
+from picohub.firmware.manifest import SIGNATURE_NAME, Manifest, ManifestError, from_json
 from picohub.firmware.rollout import Hold, RolloutConfigError, read_config
 from picohub.settings import Settings
 from picohub.web import rollout
@@ -34,9 +34,6 @@ EMPTY_SUFFIX = re.compile(r"bytes=[ \t]*-[ \t]*0+[ \t]*")
 # nginx's internal location for the firmware folder (picohub-web's site).
 NGINX_FIRMWARE_LOCATION = "/_picohub/firmware/"
 ACCEL_REDIRECT = "X-Accel-Redirect"
-# The manifest's signature beside it. picohub.firmware.manifest.SIGNATURE_NAME names it
-# too, once the release tool's signing lands there; until then, this name.
-SIGNATURE_NAME = "manifest.sig"
 # Why a board that named itself is not offered the image: waiting, halted, reverted.
 ROLLOUT_HEADER = "X-Picohub-Rollout"
 
