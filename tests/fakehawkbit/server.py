@@ -24,6 +24,12 @@ from tests.fakehawkbit.records import (
 )
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # A fleet polls at once: the default backlog of 5 drops connections under 20 threads.
+    request_queue_size = 128
+
+
 class FakeHawkbit:
     """A hawkBit server for one tenant: DDI for devices, part of the Management API."""
 
@@ -66,8 +72,7 @@ class FakeHawkbit:
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> FakeHawkbit:
-        server = ThreadingHTTPServer((self.host, self.port), Handler)
-        server.daemon_threads = True
+        server = _Server((self.host, self.port), Handler)
         server.fake = self  # type: ignore[attr-defined]
         self.port = server.server_address[1]
         self._server = server
