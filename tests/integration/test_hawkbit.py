@@ -4,15 +4,18 @@ downloaded (resumed, hashes checked), feedback, cancels, maintenance windows, po
 from __future__ import annotations
 
 import hashlib
+import random
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from unittest.mock import patch
 
 import pytest
 
 from picohub.errors import PicohubError
 from picohub.update.hawkbit import DdiClient, HawkbitError, Server, read_token
 from picohub.update.hawkbit_model import Deployment, Finished
-from picohub.update.hawkbit_poll import MAX_DOWNLOAD_TRIES, Device, Plan, Step
+from picohub.update.hawkbit_poll import MAX_DOWNLOAD_TRIES, Device, Outcome, Plan, Step
 from tests.fakehawkbit import FakeHawkbit
 
 BUNDLE = bytes(range(256)) * 4096  # 1 MiB, the release's offline bundle stands in
@@ -299,3 +302,46 @@ def test_the_artifact_hash_is_the_servers(hawkbit: FakeHawkbit, tmp_path: Path) 
     assert deployment.action_id == str(action.id)
     assert deployment.artifacts[0].sha256 == hashlib.sha256(BUNDLE).hexdigest()
     assert deployment.artifacts[0].size == len(BUNDLE)
+
+
+def test_too_little_free_space_is_reported_and_ends_in_failure(
+    hawkbit: FakeHawkbit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("picohub.update.fetch.FREE_SPACE_MARGIN", 2**62)
+    installs = Installs()
+    device = make_device(hawkbit, tmp_path, install=installs)
+    action = hawkbit.assign("hub-1", release(hawkbit), "forced")
+    closed = [device.poll_once().closed for _ in range(MAX_DOWNLOAD_TRIES)]
+    assert closed[-1] is Finished.FAILURE
+    assert any("not enough free space" in line for line in hawkbit.feedback_of("hub-1")[-1].details)
+    assert not [r for r in hawkbit.requests_log if "/artifacts/" in r.path]
+    assert hawkbit.actions[action.id].status == "error"
+    assert installs.calls == []
+
+
+def test_the_loop_polls_until_stopped_and_survives_a_failed_poll(
+    hawkbit: FakeHawkbit, tmp_path: Path
+) -> None:
+    device = make_device(hawkbit, tmp_path)
+    stop = threading.Event()
+    polled = threading.Event()
+    real_poll = device.poll_once
+    calls: list[str] = []
+
+    def poll_once() -> Outcome:
+        calls.append("poll")
+        if len(calls) == 1:
+            raise HawkbitError("the server is down")
+        polled.set()
+        return real_poll()
+
+    device.poll_once = poll_once  # type: ignore[method-assign]
+    device.rng = random.Random(0)  # noqa: S311 (jitter)
+    loop = threading.Thread(target=device.run, args=(stop,))
+    with patch("picohub.update.hawkbit_poll.next_delay", return_value=0.01):
+        loop.start()
+        assert polled.wait(10)
+        stop.set()
+        loop.join(10)
+    assert not loop.is_alive()
+    assert hawkbit.targets["hub-1"].polls >= 1

@@ -16,8 +16,8 @@ installs when the owner's policy allows unattended installs; ``forced`` installs
 
 Every failure ends in a reported state: an install that fails (or rolls back) closes the
 action with ``failure`` and the reason; an artifact whose bytes are wrong closes it at once;
-a download that breaks is resumed on the next polls and closes the action with ``failure``
-after :data:`MAX_DOWNLOAD_TRIES` tries.
+a download that breaks (or finds too little free space) is resumed on the next polls and
+closes the action with ``failure`` after :data:`MAX_DOWNLOAD_TRIES` tries.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from picohub.errors import PicohubError
 from picohub.installed import installed_versions
 from picohub.process import run
 from picohub.settings import RELEASE_PACKAGES
+from picohub.update.fetch import check_free_space
 from picohub.update.hawkbit import ArtifactRefused, DdiClient
 from picohub.update.hawkbit_model import (
     ControllerBase,
@@ -296,13 +297,16 @@ class Device:
     def _download(self, deployment: Deployment) -> list[Path] | Finished | None:
         """The verified artifacts; None to try again later; Finished when closed."""
         action = deployment.action_id
+        directory = self._action_dir(action)
         paths = []
         try:
+            missing = [a for a in deployment.artifacts if not (directory / a.filename).is_file()]
+            check_free_space(directory, sum(artifact.size for artifact in missing))
             for artifact in deployment.artifacts:
                 paths.append(
                     self.client.download(
                         artifact,
-                        self._action_dir(action),
+                        directory,
                         max_bytes=self.max_artifact_bytes,
                     )
                 )
