@@ -244,6 +244,10 @@ def test_an_https_only_client_refuses_a_plain_http_artifact_link() -> None:
     assert artifact.url(https_only=False).startswith("http://")
     with pytest.raises(HawkbitAnswerError, match="no https download link"):
         artifact.url(https_only=True)
+    links = data["deployment"]["chunks"][0]["artifacts"][0]["_links"]
+    links["download"] = {"href": "http://link-to-cdn.com/binary.tgz"}  # mislabelled
+    with pytest.raises(HawkbitAnswerError, match="no https download link"):
+        parse_deployment(data).artifacts[0].url(https_only=True)
 
 
 def test_feedback_has_the_shape_of_ddi_action_feedback() -> None:

@@ -116,10 +116,9 @@ class Artifact:
 
     def url(self, *, https_only: bool) -> str:
         """The link to fetch: https always when offered; plain http only when allowed."""
-        if self.download is not None:
-            return self.download
-        if self.download_http is not None and not https_only:
-            return self.download_http
+        for link in (self.download, None if https_only else self.download_http):
+            if link is not None and (not https_only or link.lower().startswith("https://")):
+                return link
         raise HawkbitAnswerError(
             "deployment", f"artifact {self.filename!r} has no https download link"
         )
