@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tools.bench_boards.report import served
+from tools.bench_boards.report import connections, served
 from tools.bench_boards.settings import address
 from tools.bench_boards.stats import (
     Beat,
@@ -115,3 +115,25 @@ def test_what_nginx_logged_the_image_bytes_and_the_statuses() -> None:
     assert seen["image_bytes_sent"] == 2097664  # not the 429's error page
     assert seen["client_addresses"] == {"heartbeat": 1, "image": 2, "manifest": 1}
     assert seen["error_log_lines"] == 1
+
+
+def test_nginx_connections_are_read_from_proc_net_tcp() -> None:
+    table = "\n".join(
+        [
+            "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt",
+            # nginx's side of two downloads from 127.2.0.1 and 127.2.0.2 (port 8780 = 224C)
+            "   0: 0100007F:224C 0100027F:9C40 01 00004000:00000000 00:00000000 00000000 0",
+            "   1: 0100007F:224C 0200027F:9C41 01 00001000:00000000 00:00000000 00000000 0",
+            # closed by nginx, its queue still draining to 127.2.0.1
+            "   2: 0100007F:224C 0100027F:9C42 04 00100000:00000000 00:00000000 00000000 0",
+            # a board's own side, the listening socket: not counted
+            "   3: 0100027F:9C40 0100007F:224C 01 00000000:00000000 00:00000000 00000000 0",
+            "   4: 00000000:224C 00000000:0000 0A 00000000:00000000 00:00000000 00000000 0",
+        ]
+    )
+    assert connections(table, 8780) == {
+        "states": {"established": 2, "fin_wait1": 1},
+        "client_addresses": 2,
+        "most_from_one_address": 2,
+        "send_queue_bytes": 0x4000 + 0x1000 + 0x100000,
+    }

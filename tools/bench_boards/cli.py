@@ -18,6 +18,7 @@ from tools.bench_boards.settings import (
     DOWNLOADERS,
     HEARTBEAT_PERIOD_S,
     IDLE_S,
+    MTU,
     RATE,
     TAIL_S,
     TOOLS,
@@ -54,6 +55,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{WARMUP_S:.0f} are not counted)",
     )
     parser.add_argument(
+        "--mtu",
+        type=int,
+        default=MTU,
+        help=f"the container's loopback MTU ({MTU}, Wi-Fi's; 0 leaves the loopback's 65536)",
+    )
+    parser.add_argument(
+        "--one-address",
+        action="store_true",
+        help="every downloading board from 127.0.0.1: nginx's 32 connections per address "
+        "then refuses the rest with 429 (to see the limit, not a figure of the hub)",
+    )
+    parser.add_argument(
         "--debs",
         type=Path,
         help="take picohub's .debs from this folder (make debs writes dist/) instead of "
@@ -78,8 +91,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             period_s=HEARTBEAT_PERIOD_S,
             idle_s=args.idle,
             tail_s=TAIL_S,
+            one_address=args.one_address,
         )
-        run_bench_boards(plan, args.out, args.debs)
+        if args.mtu and not 576 <= args.mtu <= 65536:
+            raise UsageError("--mtu must be 576-65536, or 0 to leave the loopback's")
+        run_bench_boards(plan, args.out, args.debs, args.mtu)
     except PicohubError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         if exc.hint:

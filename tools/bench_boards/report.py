@@ -24,6 +24,7 @@ def summarize(
     started, ended = raw["downloads_started"], raw["downloads_ended"]
     idle = within(beats, raw["start"] + WARMUP_S, started)
     during = within(beats, started, ended)
+    after = within(beats, ended, raw["stopped"])
     idle_figures, during_figures = latencies(idle), latencies(during)
     p99_ratio = ratio(during_figures["p99_s"], idle_figures["p99_s"])
     downloads = raw["downloads"]
@@ -50,6 +51,7 @@ def summarize(
                     statistics.median(in_progress) if in_progress else None
                 ),
             },
+            "after": {**latencies(after), "window_s": raw["stopped"] - ended},
             "p99_ratio": p99_ratio,
         },
         "downloads": {
@@ -60,6 +62,7 @@ def summarize(
             "duration_max_s": max(spans, default=None),
         },
         "nginx": served(access, errors),
+        "midway": raw.get("midway", {}),
         "failed": total_failed,
         "failures": dict(sorted(failed.items())),
         "goal": {"p99_limit": P99_LIMIT, "met": goal_met(total_failed, p99_ratio, P99_LIMIT)},
@@ -84,7 +87,8 @@ def _download_problem(download: dict[str, Any], manifest: Manifest) -> str | Non
 
 def served(access: str, errors: str) -> dict[str, Any]:
     """What nginx logged: requests by path and status, the client addresses, the image's
-    bytes it sent (in 200 and 206 answers), and its error log's lines (connections limited, upstream failures)."""
+    bytes it sent (in 200 and 206 answers), and its error log's lines (connections
+    limited, upstream failures)."""
     statuses: Counter[str] = Counter()
     addresses: dict[str, set[str]] = {}
     image_bytes = 0
@@ -107,6 +111,44 @@ def served(access: str, errors: str) -> dict[str, Any]:
     }
 
 
+# The TCP states of /proc/net/tcp (include/net/tcp_states.h) a served socket is in.
+TCP_STATES = {
+    "01": "established",
+    "04": "fin_wait1",
+    "05": "fin_wait2",
+    "06": "time_wait",
+    "07": "close",
+    "08": "close_wait",
+    "09": "last_ack",
+    "0B": "closing",
+}
+
+
+def connections(proc_net_tcp: str, port: int) -> dict[str, Any]:
+    """nginx's side of the IPv4 connections to ``port`` in a /proc/PID/net/tcp table: how
+    many in each state, from how many client addresses, and the bytes still queued in
+    their send buffers (written by nginx, not yet acknowledged by the board). A socket
+    nginx has closed while its queue still drains is in fin_wait1."""
+    states: Counter[str] = Counter()
+    clients: Counter[str] = Counter()
+    queued = 0
+    for line in proc_net_tcp.splitlines()[1:]:
+        fields = line.split()
+        local, remote, state, queues = fields[1], fields[2], fields[3], fields[4]
+        if state not in TCP_STATES or int(local.split(":")[1], 16) != port:
+            continue  # a board's own side, or the listening socket
+        states[TCP_STATES[state]] += 1
+        host = bytes.fromhex(remote.split(":")[0])[::-1]  # little-endian on x86 and arm
+        clients[".".join(str(octet) for octet in host)] += 1
+        queued += int(queues.split(":")[0], 16)
+    return {
+        "states": dict(sorted(states.items())),
+        "client_addresses": len(clients),
+        "most_from_one_address": max(clients.values(), default=0),
+        "send_queue_bytes": queued,
+    }
+
+
 def _kind(path: str) -> str:
     if path.startswith("/api/devices/") and path.endswith("/heartbeat"):
         return "heartbeat"
@@ -115,28 +157,29 @@ def _kind(path: str) -> str:
 
 def table(summary: dict[str, Any], plan: Plan) -> str:
     hb = summary["heartbeats"]
-    idle, during = hb["idle"], hb["during"]
+    idle, during, after = hb["idle"], hb["during"], hb["after"]
     dl = summary["downloads"]
     rows = [
-        ("", "idle (heartbeats only)", f"during {plan.downloaders} downloads"),
-        ("window", f"{idle['window_s']:.1f} s", f"{during['window_s']:.1f} s"),
-        ("heartbeats answered", str(idle["count"]), str(during["count"])),
-        ("latency p50", _ms(idle["p50_s"]), _ms(during["p50_s"])),
-        ("latency p99", _ms(idle["p99_s"]), _ms(during["p99_s"])),
-        ("latency max", _ms(idle["max_s"]), _ms(during["max_s"])),
+        ("heartbeats", "idle", f"during {plan.downloaders} downloads", "idle after (check)"),
+        ("window", *(f"{w['window_s']:.1f} s" for w in (idle, during, after))),
+        ("answered", *(str(w["count"]) for w in (idle, during, after))),
+        ("latency p50", *(_ms(w["p50_s"]) for w in (idle, during, after))),
+        ("latency p99", *(_ms(w["p99_s"]) for w in (idle, during, after))),
+        ("latency max", *(_ms(w["max_s"]) for w in (idle, during, after))),
     ]
-    width = [max(len(row[i]) for row in rows) for i in range(3)]
+    width = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = ["  ".join(cell.ljust(width[i]) for i, cell in enumerate(row)) for row in rows]
     p99_ratio = hb["p99_ratio"]
     nginx = summary["nginx"]
     lines += [
         "",
-        f"p99 during / idle: {'-' if p99_ratio is None else f'{p99_ratio:.2f}'} "
+        f"p99 during / idle (before): {'-' if p99_ratio is None else f'{p99_ratio:.2f}'} "
         f"(goal <= {summary['goal']['p99_limit']:.0f})",
         f"downloads: {dl['complete_and_verified']} of {dl['boards']} complete with the "
         f"manifest's sha256; {dl['bytes_received']} bytes received, nginx sent "
         f"{nginx['image_bytes_sent']} image bytes; each took "
         f"{_s(dl['duration_median_s'])} (median), {_s(dl['duration_max_s'])} (max)",
+        _midway(summary["midway"]),
         f"failed requests: {summary['failed']}"
         + "".join(f"\n  {kind}: {count}" for kind, count in summary["failures"].items()),
         f"client addresses nginx saw: {nginx['client_addresses']}; its error log: "
@@ -145,6 +188,16 @@ def table(summary: dict[str, Any], plan: Plan) -> str:
         + ("met" if summary["goal"]["met"] else "NOT met"),
     ]
     return "\n".join(lines)
+
+
+def _midway(seen: dict[str, Any]) -> str:
+    if not seen:
+        return "halfway through the downloads: not looked at"
+    return (
+        f"halfway through the downloads nginx's sockets: {seen['states']} from "
+        f"{seen['client_addresses']} addresses (at most {seen['most_from_one_address']} from "
+        f"one), {seen['send_queue_bytes']} bytes in their send queues"
+    )
 
 
 def _ms(seconds: float | None) -> str:

@@ -8,6 +8,8 @@ import logging
 import os
 import sys
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -21,19 +23,22 @@ from picohub.firmware.uf2 import BOARDS
 from picohub.process import run
 from picohub_release.build import build_debs
 from tests.conftest import SOURCE
-from tests.system.container import Container
+from tests.system.container import Container, wait_for
 from tests.system.journeys import healthy_version
 from tests.system.rootfs import ensure_root
 from tools.bench.report import machine
 from tools.bench_boards.boards import Plan
-from tools.bench_boards.report import summarize, table
+from tools.bench_boards.report import connections, summarize, table
 from tools.bench_boards.settings import (
     DEBS_IN_CONTAINER,
     FIRMWARE_BOARD,
     FIRMWARE_DIR,
     FIRMWARE_VERSION,
+    MTU,
     PACKAGES,
     PAYLOAD_BYTES,
+    SETTLE_S,
+    WEB_PORT,
 )
 
 log = logging.getLogger("bench-boards")
@@ -51,12 +56,16 @@ def booted(work: Path) -> Iterator[Container]:
         container.stop()
 
 
-def run_bench_boards(plan: Plan, out: Path, debs: Path | None) -> dict[str, Any]:
+def run_bench_boards(
+    plan: Plan, out: Path, debs: Path | None, mtu: int | None = MTU
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="picohub-bench-boards-") as temporary:
         work = Path(temporary)
         packages = _packages(work, debs)
         log.info("booting bookworm")
         with booted(work) as container:
+            if mtu:
+                _set_mtu(container, mtu)
             version = _install(container, packages)
             manifest = _install_image(container, version)
             log.info(
@@ -73,7 +82,17 @@ def run_bench_boards(plan: Plan, out: Path, debs: Path | None) -> dict[str, Any]
                 plan.rate,
                 manifest.size / plan.rate,
             )
-            raw = _let_loose(container, plan, manifest)
+            midway: dict[str, Any] = {}
+            look = threading.Timer(
+                plan.idle_s + manifest.size / plan.rate / 2,
+                lambda: midway.update(_sockets(container)),
+            )
+            look.start()
+            try:
+                raw = _let_loose(container, plan, manifest)
+            finally:
+                look.cancel()
+            raw["midway"] = midway
             access = container.run(["cat", ACCESS_LOG]).stdout
             errors = container.run(["cat", ERROR_LOG]).stdout
             about["load_average_after"] = os.getloadavg()
@@ -82,6 +101,7 @@ def run_bench_boards(plan: Plan, out: Path, debs: Path | None) -> dict[str, Any]
         "machine": about,
         "picohub": version,
         "plan": asdict(plan),
+        "loopback_mtu": mtu or 65536,
         "firmware": {"image": manifest.image, "size": manifest.size, "sha256": manifest.sha256},
         "summary": summary,
         "raw": raw,
@@ -107,12 +127,28 @@ def _packages(work: Path, debs: Path | None) -> list[Path]:
     return [path for path in found if path is not None]
 
 
+def _set_mtu(container: Container, mtu: int) -> None:
+    """The container's loopback, the boards' way to the hub, with a Wi-Fi MTU."""
+    log.info("the container's loopback MTU set to %d", mtu)
+    net = f"--net=/proc/{container.leader}/ns/net"
+    run(["nsenter", net, "--", "ip", "link", "set", "dev", "lo", "mtu", str(mtu)])
+
+
 def _install(container: Container, packages: list[Path]) -> str:
     """apt-get install of the local .debs, as the README says; the version /healthz says."""
     paths = [container.put(deb, DEBS_IN_CONTAINER) for deb in packages]
     log.info("installing %s with apt", ", ".join(deb.name for deb in packages))
     container.run(["apt-get", "install", "--yes", "--no-install-recommends", *paths], timeout=600)
-    return healthy_version(container, timeout=60)
+    version = healthy_version(container, timeout=60)
+    # The install's aftermath (units starting, journald, the page cache) out of the way:
+    # the first heartbeats after it were measured up to 5 x slower than later idle ones.
+    wait_for(
+        lambda: not container.run(["systemctl", "list-jobs", "--no-legend"]).stdout.strip(),
+        timeout=60,
+        what="systemd's jobs to end",
+    )
+    time.sleep(SETTLE_S)
+    return version
 
 
 def _install_image(container: Container, package_version: str) -> Manifest:
@@ -133,6 +169,12 @@ def _install_image(container: Container, package_version: str) -> Manifest:
     if status != 200 or offered.get("sha256") != manifest.sha256:
         raise PicohubError(f"the hub does not offer the bench's image: {status} {offered}")
     return manifest
+
+
+def _sockets(container: Container) -> dict[str, Any]:
+    """nginx's connections halfway through the downloads, read from the host."""
+    table = Path(f"/proc/{container.leader}/net/tcp").read_text(encoding="ascii")
+    return {"at": time.monotonic(), **connections(table, WEB_PORT)}
 
 
 def _let_loose(container: Container, plan: Plan, manifest: Manifest) -> dict[str, Any]:
