@@ -8,9 +8,21 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from picohub.errors import UsageError
+from picohub.update.http import is_loopback
 from picohub.update.policy import ANY_TIME, Mode, Policy, Window
+
+# Where the target's security token is, when update.conf names no other file (root's, 0600).
+HAWKBIT_TOKEN_FILE = Path("/etc/picohub/hawkbit.token")
+
+
+class Fleet(StrEnum):
+    """Who decides what this hub installs."""
+
+    GITHUB = "github"  # the hub itself: automatic runs under [update]'s rules
+    HAWKBIT = "hawkbit"  # an Eclipse hawkBit server (picohub-hawkbit.service)
 
 
 class Channel(StrEnum):
@@ -37,6 +49,16 @@ class UpdateConfig:
     # How far beyond the hub's time floor a release may be dated and still be believed
     # (and installed automatically): picohub.update.timefloor.
     max_future_days: int = 365
+    # [fleet]: with hawkbit, the automatic runs do nothing and picohub-hawkbit.service
+    # installs what the server assigns (picohub.update.hawkbit_service).
+    fleet: Fleet = Fleet.GITHUB
+    hawkbit_url: str | None = None
+    hawkbit_tenant: str = "DEFAULT"
+    hawkbit_token_file: Path = HAWKBIT_TOKEN_FILE
+
+    @property
+    def managed_by_hawkbit(self) -> bool:
+        return self.fleet is Fleet.HAWKBIT
 
     @property
     def max_future(self) -> timedelta:
@@ -71,6 +93,43 @@ def _channel(key: str, raw: str) -> Channel:
         allowed = ", ".join(c.value for c in Channel)
         raise ValueError(f"{key} must be one of {allowed}, not {raw!r}")
     return Channel(raw)
+
+
+def _fleet(key: str, raw: str) -> Fleet:
+    if raw not in {fleet.value for fleet in Fleet}:
+        raise ValueError(f"{key} must be one of {', '.join(f.value for f in Fleet)}, not {raw!r}")
+    return Fleet(raw)
+
+
+def _server_url(key: str, raw: str) -> str:
+    """An http(s) URL with a host; plain http only to this machine (the tests' server):
+    the target's token and the deployments must not travel in clear."""
+    try:
+        parts = urlsplit(raw)
+        host, _port = parts.hostname, parts.port  # a port that is not a number raises
+    except ValueError:
+        raise ValueError(f"{key} must be an https URL, not {raw!r}") from None
+    if parts.scheme not in ("https", "http") or not host:
+        raise ValueError(f"{key} must be an https URL, not {raw!r}")
+    if parts.scheme == "http" and not is_loopback(host):
+        raise ValueError(
+            f"{key} must be an https URL (plain http only to a loopback address), not {raw!r}"
+        )
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError(f"{key} must be a plain URL, without credentials, query or #, not {raw!r}")
+    return raw
+
+
+def _url_segment(key: str, raw: str) -> str:
+    if not raw or "/" in raw or not raw.isprintable() or raw != raw.strip():
+        raise ValueError(f"{key} must be one non-empty name without '/', not {raw!r}")
+    return raw
+
+
+def _file(key: str, raw: str) -> Path:
+    if not raw.startswith("/"):
+        raise ValueError(f"{key} must be an absolute path, not {raw!r}")
+    return Path(raw)
 
 
 def _mode(key: str, raw: str) -> Mode:
@@ -135,6 +194,12 @@ _SETTINGS: dict[str, dict[str, Callable[[str, str], object]]] = {
         "metered_downloads": _boolean,
         "max_future_days": lambda key, raw: _bounded_int(key, raw, 36500),
     },
+    "fleet": {
+        "fleet": _fleet,
+        "hawkbit_url": _server_url,
+        "hawkbit_tenant": _url_segment,
+        "hawkbit_token_file": _file,
+    },
 }
 
 
@@ -162,4 +227,9 @@ def load_config(path: Path) -> UpdateConfig:
                 values[key] = known[key](key, raw.strip())
             except ValueError as exc:
                 raise UsageError(f"{path}: [{section}] {exc}") from exc
+    if values.get("fleet") is Fleet.HAWKBIT and "hawkbit_url" not in values:
+        raise UsageError(
+            f"{path}: [fleet] fleet = hawkbit needs hawkbit_url",
+            hint="the hawkBit server's address, e.g. hawkbit_url = https://hawkbit.example.org",
+        )
     return UpdateConfig(**values)  # type: ignore[arg-type]
