@@ -71,6 +71,35 @@ def test_the_devices_page_shows_the_simulated_board(container: Container, page: 
     _screenshot(page, "devices.png")
 
 
+def test_the_devices_page_shows_each_boards_update_and_a_halted_rollout(
+    container: Container, page: Page
+) -> None:
+    status, manifest = container.http("GET", f"{WEB}/api/firmware/manifest")
+    assert status == 200
+    assert heartbeat(container, "pico-canary", "0.0.1")[0] == 200
+    # The first board to ask for a newer image is its canary; its boot ROM reverts it.
+    offered = container.request("GET", f"{WEB}/api/firmware/manifest?device=pico-canary")
+    assert offered.status == 200
+    reverted = {
+        "firmware_version": "0.0.1",
+        "slot": "a",
+        "boot_type": "normal",
+        "bought": True,
+        "ota": {"sha256": manifest["sha256"], "result": "reverted", "reason": "self-test failed"},
+    }
+    status, _ = container.http("POST", f"{WEB}/api/devices/pico-canary/heartbeat", reverted)
+    assert status == 200
+
+    page.goto(f"{WEB}/#devices")
+    page.reload()  # the same page as the test before: load the listing again
+    rollout = page.locator('#rollout-state[data-state="halted"]')
+    rollout.wait_for(timeout=15000)
+    assert "pico-canary" in rollout.inner_text() and "self-test failed" in rollout.inner_text()
+    canary = page.locator('tr[data-device="pico-canary"] [data-ota]')
+    assert canary.get_attribute("data-ota") == "reverted"
+    _screenshot(page, "devices-rollout-halted.png")
+
+
 def test_the_system_page_shows_the_installed_packages(
     container: Container, page: Page, release_a: Build
 ) -> None:

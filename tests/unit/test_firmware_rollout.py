@@ -158,8 +158,9 @@ def test_bought_heartbeats_on_the_image_count_in_a_row() -> None:
     assert second == BoardOta(BoardState.BOUGHT, 2)
     on_trial = after_heartbeat(second, _beat("2.0.0", False), CANARY)
     assert on_trial == BoardOta(BoardState.TRYING, 0)
+    # A board that does not say (no A/B partitions, older firmware) has nothing on trial.
     unsaid = after_heartbeat(first, _beat("2.0.0"), CANARY)
-    assert unsaid == BoardOta(BoardState.TRYING, 0)  # not said bought: not healthy
+    assert unsaid == BoardOta(BoardState.BOUGHT, 2)
 
 
 def test_a_board_running_the_image_unoffered_is_recorded() -> None:
@@ -177,9 +178,9 @@ def test_ota_reports_about_the_image_set_the_state() -> None:
         BoardState.FAILED, 0, "hash mismatch"
     )
     bought = after_heartbeat(
-        pending, _beat("2.0.0", None, OtaReport(NEW, OtaResult.BOUGHT)), CANARY
+        pending, _beat("2.0.0", False, OtaReport(NEW, OtaResult.BOUGHT)), CANARY
     )
-    assert bought == BoardOta(BoardState.BOUGHT, 0)
+    assert bought == BoardOta(BoardState.BOUGHT, 0)  # said bought, not yet healthy
 
 
 def test_reports_about_other_images_change_nothing() -> None:

@@ -255,8 +255,10 @@ def after_heartbeat(
 def _running_it(
     previous: BoardOta | None, report: BoardReport, ota: OtaReport | None, reason: str | None
 ) -> BoardOta:
-    """A board running the image: healthy while it says it bought it, in a row."""
-    if report.bought is True:
+    """A board running the image: healthy while it says it bought it, in a row. A board
+    that does not say (no A/B partitions, or firmware older than the OTA fields) has
+    nothing on trial: it counts as bought."""
+    if report.bought is not False:
         healthy = previous.healthy_heartbeats + 1 if previous is not None else 1
         return BoardOta(BoardState.BOUGHT, healthy, reason)
     bought = ota is not None and ota.result is OtaResult.BOUGHT
@@ -304,7 +306,7 @@ def listed_state(
 ) -> str:
     """A board's OTA state as the devices listing shows it: ``current`` when it runs the
     offered image, bought; its state with the image; ``waiting`` when not offered yet."""
-    if running == rollout.firmware_version and bought is True:
+    if running == rollout.firmware_version and bought is not False:
         return "current"
     return board.state.value if board is not None else Hold.WAITING.value
 
