@@ -62,6 +62,8 @@ class Settings:
     # How firmware images roll out to the boards (INI, [rollout]: canaries,
     # healthy_heartbeats); read on every request, optional (picohub.firmware.rollout).
     firmware_rollout_config: Path = Path("/etc/picohub/firmware.conf")
+    # The Debian release a hub reports to hawkBit (VERSION_CODENAME).
+    os_release: Path = Path("/etc/os-release")
 
     @property
     def database(self) -> Path:
@@ -139,6 +141,17 @@ class Settings:
         return self.update_state_dir / "automatic.json"
 
     @property
+    def hawkbit_state(self) -> Path:
+        """The hawkBit action whose install was handed to the updater (root's, 0600):
+        the service reports its result after the restart the update brings."""
+        return self.update_state_dir / "hawkbit.json"
+
+    @property
+    def hawkbit_cache(self) -> Path:
+        """Where a hawkBit deployment's artifacts are downloaded (a folder per action)."""
+        return self.cache_dir / "hawkbit"
+
+    @property
     def firmware_manifest(self) -> Path:
         return self.firmware_dir / "manifest.json"
 
@@ -162,6 +175,7 @@ class Settings:
                 env.get("PICOHUB_UPDATE_TRIGGER_SOCKET", defaults.update_trigger_socket)
             ),
             machine_id=Path(env.get("PICOHUB_MACHINE_ID", defaults.machine_id)),
+            os_release=Path(env.get("PICOHUB_OS_RELEASE", defaults.os_release)),
             firmware_rollout_config=Path(
                 env.get("PICOHUB_FIRMWARE_ROLLOUT_CONFIG", defaults.firmware_rollout_config)
             ),

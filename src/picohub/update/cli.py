@@ -31,6 +31,7 @@ from picohub.update.cache import cache_lock
 from picohub.update.check import check
 from picohub.update.config import load_config
 from picohub.update.fetch import fetch
+from picohub.update.hawkbit_service import poll_once, run_service
 from picohub.update.history import History
 from picohub.update.holds import Holds, parse_until
 from picohub.update.http import open_session
@@ -113,6 +114,14 @@ def _parser() -> argparse.ArgumentParser:
     history.add_argument("--json", action="store_true", help="machine-readable output")
     status = commands.add_parser("status", help="what the updater is doing or last did")
     status.add_argument("--json", action="store_true", help="machine-readable output")
+    hawkbit = commands.add_parser(
+        "hawkbit", help="this hub as a hawkBit target (update.conf's [fleet])"
+    )
+    hawkbit_commands = hawkbit.add_subparsers(dest="hawkbit_command", required=True)
+    hawkbit_commands.add_parser(
+        "run", help="poll and install what is assigned, until stopped (run by systemd)"
+    )
+    hawkbit_commands.add_parser("poll-once", help="poll once and say what was done")
     return parser
 
 
@@ -334,6 +343,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "auto": lambda: _automatic(settings, args.origin),
         "hold": lambda: _hold(settings, args.until),
         "release-hold": lambda: _release_hold(settings),
+        "hawkbit": lambda: (
+            run_service(settings) if args.hawkbit_command == "run" else poll_once(settings)
+        ),
     }
     return run_command(commands[args.command], debug=args.debug)
 

@@ -193,13 +193,21 @@ class Device:
         allow_attempt: Callable[[], bool] = lambda: False,
         max_artifact_bytes: int = MAX_ARTIFACT_BYTES,
         rng: random.Random | None = None,
+        handed_over: Callable[[str], bool] = lambda _action: False,
+        closed: Callable[[str], None] = lambda _action: None,
     ) -> None:
+        """``handed_over(action)``: whether the install of ``action`` was already handed
+        to the updater (by a process before a restart): its result is awaited, whatever
+        the deployment's handling now says, and a cancel of it is rejected. ``closed
+        (action)``: called once the server has the final feedback of ``action``."""
         self.client = client
         self.cache_dir = cache_dir
         self.attributes = attributes
         self.install = install
         self.allow_attempt = allow_attempt
         self.max_artifact_bytes = max_artifact_bytes
+        self.handed_over = handed_over
+        self.closed = closed
         self.rng = rng or random.Random()  # noqa: S311 (jitter, not a secret)
         self.memory = Memory()
 
@@ -217,7 +225,10 @@ class Device:
                 self._cancel(base.links.cancel_action)
             elif step is Step.DEPLOYMENT and base.links.deployment_base is not None:
                 deployment = self.client.deployment(base.links.deployment_base)
-                decision = decide(deployment, allow_attempt=self.allow_attempt())
+                if self.handed_over(deployment.action_id):
+                    decision = Decision(Plan.INSTALL, "the install under way is awaited")
+                else:
+                    decision = decide(deployment, allow_attempt=self.allow_attempt())
                 closed = self._carry_out(deployment, decision)
         return Outcome(steps, decision, next_delay(base.sleep, self.rng), closed)
 
@@ -238,7 +249,10 @@ class Device:
 
     def _cancel(self, link: str) -> None:
         cancel = self.client.cancel(link)
-        execution, finished, detail = cancel_answer(cancel.stop_id, self.memory.installing)
+        installing = self.memory.installing
+        if installing is None and self.handed_over(cancel.stop_id):
+            installing = cancel.stop_id
+        execution, finished, detail = cancel_answer(cancel.stop_id, installing)
         log.info("hawkBit cancels action %s: %s", cancel.stop_id, detail)
         self.client.cancel_feedback(
             cancel.action_id, feedback_body(execution, finished, details=[detail])
@@ -255,6 +269,7 @@ class Device:
     def _close(self, action_id: str, finished: Finished, details: Sequence[str]) -> Finished:
         self.client.feedback(action_id, feedback_body(Execution.CLOSED, finished, details=details))
         self._forget(action_id)
+        self.closed(action_id)
         return finished
 
     def _carry_out(self, deployment: Deployment, decision: Decision) -> Finished | None:
