@@ -38,6 +38,7 @@ from picohub.update.cache import CacheBusy, ReleaseCache, cache_lock
 from picohub.update.check import CheckResult
 from picohub.update.config import UpdateConfig, load_config
 from picohub.update.fetch import fetch
+from picohub.update.hawkbit_service import managed_by
 from picohub.update.history import Entry, History, duration
 from picohub.update.holds import Holds
 from picohub.update.http import DownloadError, RateLimited, ServerError, open_session
@@ -129,6 +130,10 @@ def run_automatic(settings: Settings, origin: Origin) -> int:
     except UsageError as exc:
         recorder.error(str(exc))
         raise
+    if config.managed_by_hawkbit:
+        # picohub-hawkbit.service installs what the server assigns; nothing else may.
+        recorder.note(Decision(Action.NOTHING, f"{managed_by(config)} (update.conf [fleet])"))
+        return ExitCode.OK
     if config.automatic is Mode.OFF:
         recorder.note(Decision(Action.NOTHING, "automatic updates are off (automatic = off)"))
         return ExitCode.OK
