@@ -129,9 +129,9 @@ def poll_once(settings: Settings) -> int:
         )
     with _alone(settings):
         device = make_device(config, settings, threading.Event())
+        server = device.client.server
+        print(f"polling {server.base_url} as target {server.controller_id}", flush=True)
         outcome = device.poll_once()
-    server = device.client.server
-    print(f"polled {server.base_url} as target {server.controller_id}")
     print(f"steps: {', '.join(outcome.steps) or 'none (nothing assigned)'}")
     if outcome.decision is not None:
         print(f"deployment: {outcome.decision.plan}: {outcome.decision.reason}")
