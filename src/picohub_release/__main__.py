@@ -5,6 +5,7 @@ release       build, write the signed flat apt repository (dist/repo), verify it
 verify        check a repository directory as a device would
 notes         print the release notes (the newest debian/changelog entry)
 firmware-key  print the public half of the firmware signing key, for board firmware
+hawkbit-upload  put a release's offline bundle into hawkBit as a distribution set
 """
 
 from __future__ import annotations
@@ -33,6 +34,13 @@ from picohub_release.firmware_key import (
 )
 from picohub_release.firmware_signing import public_key
 from picohub_release.github import GitHubRepo
+from picohub_release.hawkbit_api import (
+    PASSWORD_VARIABLE,
+    USER_VARIABLE,
+    ManagementClient,
+    credentials,
+)
+from picohub_release.hawkbit_upload import MODULE_TYPE, SET_TYPE, read_bundle, upload_bundle
 from picohub_release.publish import publish_release
 from picohub_release.release import make_release
 from picohub_release.signing import LOCAL_KEY_DIR, Signer, local_signer, signer_from_environment
@@ -127,7 +135,45 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also print the raw uncompressed point (65 bytes, 04 || X || Y) as hex",
     )
+
+    hawkbit = commands.add_parser(
+        "hawkbit-upload",
+        help="put a release's offline bundle into hawkBit as a distribution set",
+    )
+    hawkbit.add_argument("--server", required=True, help="hawkBit's base URL (https)")
+    hawkbit.add_argument("--tenant", required=True, help="the tenant hubs poll (DEFAULT)")
+    hawkbit.add_argument(
+        "--bundle", type=Path, required=True, help="the release's picohub_VERSION_bundle.tar"
+    )
+    hawkbit.add_argument("--version", required=True, help="the release's version")
+    hawkbit.add_argument(
+        "--user-file",
+        type=Path,
+        help=f"USER:PASSWORD on its first line; else ${USER_VARIABLE} and ${PASSWORD_VARIABLE}",
+    )
+    hawkbit.add_argument(
+        "--module-type", default=MODULE_TYPE, help=f"software module type key ({MODULE_TYPE})"
+    )
+    hawkbit.add_argument(
+        "--set-type", default=SET_TYPE, help=f"distribution set type key ({SET_TYPE})"
+    )
     return parser
+
+
+def _hawkbit_upload(args: argparse.Namespace) -> None:
+    bundle = read_bundle(args.bundle, args.version)
+    client = ManagementClient(args.server, args.tenant, credentials(args.user_file))
+    uploaded = upload_bundle(client, bundle, module_type=args.module_type, set_type=args.set_type)
+    if uploaded.made:
+        print(f"hawkBit: made {', '.join(uploaded.made)} for picohub {bundle.version}")
+    else:
+        print(f"hawkBit already holds picohub {bundle.version} with this bundle: nothing changed")
+    print(
+        f"software module {uploaded.module_id}, artifact {uploaded.artifact_id} "
+        f"(sha256 {bundle.sha256})"
+    )
+    print(f"distribution set {uploaded.set_id}: {uploaded.set_url}")
+    print(f"tenant {client.tenant}: assign it to targets or start a rollout with it")
 
 
 def _days(text: str) -> timedelta:
@@ -228,6 +274,8 @@ def _run(args: argparse.Namespace) -> None:
         print(public.pem, end="")
         if args.point:
             print(public.point.hex())
+    elif args.command == "hawkbit-upload":
+        _hawkbit_upload(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

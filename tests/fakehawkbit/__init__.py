@@ -14,7 +14,9 @@ hawkBit's ``DdiActionFeedback`` is (status.execution and status.result.finished 
 software assigned.
 
 Management (``/rest/v1``, HTTP Basic ``admin:admin``): ``softwaremodules`` (create, read,
-artifact upload as multipart ``file``), ``distributionsets``, ``targets`` (create, read,
+search with ``q``, list artifacts, artifact upload as multipart ``file`` with the hashes
+``md5sum``/``sha1sum``/``sha256sum`` checked), ``distributionsets`` (create, read, search,
+``assignedSM``); name and version unique (409) as in hawkBit; ``targets`` (create, read,
 ``attributes``, ``assignedDS``, cancel an action by ``DELETE .../actions/{id}``) and
 ``rollouts`` (create with ``groups`` or ``amountGroups``, success and error conditions,
 ``errorAction PAUSE``; ``start``, ``pause``, ``resume``; ``deploygroups``). How rollouts run
@@ -30,7 +32,9 @@ Knobs: ``cut_after``/``cuts_left`` (a download stops after so many bytes, so man
 :meth:`FakeHawkbit.open_window`.
 
 Not modelled: gateway tokens, confirmation (user consent) flow, multi-assignments, target
-filters beyond one ``key==pattern`` clause, time-forced actions turning forced, paging.
+filters beyond one ``key==pattern`` clause, searches beyond ``;``-joined ``==`` clauses,
+time-forced actions turning forced, paging of targets and rollouts, locked distribution
+sets, software module and set types (any key is taken).
 """
 
 from tests.fakehawkbit.records import Condition, Feedback, LoggedRequest

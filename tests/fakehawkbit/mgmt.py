@@ -10,12 +10,16 @@ from __future__ import annotations
 import email.parser
 import email.policy
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from tests.fakehawkbit.base import HandlerBase
-from tests.fakehawkbit.records import Condition, Rollout, RolloutGroup, Target
+from tests.fakehawkbit.records import Condition, ModuleArtifact, Rollout, RolloutGroup, Target
 from tests.fakehawkbit.rollouts import FilterError
+from tests.fakehawkbit.search import paged
 
 REST = "/rest/v1"
+NOT_FOUND = "hawkbit.server.error.repo.entitiyNotFound"
+EXISTS = "hawkbit.server.error.repo.entitiyAlreadyExists"
 
 
 def _condition(data: Any) -> Condition | None:
@@ -35,47 +39,14 @@ class MgmtRoutes(HandlerBase):
         except (KeyError, ValueError, TypeError, FilterError) as exc:
             self.send_error_json(400, "hawkbit.server.error.rest.param.invalid", repr(exc))
 
-    def _route(self, method: str, parts: list[str], raw: bytes) -> None:  # noqa: PLR0912
+    def _route(self, method: str, parts: list[str], raw: bytes) -> None:
         fake = self.fake
         self._raw = raw
+        self._params = parse_qs(urlsplit(self.path).query)
+        if parts[:1] in (["softwaremodules"], ["distributionsets"]):
+            self._software(method, parts)
+            return
         match (method, parts):
-            case ("POST", ["softwaremodules"]):
-                made = [
-                    fake.add_module(m["name"], m["version"], m.get("type", "os"))
-                    for m in self._list()
-                ]
-                self.send_json(201, [self._module_json(m.id) for m in made])
-            case ("GET", ["softwaremodules", module_id]):
-                self.send_json(200, self._module_json(int(module_id)))
-            case ("POST", ["softwaremodules", module_id, "artifacts"]):
-                filename, data = self._multipart_file()
-                artifact = fake.add_artifact(int(module_id), filename, data)
-                self.send_json(
-                    201,
-                    {
-                        "id": artifact.id,
-                        "providedFilename": filename,
-                        "size": artifact.size,
-                        "hashes": artifact.hashes(),
-                        "_links": {
-                            "self": {
-                                "href": f"{fake.url}{REST}/softwaremodules/{module_id}"
-                                f"/artifacts/{artifact.id}"
-                            }
-                        },
-                    },
-                )
-            case ("POST", ["distributionsets"]):
-                sets = [
-                    fake.add_set(
-                        d["name"],
-                        d["version"],
-                        [int(m["id"]) for m in d.get("modules", [])],
-                        d.get("type", "os"),
-                    )
-                    for d in self._list()
-                ]
-                self.send_json(201, [self._set_json(ds.id) for ds in sets])
             case ("POST", ["targets"]):
                 targets = [
                     fake.add_target(t["controllerId"], t.get("securityToken"), t.get("name", ""))
@@ -108,7 +79,45 @@ class MgmtRoutes(HandlerBase):
                     200, {"content": content, "total": len(content), "size": len(content)}
                 )
             case _:
-                self.send_error_json(404, "hawkbit.server.error.repo.entitiyNotFound", "Not Found")
+                self.send_error_json(404, NOT_FOUND, "Not Found")
+
+    def _software(self, method: str, parts: list[str]) -> None:
+        """Software modules, their artifacts and distribution sets."""
+        fake = self.fake
+        match (method, parts):
+            case ("POST", ["softwaremodules"]):
+                self._create_modules(self._list())
+            case ("GET", ["softwaremodules"]):
+                found = fake.find_modules(self._query("q"))
+                self.send_json(200, paged([self._module_json(m.id) for m in found], self._params))
+            case ("GET", ["softwaremodules", module_id]):
+                self.send_json(200, self._module_json(int(module_id)))
+            case ("GET", ["softwaremodules", module_id, "artifacts"]):
+                module = fake.modules[int(module_id)]
+                self.send_json(200, [self._artifact_json(module.id, a) for a in module.artifacts])
+            case ("POST", ["softwaremodules", module_id, "artifacts"]):
+                self._upload(int(module_id))
+            case ("POST", ["distributionsets"]):
+                self._create_sets(self._list())
+            case ("GET", ["distributionsets"]):
+                found_sets = fake.find_sets(self._query("q"))
+                content = [self._set_json(ds.id) for ds in found_sets]
+                self.send_json(200, paged(content, self._params))
+            case ("GET", ["distributionsets", ds_id]):
+                self.send_json(200, self._set_json(int(ds_id)))
+            case ("GET", ["distributionsets", ds_id, "assignedSM"]):
+                ds = fake.sets[int(ds_id)]
+                modules = [self._module_json(m) for m in ds.modules]
+                self.send_json(200, paged(modules, self._params))
+            case ("POST", ["distributionsets", ds_id, "assignedSM"]):
+                ids = [int(m["id"]) for m in self._list()]
+                if any(m not in fake.modules for m in ids):
+                    self.send_error_json(404, NOT_FOUND, "SoftwareModule not found")
+                    return
+                fake.assign_modules(int(ds_id), ids)
+                self.send_json(200)
+            case _:
+                self.send_error_json(404, NOT_FOUND, "Not Found")
 
     # -- bodies --------------------------------------------------------------------------
 
@@ -129,14 +138,86 @@ class MgmtRoutes(HandlerBase):
             raise ValueError("a JSON object is expected")
         return data
 
-    def _multipart_file(self) -> tuple[str, bytes]:
+    def _query(self, name: str) -> str | None:
+        values = self._params.get(name)
+        return values[0] if values else None
+
+    def _multipart(self) -> tuple[str, bytes, dict[str, str]]:
+        """The part ``file`` (its name and bytes) and the other form fields."""
         head = f"Content-Type: {self.headers.get('Content-Type', '')}\r\n\r\n".encode()
         message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + self._raw)
+        found: tuple[str, bytes] | None = None
+        fields: dict[str, str] = {}
         for part in message.walk():
-            if part.get_param("name", header="content-disposition") == "file":
-                data = part.get_payload(decode=True)
-                return part.get_filename() or "file", data if isinstance(data, bytes) else b""
-        raise ValueError("no form part 'file'")
+            name = part.get_param("name", header="content-disposition")
+            data = part.get_payload(decode=True)
+            data = data if isinstance(data, bytes) else b""
+            if name == "file":
+                found = part.get_filename() or "file", data
+            elif isinstance(name, str):
+                fields[name] = data.decode()
+        if found is None:
+            raise ValueError("no form part 'file'")
+        return found[0], found[1], fields
+
+    # -- software ------------------------------------------------------------------------
+
+    def _create_modules(self, bodies: list[dict[str, Any]]) -> None:
+        """As hawkBit: name, version and type are unique together (409 else)."""
+        for body in bodies:
+            query = f'name=="{body["name"]}";version=="{body["version"]}"'
+            if any(m.type == body.get("type", "os") for m in self.fake.find_modules(query)):
+                self.send_error_json(409, EXISTS, "SoftwareModule already exists")
+                return
+        made = [
+            self.fake.add_module(m["name"], m["version"], m.get("type", "os"), m.get("vendor", ""))
+            for m in bodies
+        ]
+        self.send_json(201, [self._module_json(m.id) for m in made])
+
+    def _create_sets(self, bodies: list[dict[str, Any]]) -> None:
+        """As hawkBit: name and version are unique together (409 else)."""
+        for body in bodies:
+            if self.fake.find_sets(f'name=="{body["name"]}";version=="{body["version"]}"'):
+                self.send_error_json(409, EXISTS, "DistributionSet already exists")
+                return
+            if any(int(m["id"]) not in self.fake.modules for m in body.get("modules", [])):
+                self.send_error_json(404, NOT_FOUND, "SoftwareModule not found")
+                return
+        sets = [
+            self.fake.add_set(
+                d["name"],
+                d["version"],
+                [int(m["id"]) for m in d.get("modules", [])],
+                d.get("type", "os"),
+            )
+            for d in bodies
+        ]
+        self.send_json(201, [self._set_json(ds.id) for ds in sets])
+
+    def _upload(self, module_id: int) -> None:
+        """An artifact upload: its name unique in the module (409), the hashes given
+        (``md5sum``, ``sha1sum``, ``sha256sum``) checked (400), as hawkBit does."""
+        module = self.fake.modules[module_id]
+        filename, data, fields = self._multipart()
+        filename = fields.get("filename") or filename
+        with self.fake.lock:
+            self.fake.upload_fields.append(fields)
+        hashes = ModuleArtifact(0, filename, data).hashes()
+        for kind in ("md5", "sha1", "sha256"):
+            given = fields.get(f"{kind}sum")
+            if given is not None and given.lower() != hashes[kind]:
+                self.send_error_json(
+                    400,
+                    f"hawkbit.server.error.artifact.uploadFailed.checksum.{kind}.match",
+                    f"Upload failed due to {kind.upper()} checksum mismatch",
+                )
+                return
+        if module.artifact(filename) is not None:
+            self.send_error_json(409, EXISTS, f"Artifact {filename} already exists")
+            return
+        artifact = self.fake.add_artifact(module_id, filename, data)
+        self.send_json(201, self._artifact_json(module_id, artifact))
 
     # -- actions -------------------------------------------------------------------------
 
@@ -198,6 +279,20 @@ class MgmtRoutes(HandlerBase):
             "description": module.description,
             "deleted": False,
             "_links": {"self": {"href": f"{self.fake.url}{REST}/softwaremodules/{module.id}"}},
+        }
+
+    def _artifact_json(self, module_id: int, artifact: ModuleArtifact) -> dict[str, Any]:
+        return {
+            "id": artifact.id,
+            "providedFilename": artifact.filename,
+            "size": artifact.size,
+            "hashes": artifact.hashes(),
+            "_links": {
+                "self": {
+                    "href": f"{self.fake.url}{REST}/softwaremodules/{module_id}"
+                    f"/artifacts/{artifact.id}"
+                }
+            },
         }
 
     def _set_json(self, ds_id: int) -> dict[str, Any]:

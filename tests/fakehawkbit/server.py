@@ -7,7 +7,7 @@ import secrets
 import threading
 from http.server import ThreadingHTTPServer
 
-from tests.fakehawkbit import rollouts
+from tests.fakehawkbit import rollouts, search
 from tests.fakehawkbit.handler import Handler
 from tests.fakehawkbit.records import (
     Action,
@@ -60,6 +60,8 @@ class FakeHawkbit:
         self.offered: list[tuple[str, int]] = []
         self.fetched: list[tuple[str, int]] = []
         self.config_data: list[tuple[str, dict[str, object]]] = []
+        # The form fields of each artifact upload (md5sum, sha1sum, sha256sum, filename).
+        self.upload_fields: list[dict[str, str]] = []
         # Knobs: artifact downloads stop after this many body bytes (times left), or
         # send one byte changed.
         self.cut_after: int | None = None
@@ -117,11 +119,27 @@ class FakeHawkbit:
             self.targets[controller_id] = target
             return target
 
-    def add_module(self, name: str, version: str, type_: str = "os") -> SoftwareModule:
+    def add_module(
+        self, name: str, version: str, type_: str = "os", vendor: str = ""
+    ) -> SoftwareModule:
         with self.lock:
-            module = SoftwareModule(self.next_id(), name, version, type_)
+            module = SoftwareModule(self.next_id(), name, version, type_, vendor)
             self.modules[module.id] = module
             return module
+
+    def find_modules(self, query: str | None) -> list[SoftwareModule]:
+        """The modules a Management API search ``q`` finds (:mod:`tests.fakehawkbit.search`)."""
+        with self.lock:
+            return search.search(list(self.modules.values()), query, search.field)
+
+    def find_sets(self, query: str | None) -> list[DistributionSet]:
+        with self.lock:
+            return search.search(list(self.sets.values()), query, search.field)
+
+    def assign_modules(self, ds_id: int, module_ids: list[int]) -> None:
+        with self.lock:
+            ds = self.sets[ds_id]
+            ds.modules.extend(m for m in module_ids if m not in ds.modules)
 
     def add_artifact(self, module_id: int, filename: str, data: bytes) -> ModuleArtifact:
         with self.lock:
