@@ -1,10 +1,11 @@
 """``python -m picohub_release``: the release tool's command line.
 
-build         build the Debian packages into dist/
-release       build, write the signed flat apt repository (dist/repo), verify it
-verify        check a repository directory as a device would
-notes         print the release notes (the newest debian/changelog entry)
-firmware-key  print the public half of the firmware signing key, for board firmware
+build           build the Debian packages into dist/
+release         build, write the signed flat apt repository (dist/repo), verify it
+verify          check a repository directory as a device would
+publish         publish a repository as a GitHub Release
+notes           print the release notes (the newest debian/changelog entry)
+firmware-key    print the public half of the firmware signing key, for board firmware
 hawkbit-upload  put a release's offline bundle into hawkBit as a distribution set
 """
 

@@ -79,6 +79,7 @@ def test_only_the_publishing_job_may_write_and_only_the_attesting_job_may_sign()
         "build": {"contents": "read"},
         "attest": {"contents": "read", "id-token": "write", "attestations": "write"},
         "publish": {"contents": "write"},
+        "hawkbit": {"contents": "read"},
     }
 
 
@@ -102,3 +103,42 @@ def test_the_release_workflow_calls_the_release_tool() -> None:
     assert "python -m picohub_release publish" in release
     for logic in ("gpg ", "dpkg-buildpackage", "curl ", "sha256sum"):
         assert logic not in release, f"the workflow does {logic.strip()} itself"
+
+
+def test_the_hawkbit_upload_runs_after_publishing_only_when_configured() -> None:
+    hawkbit = _release_jobs()["hawkbit"]
+    assert re.search(r"^    needs: publish$", hawkbit, re.MULTILINE)
+    # A secret cannot be tested in `if:`: the job maps it to its env, the steps test that.
+    assert re.search(
+        r"^    env:\n      HAWKBIT_URL: \$\{\{ secrets\.HAWKBIT_URL \}\}$", hawkbit, re.M
+    )
+    assert "secrets." not in "".join(re.findall(r"if: .*", hawkbit))
+    steps = hawkbit.split("\n      - ")[1:]
+    assert steps and all("if: env.HAWKBIT_URL " in step for step in steps)
+    [upload] = [step for step in steps if "hawkbit-upload" in step]
+    assert "if: env.HAWKBIT_URL != ''" in upload
+    assert "python -m picohub_release hawkbit-upload" in upload
+    for secret in ("HAWKBIT_TENANT", "HAWKBIT_USER", "HAWKBIT_PASSWORD"):
+        assert f"${{{{ secrets.{secret} }}}}" in upload
+    assert f"dist/repo/{bundle_name('${version}')}" in upload
+
+
+def test_a_dispatch_releases_its_tag_phased_and_a_tag_push_is_never_phased() -> None:
+    release = (SOURCE / ".github" / "workflows" / "release.yml").read_text()
+    dispatch = release.split("  workflow_dispatch:\n", 1)[1].split("\npermissions:", 1)[0]
+    assert re.search(r"^      tag:\n(?:        .*\n)*?        required: true$", dispatch, re.M)
+    assert re.search(r"^      phase:\n(?:        .*\n)*?        required: false$", dispatch, re.M)
+    # The tag is the input when dispatched, else the pushed tag: everywhere.
+    expressions = re.findall(r"\$\{\{(.*?)\}\}", release)
+    uses = [e.strip() for e in expressions if "github.ref_name" in e]
+    assert uses and set(uses) == {"inputs.tag || github.ref_name"}, uses
+    # Every checkout takes the tag being released, not the dispatching branch.
+    checkouts = re.findall(r"uses: actions/checkout@.*\n((?:        .*\n)+)", release)
+    assert len(checkouts) == 3
+    for block in checkouts:
+        assert "ref: ${{ inputs.tag && format('refs/tags/{0}', inputs.tag) || github.ref }}" in (
+            block
+        )
+    # The phase comes only from the dispatch's input (empty on a push), to --phase.
+    assert release.count("inputs.phase") == 1 and "PHASE: ${{ inputs.phase }}" in release
+    assert 'set -- --phase "$PHASE"' in release
