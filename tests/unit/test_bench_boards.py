@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from tools.bench_boards.report import connections, served
+from picohub.firmware.manifest import Manifest, make_manifest
+from picohub.firmware.testimage import generate_test_image
+from picohub.firmware.uf2 import BOARDS
+from tools.bench_boards.report import connections, download_failures, served
 from tools.bench_boards.settings import address
 from tools.bench_boards.stats import (
     Beat,
@@ -137,3 +140,46 @@ def test_nginx_connections_are_read_from_proc_net_tcp() -> None:
         "most_from_one_address": 2,
         "send_queue_bytes": 0x4000 + 0x1000 + 0x100000,
     }
+
+
+def _download(**fields: object) -> dict[str, object]:
+    image = _manifest()
+    return {
+        "manifest_status": 200,
+        "status": 200,
+        "received": image.size,
+        "sha256": image.sha256,
+        "error": None,
+        **fields,
+    }
+
+
+def _manifest() -> Manifest:
+    board = BOARDS["pico_w"]
+    data = generate_test_image(board, "1.0.0")
+    return make_manifest(
+        data, board, firmware_version="1.0.0", package_version="1", test_image=True
+    )
+
+
+def test_failed_downloads_count_each_failed_request() -> None:
+    image = _manifest()
+    assert download_failures(_download(), image) == []
+    assert download_failures(_download(manifest_status=429, status=429), image) == [
+        "manifest 429",
+        "image 429",
+    ]
+    assert download_failures(_download(manifest_status=429), image) == ["manifest 429"]
+    # No answer to the manifest request: the image was never asked for.
+    assert download_failures(
+        _download(manifest_status=0, status=0, received=0, error="ConnectionRefusedError"), image
+    ) == ["manifest ConnectionRefusedError"]
+    assert download_failures(_download(received=image.size - 1), image) == ["image short read"]
+    assert download_failures(_download(sha256="0" * 64), image) == ["image sha256 mismatch"]
+    assert download_failures(_download(status=0, received=0, error="TimeoutError"), image) == [
+        "image TimeoutError"
+    ]
+    # Every byte came, then the connection failed before the close: still a failure.
+    assert download_failures(_download(error="ConnectionResetError"), image) == [
+        "image ConnectionResetError"
+    ]

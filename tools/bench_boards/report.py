@@ -30,10 +30,8 @@ def summarize(
     downloads = raw["downloads"]
     failed: Counter[str] = Counter(f"heartbeat {kind}" for kind in failures(beats).elements())
     for download in downloads:
-        problem = _download_problem(download, manifest)
-        if problem:
-            failed[problem] += 1
-    complete = [d for d in downloads if _download_problem(d, manifest) is None]
+        failed.update(download_failures(download, manifest))
+    complete = [d for d in downloads if not download_failures(d, manifest)]
     spans = [d["ended"] - d["started"] for d in complete]
     in_progress = [
         sum(1 for d in downloads if d["started"] <= b.sent < (d["ended"] or ended)) for b in during
@@ -69,20 +67,28 @@ def summarize(
     }
 
 
-def _download_problem(download: dict[str, Any], manifest: Manifest) -> str | None:
-    """Why a download does not count as complete, or None: a status, an error, a short or
-    long read, a hash other than the manifest's (the first of these that applies)."""
+def download_failures(download: dict[str, Any], manifest: Manifest) -> list[str]:
+    """The failed requests of one downloading board, by kind: its manifest request
+    without a 200; its image request without a 200, read short or long, or with a hash
+    other than the manifest's (the first of these that applies). A board asks for the
+    image even after a manifest answer other than 200 (two requests, two failures), not
+    after no answer at all (the image was never asked for)."""
     status, error, received = download["status"], download["error"], download["received"]
-    checks = (
-        (download["manifest_status"] != 200, f"manifest {download['manifest_status'] or error}"),
-        (status == 0, f"download {error}"),
-        (status != 200, f"download {status}"),
-        (received < manifest.size, "download short read"),
-        (received > manifest.size, "download long read"),
-        (download["sha256"] != manifest.sha256, "download sha256 mismatch"),
-        (error is not None, f"download {error}"),
+    if download["manifest_status"] == 0:
+        return [f"manifest {error}"]
+    failed = (
+        [] if download["manifest_status"] == 200 else [f"manifest {download['manifest_status']}"]
     )
-    return next((problem for failed, problem in checks if failed), None)
+    checks = (
+        (status == 0, f"image {error}"),
+        (status != 200, f"image {status}"),
+        (received < manifest.size, "image short read"),
+        (received > manifest.size, "image long read"),
+        (download["sha256"] != manifest.sha256, "image sha256 mismatch"),
+        (error is not None, f"image {error}"),
+    )
+    image = next((problem for bad, problem in checks if bad), None)
+    return failed if image is None else [*failed, image]
 
 
 def served(access: str, errors: str) -> dict[str, Any]:
