@@ -57,9 +57,12 @@ def managed_by(config: UpdateConfig) -> str:
 
 
 def allow_attempt(config: UpdateConfig, settings: Settings) -> bool:
-    """Whether an ``attempt`` deployment (hawkBit's soft update) installs by itself: the
-    owner lets automatic runs install, and no hold is in force. Forced ones always do."""
+    """Whether an ``attempt`` deployment (hawkBit's soft update) installs by itself now:
+    the owner lets automatic runs install, no hold is in force, and the owner's
+    maintenance window (local time) is open. Forced ones always do."""
     if config.automatic is not Mode.INSTALL:
+        return False
+    if not config.window.contains(datetime.now().astimezone()):
         return False
     return Holds(settings.update_hold).current(datetime.now(UTC)) is None
 
