@@ -160,7 +160,8 @@ def test_replies_round_trip() -> None:
 
 @pytest.fixture
 def uploads(settings: Settings, tmp_path: Path) -> Settings:
-    here = replace(settings, cache_dir=tmp_path / "cache")
+    # The updater's state too: never the real /var/lib/picohub-update of the test machine.
+    here = replace(settings, cache_dir=tmp_path / "cache", update_state_dir=tmp_path / "update")
     here.upload_dir.mkdir(parents=True)
     return here
 
@@ -249,6 +250,21 @@ def test_an_install_of_an_older_release_is_refused_as_a_rollback_in_disguise(
     assert refused.value.message == "release 1.4.1 is older than the installed 1.4.2"
     assert refused.value.hint == "going back is a rollback"
     assert read_status(uploads.update_status) == before  # nothing was started
+
+
+@pytest.mark.parametrize("action", [Action.CHECK, Action.APPLY])
+def test_a_hub_hawkbit_manages_refuses_the_pages_check_and_install(
+    uploads: Settings, monkeypatch: pytest.MonkeyPatch, action: Action
+) -> None:
+    monkeypatch.setattr(trigger_service, "is_running", lambda: False)
+    managed = replace(uploads, update_config=uploads.state_dir / "update.conf")
+    managed.update_config.write_text(
+        "[fleet]\nfleet = hawkbit\nhawkbit_url = https://hawkbit.example.org\n"
+    )
+    with pytest.raises(RequestRefused) as refused:
+        handle(TriggerRequest(action), managed)
+    assert "managed by hawkBit at https://hawkbit.example.org" in refused.value.message
+    assert read_status(managed.update_status).phase is Phase.IDLE  # nothing was started
 
 
 @pytest.mark.parametrize(

@@ -443,3 +443,31 @@ def test_the_system_view_shows_the_phase_and_this_hubs_bucket(
     assert available["phase"]["percentage"] == 20 and available["phase"]["bucket"] == 57
     assert available["phase"]["included"] is False and available["phase"]["turn_at"] == 58
     assert "this hub's turn comes at 58%" in available["message"]
+
+
+def test_a_hub_hawkbit_manages_says_so_and_leaves_check_and_install_to_the_server(
+    client: FlaskClient, csrf: dict[str, str], hub: Settings, trigger: FakeTrigger
+) -> None:
+    assert client.get("/api/system").get_json()["update"]["automatic"]["fleet"] is None
+    hub.update_config.parent.mkdir(parents=True, exist_ok=True)
+    hub.update_config.write_text(
+        "[fleet]\nfleet = hawkbit\nhawkbit_url = https://hawkbit.example.org\n"
+    )
+    automatic = client.get("/api/system").get_json()["update"]["automatic"]
+    assert automatic["fleet"] == {
+        "kind": "hawkbit",
+        "server": "https://hawkbit.example.org",
+        "tenant": "DEFAULT",
+    }
+    for path in ("/api/system/update", "/api/system/update/check"):
+        answer = client.post(path, json={}, headers=csrf)
+        assert answer.status_code == 409, path
+        said = answer.get_json()
+        assert said["error"] == "managed_by_fleet"
+        assert "hawkBit at https://hawkbit.example.org" in said["message"]
+        assert "offline bundle" in said["message"]
+    assert trigger.requests == []
+    # A rollback is still the administrator's.
+    assert (
+        client.post("/api/system/rollback", json={"confirm": True}, headers=csrf).status_code == 202
+    )

@@ -61,6 +61,11 @@ class UpdateConfig:
         return self.fleet is Fleet.HAWKBIT
 
     @property
+    def managed_by(self) -> str:
+        """What the automatic runs, the CLI and the page say of a hub hawkBit manages."""
+        return f"this hub is managed by hawkBit at {self.hawkbit_url}"
+
+    @property
     def max_future(self) -> timedelta:
         return timedelta(days=self.max_future_days)
 

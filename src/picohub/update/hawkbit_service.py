@@ -53,7 +53,7 @@ def controller_id(settings: Settings) -> str:
 
 def managed_by(config: UpdateConfig) -> str:
     """What the automatic runs and the CLI say of a hub hawkBit manages."""
-    return f"this hub is managed by hawkBit at {config.hawkbit_url}"
+    return config.managed_by
 
 
 def allow_attempt(config: UpdateConfig, settings: Settings) -> bool:

@@ -137,6 +137,9 @@ def _unit_free_for(request: TriggerRequest, settings: Settings) -> bool:
 
 
 def _dispatch(request: TriggerRequest, config: UpdateConfig, settings: Settings) -> TriggerReply:
+    if config.managed_by_hawkbit and request.action in (Action.CHECK, Action.APPLY):
+        # The server's rollout decides; a bundle by hand and a rollback still go.
+        raise RequestRefused(f"{config.managed_by}: the server decides what is installed")
     if request.action is Action.CHECK:
         with open_session() as session, shared_deadline("a check", CHECK_DEADLINE_S):
             result = check_channel(config, settings, session)

@@ -80,9 +80,16 @@ def automatic(settings: Settings, available: Available | None) -> dict[str, Any]
     """The owner's rules (update.conf) and the next window, the last automatic run, and
     the release an automatic run skips, if any (the hold is the banner's)."""
     rules: dict[str, Any] | None = None
+    fleet: dict[str, Any] | None = None
     error = None
     try:
         config = load_config(settings.update_config)
+        if config.managed_by_hawkbit:
+            fleet = {
+                "kind": "hawkbit",
+                "server": config.hawkbit_url,
+                "tenant": config.hawkbit_tenant,
+            }
         moment = datetime.now().astimezone()
         # Localised again: the offset of the opening's own day (daylight saving time).
         opening = config.window.next_opening(moment).replace(tzinfo=None).astimezone()
@@ -104,6 +111,8 @@ def automatic(settings: Settings, available: Available | None) -> dict[str, Any]
             skipped = {"version": available.version, "reason": reason}
     return {
         "rules": rules,
+        # A fleet server decides what is installed and when: no Check or Install here.
+        "fleet": fleet,
         "config_error": error,
         "last_run": None if last is None else last.to_json(),
         "skipped": skipped,

@@ -12,7 +12,7 @@ import secrets
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from picohub.errors import PicohubError
+from picohub.errors import PicohubError, UsageError
 from picohub.files import atomic_file
 from picohub.settings import Settings
 from picohub.trigger import (
@@ -24,6 +24,7 @@ from picohub.trigger import (
     TriggerRequest,
     ask,
 )
+from picohub.update.config import load_config
 from picohub.versions import is_release_version
 from picohub.web.auth import admin_required
 from picohub.web.body import json_object
@@ -56,9 +57,26 @@ def _answer(reply: TriggerReply, success: int) -> tuple[Response, int]:
     raise ApiError(502, "update_failed", reply.message)
 
 
+def _refuse_when_managed() -> None:
+    """A hub a fleet server manages takes its releases from there: the administrator's
+    Check and Install would go around the server's rollout."""
+    try:
+        config = load_config(_settings().update_config)
+    except UsageError:
+        return  # the trigger reports the broken configuration itself
+    if config.managed_by_hawkbit:
+        raise ApiError(
+            409,
+            "managed_by_fleet",
+            f"{config.managed_by}: the server decides what is installed and when; "
+            "an offline bundle still installs here (and is reported to the server)",
+        )
+
+
 @blueprint.post("/update/check")
 @admin_required
 def check() -> tuple[Response, int]:
+    _refuse_when_managed()
     reply = _ask(TriggerRequest(Action.CHECK), CHECK_ANSWER_S)
     if not reply.ok:
         raise ApiError(502, "check_failed", reply.message)
@@ -68,6 +86,7 @@ def check() -> tuple[Response, int]:
 @blueprint.post("/update")
 @admin_required
 def install() -> tuple[Response, int]:
+    _refuse_when_managed()
     body = json_object()
     unknown = set(body) - {"version"}
     if unknown:

@@ -26,6 +26,7 @@ const hub = {
   followedAt: 0, // when it was started (answers to requests sent before are stale)
   acting: false, // a request of this page is under way
   offered: null, // the release version the Install button installs
+  managedBy: null, // the fleet server that decides instead of Check and Install
   loadedWith: null, // the version running when this page was loaded
 };
 
@@ -147,7 +148,18 @@ const MODES = {
 function renderAutomatic(automatic, hold) {
   if (!automatic) return;
   const rules = automatic.rules;
-  $("automatic-rules").textContent = rules
+  const fleet = automatic.fleet;
+  hub.managedBy = fleet ? fleet.server : null;
+  $("fleet-note").hidden = !fleet;
+  $("fleet-note").textContent = fleet
+    ? `This hub is managed by hawkBit at ${fleet.server} (tenant ${fleet.tenant}): the server`
+      + " decides which release is installed and when. An offline bundle still installs here,"
+      + " and the server learns of it."
+    : "";
+  $("automatic-rules").textContent = fleet
+    ? "Automatic updates from GitHub are off: the fleet server's rollout replaces them;"
+      + " its soft updates keep the window and a hold (/etc/picohub/update.conf)."
+    : rules
     ? `Automatic updates: ${MODES[rules.mode] ?? rules.mode}; installs in the window`
       + ` ${rules.window}; on metered connections`
       + ` ${rules.metered_downloads ? "downloads too" : "only checks"}`
@@ -303,7 +315,8 @@ function renderProgress(system) {
 function renderControls() {
   const locked = hub.acting || hub.following || busy() || hub.unreachable;
   $("check-button").disabled = locked;
-  $("install-button").hidden = !hub.offered;
+  $("check-button").hidden = Boolean(hub.managedBy);
+  $("install-button").hidden = !hub.offered || Boolean(hub.managedBy);
   $("install-button").disabled = locked;
   $("install-button").textContent = `Install ${hub.offered ?? ""}`.trim();
   $("bundle-button").disabled = locked || $("bundle-input").files.length === 0;
