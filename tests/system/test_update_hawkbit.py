@@ -19,7 +19,7 @@ from tests.integration.repo_fixtures import make_signer, stop_agents
 from tests.picoboard.netns import ContainerNetwork
 from tests.system.conftest import _repository
 from tests.system.container import Container, wait_for
-from tests.system.journeys import apt_install, healthy_version, history
+from tests.system.journeys import WEB, apt_install, healthy_version, history, log_in
 
 SERVICE = "picohub-hawkbit.service"
 
@@ -145,3 +145,29 @@ def test_an_assigned_release_is_installed_and_reported_as_a_success(
     )
     # The upgrade restarted the agent that started it; the new one reported.
     assert hawkbit.targets[managed].attributes["picohub"] == release_b.version
+
+
+def test_the_page_names_the_server_and_a_bundle_installed_by_hand_is_reported(
+    container: Container,
+    hawkbit: FakeHawkbit,
+    managed: str,
+    release_c: Build,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    status, system = container.http("GET", f"{WEB}/api/system")
+    assert status == 200
+    assert system["update"]["automatic"]["fleet"]["server"] == hawkbit.url
+    session = log_in(container)
+    status, said = container.http("POST", f"{WEB}/api/system/update", {}, session.headers())
+    assert (status, said["error"]) == (409, "managed_by_fleet")
+
+    bundle = tmp_path_factory.mktemp("usb") / "c.tar"
+    bundle.write_bytes(_bundle(release_c, tmp_path_factory, "c.tar"))
+    inside = container.put(bundle, "/root/usb")
+    container.run(["picohub-update", "apply", "--wait", "--bundle", inside], timeout=600)
+    assert healthy_version(container) == release_c.version
+    wait_for(
+        lambda: hawkbit.targets[managed].attributes.get("picohub") == release_c.version,
+        timeout=60,
+        what="the server to learn of the release installed by hand",
+    )
