@@ -14,22 +14,40 @@ import hashlib
 from pathlib import Path
 
 MAGIC = b"070701"
+CRC_MAGIC = b"070702"  # the same, with the sum of each member's bytes in its header
 TRAILER = "TRAILER!!!"
 _HEADER = 110  # the magic and 13 fields of 8 hex digits
-_REGULAR = 0o100644
+REGULAR = 0o100644
 
 
 def _pad(length: int) -> bytes:
     return b"\0" * (-length % 4)
 
 
-def _member(name: str, data: bytes, inode: int) -> bytes:
+def member(
+    name: str,
+    data: bytes,
+    inode: int,
+    *,
+    mode: int | None = None,
+    magic: bytes = MAGIC,
+    checksum: int | None = None,
+) -> bytes:
+    """One cpio member; in the crc format its checksum is the sum of ``data`` unless
+    ``checksum`` says otherwise (a wrong one, for a test)."""
     encoded = name.encode() + b"\0"
-    mode = 0 if name == TRAILER else _REGULAR
+    if mode is None:
+        mode = 0 if name == TRAILER else REGULAR
+    if checksum is None:
+        checksum = sum(data) & 0xFFFFFFFF if magic == CRC_MAGIC else 0
     # inode, mode, uid, gid, links, mtime, size, 4 device numbers, name size, checksum
-    fields = (inode, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(encoded), 0)
-    header = MAGIC + b"".join(b"%08X" % value for value in fields) + encoded
+    fields = (inode, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(encoded), checksum)
+    header = magic + b"".join(b"%08X" % value for value in fields) + encoded
     return header + _pad(len(header)) + data + _pad(len(data))
+
+
+def trailer(magic: bytes = MAGIC) -> bytes:
+    return member(TRAILER, b"", 0, magic=magic)
 
 
 def sw_description(version: str, bundle_name: str, bundle: bytes) -> str:
@@ -52,9 +70,7 @@ def write_swu(path: Path, version: str, bundle_name: str, bundle: bytes) -> Path
     """``path``: an SWUpdate image of ``version`` holding the bundle."""
     description = sw_description(version, bundle_name, bundle).encode()
     path.write_bytes(
-        _member("sw-description", description, 1)
-        + _member(bundle_name, bundle, 2)
-        + _member(TRAILER, b"", 0)
+        member("sw-description", description, 1) + member(bundle_name, bundle, 2) + trailer()
     )
     return path
 
@@ -65,7 +81,7 @@ def read_swu(data: bytes) -> dict[str, bytes]:
     offset = 0
     while True:
         header = data[offset : offset + _HEADER]
-        if len(header) < _HEADER or header[:6] != MAGIC:
+        if len(header) < _HEADER or header[:6] not in (MAGIC, CRC_MAGIC):
             raise ValueError(f"no cpio header at offset {offset}")
         size = int(header[54:62], 16)
         name_size = int(header[94:102], 16)

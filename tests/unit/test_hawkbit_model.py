@@ -137,12 +137,22 @@ def test_the_documented_deployment() -> None:
     first = deployment.artifacts[0]
     assert first.filename == "binary.tgz"
     assert first.size == 13
-    assert first.sha256.startswith("b3a04740")
+    assert first.sha256 is not None and first.sha256.startswith("b3a04740")
+    assert first.digest == ("sha256", first.sha256)  # the SHA-256 when there is one
     assert first.md5 == "d04440e6533863247655ac5fd4345bcc"
     assert first.url(https_only=True).startswith("https://link-to-cdn.com/")
     assert deployment.chunks[1].metadata == {
         "aMetadataKey": "Metadata value as defined in software module"
     }
+
+
+def test_an_artifact_with_only_a_sha1_as_goosebit_sends_it() -> None:
+    data: Any = copy.deepcopy(DEPLOYMENT_BASE)
+    sha1 = "6e15a475" + "0" * 32
+    data["deployment"]["chunks"][0]["artifacts"][0]["hashes"] = {"sha1": sha1.upper()}
+    first = parse_deployment(data).artifacts[0]
+    assert (first.sha256, first.sha1, first.md5) == (None, sha1, None)
+    assert first.digest == ("sha1", sha1)
 
 
 def test_absent_handling_and_window_read_as_forced_and_none() -> None:
@@ -193,7 +203,10 @@ ARTIFACT = ["deployment", "chunks", 0, "artifacts", 1]
         (["deployment", "chunks"], {"a": 1}, "deployment.chunks is not a list"),
         (["deployment", "update"], "now", "deployment.update is 'now', not one of skip"),
         (["deployment", "maintenanceWindow"], "soon", "deployment.maintenanceWindow"),
-        ([*ARTIFACT, "hashes", "sha256"], KeyError, "chunks[0].artifacts[1].hashes.sha256"),
+        ([*ARTIFACT, "hashes", "sha256"], KeyError, None),  # its SHA-1 is checked
+        ([*ARTIFACT, "hashes"], {"md5": "0" * 32}, "artifacts[1].hashes.sha256 is missing, and"),
+        ([*ARTIFACT, "hashes"], {}, "hashes.sha1: the artifact has no hash to check"),
+        ([*ARTIFACT, "hashes", "sha1"], "abc", "artifacts[1].hashes.sha1 is not of the"),
         ([*ARTIFACT, "hashes", "sha256"], "abc", "artifacts[1].hashes.sha256 is not of the"),
         ([*ARTIFACT, "size"], -1, "chunks[0].artifacts[1].size is not a count"),
         ([*ARTIFACT, "size"], "13", "chunks[0].artifacts[1].size is not a count"),

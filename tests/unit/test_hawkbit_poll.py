@@ -208,4 +208,7 @@ def test_device_attributes_are_dpkgs_versions(tmp_path: Path) -> None:
     assert attributes["picohub-archive-keyring"] == "not installed"
     assert attributes["debian_release"] == "bookworm"
     assert attributes["architecture"]  # dpkg's own, e.g. amd64 or arm64
+    # What goosebit (SWUpdate's names) reads: the release; no board it would file us under.
+    assert attributes["sw_version"] == "1.4.2"
+    assert "hw_boardname" not in attributes and "hw_revision" not in attributes
     assert all(len(value) <= 128 for value in attributes.values())  # hawkBit's limit

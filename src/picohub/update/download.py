@@ -1,5 +1,6 @@
 """A package from the signed index, downloaded over HTTP: resumable, never larger than
-the index says, and in place only with the right SHA-256.
+the index says, and in place only with the right SHA-256 (or, for a hawkBit artifact whose
+server gives no SHA-256, the right SHA-1: :class:`Digest`).
 
 Bytes go to ``NAME.part`` first (:func:`part_path`); an interrupted download resumes
 there with a Range request, and the file appears by rename only once it is whole and
@@ -8,15 +9,16 @@ verified. Every transfer is bounded as :mod:`picohub.update.http` bounds it.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from contextlib import closing
+from enum import StrEnum
 from pathlib import Path
 
 import requests
 
 from picohub.files import rename_into_place
-from picohub.repository import sha256_of
 from picohub.update.http import (
     ChecksumMismatch,
     Clock,
@@ -34,6 +36,28 @@ from picohub.update.http import (
 
 log = logging.getLogger(__name__)
 
+CHUNK = 1 << 20
+
+
+class Digest(StrEnum):
+    """The hash a download is checked against (hashlib's names)."""
+
+    SHA256 = "sha256"
+    SHA1 = "sha1"
+
+    @property
+    def label(self) -> str:
+        return {Digest.SHA256: "SHA-256", Digest.SHA1: "SHA-1"}[self]
+
+
+def digest_of(path: Path, algorithm: Digest = Digest.SHA256) -> str:
+    """The hex digest of ``path``'s bytes."""
+    digest = hashlib.new(algorithm.value, usedforsecurity=algorithm is Digest.SHA256)
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
 
 def part_path(target: Path) -> Path:
     """Where :func:`fetch_file` keeps the partial download of ``target``."""
@@ -49,8 +73,12 @@ def fetch_file(
     sha256: str,
     limits: Limits,
     progress: Progress | None = None,
+    algorithm: Digest = Digest.SHA256,
 ) -> Path:
     """Download ``url`` to ``target``, whose size and SHA-256 come from the signed index.
+
+    ``sha256`` is the expected hex digest: a SHA-256 unless ``algorithm`` names another
+    (the keyword stays what the signed index's callers have always passed).
 
     Bytes go to ``target.part`` first; an earlier partial download is resumed with a Range
     request. Never more than ``size`` bytes are accepted, and ``target`` appears (by rename)
@@ -58,7 +86,11 @@ def fetch_file(
     that do not match the index are deleted. At most one restart from zero per call.
     """
     wanted = sha256.lower()
-    if target.is_file() and target.stat().st_size == size and sha256_of(target) == wanted:
+    if (
+        target.is_file()
+        and target.stat().st_size == size
+        and digest_of(target, algorithm) == wanted
+    ):
         return target
     if size > limits.max_bytes:
         raise DownloadError(
@@ -67,10 +99,10 @@ def fetch_file(
         )
     part = part_path(target)
     clock = Clock(limits.deadline)
-    offset = _resumable(part, size, wanted)
+    offset = _resumable(part, size, wanted, algorithm)
     if offset < size or not part.is_file():
         _download(session, url, part, offset, size, limits, clock, progress)
-    _verify(part, size, wanted, url)
+    _verify(part, size, wanted, url, algorithm)
     rename_into_place(part, target)
     return target
 
@@ -102,13 +134,13 @@ def _download(
     raise DownloadError(f"{shown(url)} answered a range we did not ask for")
 
 
-def _resumable(part: Path, size: int, wanted: str) -> int:
+def _resumable(part: Path, size: int, wanted: str, algorithm: Digest) -> int:
     """How many bytes of ``part`` to keep; a .part that cannot be the file is deleted."""
     try:
         have = part.stat().st_size
     except FileNotFoundError:
         return 0
-    if have > size or (have == size and sha256_of(part) != wanted):
+    if have > size or (have == size and digest_of(part, algorithm) != wanted):
         part.unlink()
         return 0
     return have
@@ -184,16 +216,16 @@ def _receive(
         raise refused from None
 
 
-def _verify(part: Path, size: int, wanted: str, url: str) -> None:
+def _verify(part: Path, size: int, wanted: str, url: str, algorithm: Digest) -> None:
     have = part.stat().st_size if part.is_file() else 0
     if have < size:
         raise DownloadError(
             f"the download of {shown(url)} ended after {have} of {size} bytes",
             hint="the connection broke; the next try resumes where this one stopped",
         )
-    if sha256_of(part) != wanted:
+    if digest_of(part, algorithm) != wanted:
         part.unlink()
         raise ChecksumMismatch(
-            f"{shown(url)} does not match the SHA-256 in the signed index; deleted",
+            f"{shown(url)} does not match the {algorithm.label} in the signed index; deleted",
             hint="the download was damaged or tampered with; try again later",
         )

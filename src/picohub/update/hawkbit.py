@@ -7,11 +7,13 @@ read (:func:`read_token`); it goes only to the hawkBit server's own origin (sche
 port), through :class:`TargetTokenAuth`, never to a CDN an artifact link or a redirect
 points at. Control links (``deploymentBase``, ``cancelAction``, ``configData``) must stay
 on that origin; artifact links may point elsewhere (hawkBit can hand out CDN links), and
-there the SHA-256 from the deployment proves the bytes.
+there the hash from the deployment proves the bytes: its SHA-256, or its SHA-1 when the
+server gives no SHA-256 (goosebit). A SHA-1 is acceptable because it only proves the
+transfer; the bundle's signature against the pinned release key proves the release.
 
 Every read is bounded as :mod:`picohub.update.http` bounds it; artifacts are fetched with
 :func:`picohub.update.download.fetch_file` (a ``.part`` resumed with a Range request, the
-size and SHA-256 checked before the file appears). What to do with a poll answer is
+size and hash checked before the file appears). What to do with a poll answer is
 :mod:`picohub.update.hawkbit_poll`.
 """
 
@@ -31,7 +33,7 @@ import requests
 
 from picohub import jsontext
 from picohub.errors import PicohubError
-from picohub.update.download import fetch_file
+from picohub.update.download import Digest, fetch_file
 from picohub.update.failures import describe_transport_failure
 from picohub.update.hawkbit_model import (
     Artifact,
@@ -273,7 +275,8 @@ class DdiClient:
         progress: Progress | None = None,
     ) -> Path:
         """Fetch ``artifact`` into ``directory``: resumed, at most its size (and at most
-        ``max_bytes``), in place only with the size and SHA-256 the deployment gives."""
+        ``max_bytes``), in place only with the size and the hash the deployment gives (its
+        SHA-256, else its SHA-1: see the module docstring)."""
         if artifact.size > max_bytes:
             raise HawkbitError(
                 f"artifact {artifact.filename} has {artifact.size} bytes, more than the "
@@ -282,20 +285,29 @@ class DdiClient:
             )
         directory.mkdir(parents=True, exist_ok=True)
         url = artifact.url(https_only=self.server.https_only)
-        log.info("fetching %s (%d bytes) from hawkBit", artifact.filename, artifact.size)
+        name, wanted = artifact.digest
+        algorithm = Digest(name)
+        log.info(
+            "fetching %s (%d bytes, %s %s) from hawkBit",
+            artifact.filename,
+            artifact.size,
+            algorithm.label,
+            wanted,
+        )
         try:
             return fetch_file(
                 self.session,
                 url,
                 directory / artifact.filename,
                 size=artifact.size,
-                sha256=artifact.sha256,
+                sha256=wanted,
+                algorithm=algorithm,
                 limits=Limits(max_bytes=artifact.size, deadline=3600.0),
                 progress=progress,
             )
         except ChecksumMismatch as exc:
             raise ArtifactRefused(
-                f"artifact {artifact.filename} from {shown(url)} does not match the SHA-256 "
-                "the deployment gives; deleted",
+                f"artifact {artifact.filename} from {shown(url)} does not match the "
+                f"{algorithm.label} the deployment gives; deleted",
                 hint="the download was damaged or tampered with, or the server's copy is",
             ) from exc

@@ -14,6 +14,10 @@ Before the unit starts, the action is written to a state file of root's
 handed the action over is stopped (:class:`Stopped`), and the one that starts finds the
 action in the file, waits for the unit to end and reports how the update ended. The file
 is removed once the server has the final feedback, so an action is never installed twice.
+
+The artifact is the bundle itself (hawkBit), or an SWUpdate image holding it (goosebit
+takes nothing else): the bundle is then taken out of the image into the action's folder
+of the hawkBit cache (:func:`picohub.update.swu.extract_bundle`) and that is applied.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from picohub.update.hawkbit_model import Deployment
 from picohub.update.history import Entry, History
 from picohub.update.journal import Kind, Origin, Result
 from picohub.update.status import now
+from picohub.update.swu import extract_bundle, is_swu
 from picohub.update.unit import is_running, start_in_unit
 
 log = logging.getLogger(__name__)
@@ -40,6 +45,8 @@ log = logging.getLogger(__name__)
 STATE_FORMAT = 1
 # How often the end of an update handed over before a restart is looked for.
 WAIT_POLL_S = 5.0
+# Where, next to a downloaded SWUpdate image, the bundle taken out of it goes.
+SWU_BUNDLE_DIR = "bundle"
 
 
 class InstallFailed(PicohubError):
@@ -116,6 +123,13 @@ def outcome(history: Sequence[Entry], pending: Pending) -> tuple[bool, str]:
     return False, f"{entry.result}: {entry.message}"
 
 
+def _bundle_of(artifact: Path) -> Path:
+    """The bundle to apply: ``artifact``, or the one inside it when it is a ``.swu``."""
+    if not is_swu(artifact):
+        return artifact
+    return extract_bundle(artifact, artifact.parent / SWU_BUNDLE_DIR)
+
+
 class Handoff:
     """The :data:`~picohub.update.hawkbit_poll.Installer` of a hub: see the module."""
 
@@ -158,7 +172,7 @@ class Handoff:
                 "its offline bundle",
                 hint="assign a software module with the release's .bundle.tar only",
             )
-        bundle = str(paths[0].resolve())
+        bundle = str(_bundle_of(paths[0]).resolve())
         if self.stop.is_set():
             raise Stopped
         pending = Pending(action, bundle, now())

@@ -15,6 +15,11 @@ What comes from the server is parsed strictly into frozen records: a missing fie
 of the wrong type is a :class:`HawkbitAnswerError` naming it (``deployment.chunks[0].
 artifacts[1].hashes.sha256``). Fields hawkBit may add later are ignored, as hawkBit's
 own classes ignore unknown properties.
+
+An artifact's hashes need a SHA-256 or, failing that, a SHA-1: hawkBit sends md5, sha1
+and sha256; goosebit, another DDI server, sends only sha1. A SHA-1 is good enough here
+because these hashes only prove the transfer: what proves the release is the offline
+bundle's signature, checked against the pinned release key by the bundle apply.
 """
 
 from __future__ import annotations
@@ -108,11 +113,23 @@ class ControllerBase:
 class Artifact:
     filename: str
     size: int
-    sha256: str
+    sha256: str | None  # at least one of sha256 and sha1 (see the module docstring)
     sha1: str | None
     md5: str | None
     download: str | None  # the https link
     download_http: str | None  # the plain http link (hawkBit offers both)
+
+    @property
+    def digest(self) -> tuple[str, str]:
+        """The hash the download is checked against: (hashlib's name, hex digest), the
+        SHA-256 when given, else the SHA-1."""
+        if self.sha256 is not None:
+            return "sha256", self.sha256
+        if self.sha1 is not None:
+            return "sha1", self.sha1
+        raise HawkbitAnswerError(
+            "deployment", f"artifact {self.filename!r} has no SHA-256 or SHA-1"
+        )
 
     def url(self, *, https_only: bool) -> str:
         """The link to fetch: https always when offered; plain http only when allowed."""
@@ -266,10 +283,15 @@ def parse_controller_base(data: object) -> ControllerBase:
 
 def _artifact(item: _Reader) -> Artifact:
     hashes = item.obj("hashes")
+    if not hashes.has("sha256") and not hashes.has("sha1"):
+        raise item.error(
+            f"{hashes.path}.sha256 is missing, and so is {hashes.path}.sha1: "
+            "the artifact has no hash to check the download against"
+        )
     return Artifact(
         filename=_plain_name(item, item.text("filename")),
         size=item.count("size"),
-        sha256=hashes.text("sha256", pattern=_SHA256),
+        sha256=hashes.optional_text("sha256", pattern=_SHA256),
         sha1=hashes.optional_text("sha1", pattern=_SHA1),
         md5=hashes.optional_text("md5", pattern=_MD5),
         download=item.link("download"),

@@ -35,7 +35,7 @@ from pathlib import Path
 from picohub.errors import PicohubError
 from picohub.installed import installed_versions
 from picohub.process import run
-from picohub.settings import RELEASE_PACKAGES
+from picohub.settings import PACKAGE, RELEASE_PACKAGES
 from picohub.update.fetch import check_free_space
 from picohub.update.hawkbit import ArtifactRefused, DdiClient
 from picohub.update.hawkbit_model import (
@@ -143,9 +143,19 @@ def os_release_codename(path: Path) -> str:
 
 def device_attributes(dpkg_admin_dir: Path, os_release: Path) -> dict[str, str]:
     """The attributes this hub reports: its release's package versions (as dpkg has
-    them), the Debian release and dpkg's architecture."""
+    them), the Debian release and dpkg's architecture.
+
+    ``sw_version`` repeats the ``picohub`` package's version under the name SWUpdate's
+    suricatta gives it: goosebit reads only ``sw_version``, ``hw_boardname`` and
+    ``hw_revision`` from config data, overwrites its record with them (a missing key makes
+    its version unknown, and an assigned release is offered again), and offers nothing
+    whose version equals ``sw_version``. ``hw_boardname`` is not sent: goosebit files
+    the device under that board and then assigns only software whose sw-description
+    lists it as compatible; a picohub ``.swu`` lists none (goosebit's "default"), and
+    dpkg's architecture is not a board name anyway."""
     versions = installed_versions(RELEASE_PACKAGES, dpkg_admin_dir)
     attributes = {name: version or NOT_INSTALLED for name, version in versions.items()}
+    attributes["sw_version"] = attributes[PACKAGE]
     attributes["debian_release"] = os_release_codename(os_release)
     arch = run(["dpkg", "--print-architecture"], timeout=30).stdout.strip()
     attributes["architecture"] = arch or "unknown"
