@@ -120,6 +120,25 @@ def test_the_firmware_page_says_the_image_is_a_test_image(page: Page) -> None:
     _screenshot(page, "firmware.png")
 
 
+def test_the_system_page_names_the_fleet_server_that_manages_the_hub(
+    container: Container, page: Page
+) -> None:
+    container.sh(
+        "cp /etc/picohub/update.conf /root/update.conf && printf '[fleet]\\nfleet = hawkbit"
+        "\\nhawkbit_url = https://hawkbit.example.org\\n' > /etc/picohub/update.conf"
+    )
+    try:
+        page.goto(f"{WEB}/#system")
+        page.reload()
+        note = page.locator("#fleet-note")
+        note.wait_for(state="visible", timeout=15000)
+        assert "managed by hawkBit at https://hawkbit.example.org" in note.inner_text()
+        assert "fleet server" in page.locator("#automatic-rules").inner_text()
+        _screenshot(page, "system-fleet.png")
+    finally:
+        container.sh("mv /root/update.conf /etc/picohub/update.conf")
+
+
 # One ended run, as the updater records it (its own code, installed in the container).
 _ROLLED_BACK_RUN = (
     "from pathlib import Path; from picohub.update.history import Entry, History; "
