@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PYTHONPATH := $(CURDIR)/src:$(CURDIR)
 
-.PHONY: all deps debs release test checks pytest lint typecheck unit-debian rootfs rootfs-arm64 pytest-arm64 faults demo bench bench-boards clean
+.PHONY: all deps debs release test checks pytest lint typecheck unit-debian rootfs rootfs-arm64 pytest-arm64 faults demo bench bench-boards bench-fleet clean
 
 all: debs
 
@@ -86,6 +86,13 @@ bench: deps
 ## BENCH_BOARDS_ARGS="--boards 10 --downloaders 10 --rate 262144" for a quick run.
 bench-boards: deps
 	$(BIN)/python -m tools.bench_boards $(BENCH_BOARDS_ARGS)
+
+## The fleet benchmark (issue #18): 100 and 1000 simulated hawkBit controllers and one real
+## hub against the local hawkBit-shaped server: polling load, bytes per hub per release, a
+## rollout of two groups; writes bench/fleet.json and prints a table.
+## BENCH_FLEET_ARGS="--controllers 100" for a quick run.
+bench-fleet: deps
+	$(BIN)/python -m tools.bench_fleet $(BENCH_FLEET_ARGS)
 
 clean:
 	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache
