@@ -26,12 +26,16 @@ from tests.fakehawkbit.records import (
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
-    # A fleet polls at once: the default backlog of 5 drops connections under 20 threads.
-    request_queue_size = 128
+    # A fleet polls at once: the default backlog of 5 drops connections under 20 threads,
+    # and make bench-fleet runs a thousand controllers.
+    request_queue_size = 1024
 
 
 class FakeHawkbit:
     """A hawkBit server for one tenant: DDI for devices, part of the Management API."""
+
+    # What answers each request; a subclass may count or change the exchanges.
+    handler: type[Handler] = Handler
 
     def __init__(
         self,
@@ -74,7 +78,7 @@ class FakeHawkbit:
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> FakeHawkbit:
-        server = _Server((self.host, self.port), Handler)
+        server = _Server((self.host, self.port), self.handler)
         server.fake = self  # type: ignore[attr-defined]
         self.port = server.server_address[1]
         self._server = server

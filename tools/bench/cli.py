@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import tools.bench
-from picohub.errors import ExitCode, PicohubError, UsageError
+from picohub.errors import UsageError
 from tools.bench.run import run_bench
 from tools.bench.settings import TOOLS, VARIANTS
-from tools.preflight import need_root_and_tools
+from tools.preflight import need_root_and_tools, run_tool
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -34,20 +33,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--debug", action="store_true", help="log every command")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO, format="%(message)s")
-    try:
+
+    def action() -> None:
         need_root_and_tools("bench", TOOLS)
         if args.runs < 1:
             raise UsageError("--runs must be at least 1")
         run_bench(args.runs, args.out, args.variants)
-    except PicohubError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        if exc.hint:
-            print(f"hint: {exc.hint}", file=sys.stderr)
-        return exc.exit_code
-    except TimeoutError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return ExitCode.FAILURE
-    return ExitCode.OK
+
+    return run_tool(action, debug=args.debug)
 
 
 def _variants(text: str) -> tuple[str, ...]:

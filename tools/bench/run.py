@@ -6,14 +6,11 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 from tests.system.conftest import point_updater_at, serve_releases
-from tests.system.container import Container
-from tests.system.rootfs import ensure_root
 from tools.bench.agents import Agent
 from tools.bench.releases import build_releases
 from tools.bench.report import machine, summarize, table
@@ -26,18 +23,9 @@ from tools.bench.settings import (
     VARIANTS,
 )
 from tools.bench.variants import Bench
+from tools.preflight import booted_bookworm
 
 log = logging.getLogger("bench")
-
-
-@contextmanager
-def booted(work: Path) -> Iterator[Container]:
-    container = Container(ensure_root("bookworm"), work / "container")
-    try:
-        container.start()
-        yield container
-    finally:
-        container.stop()
 
 
 def run_bench(runs: int, out: Path, variants: tuple[str, ...] = VARIANTS) -> dict[str, Any]:
@@ -46,7 +34,7 @@ def run_bench(runs: int, out: Path, variants: tuple[str, ...] = VARIANTS) -> dic
         log.info("building release 1 from the tree and release 2 (only picohub changes)")
         releases = build_releases(work)
         log.info("booting bookworm; releases %s and %s", releases.old.version, releases.new.version)
-        container = stack.enter_context(booted(work))
+        container = stack.enter_context(booted_bookworm(work))
         served = [(f"v{r.version}", r.directory) for r in (releases.old_repo, releases.new_repo)]
         stack.enter_context(serve_releases(container, served))
         probe = Agent(container, "probe")

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import tools.bench_boards
-from picohub.errors import ExitCode, PicohubError, UsageError
+from picohub.errors import UsageError
 from tools.bench_boards.boards import Plan
 from tools.bench_boards.run import run_bench_boards
 from tools.bench_boards.settings import (
@@ -24,7 +23,7 @@ from tools.bench_boards.settings import (
     TOOLS,
     WARMUP_S,
 )
-from tools.preflight import need_root_and_tools
+from tools.preflight import need_root_and_tools, run_tool
 
 MAX_BOARDS = 250 * 256  # source addresses of one block (settings.address)
 
@@ -76,7 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--debug", action="store_true", help="log every command")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO, format="%(message)s")
-    try:
+
+    def action() -> None:
         need_root_and_tools("bench-boards", TOOLS)
         if not 1 <= args.boards <= MAX_BOARDS or not 0 <= args.downloaders <= MAX_BOARDS:
             raise UsageError(f"--boards must be 1-{MAX_BOARDS}, --downloaders 0-{MAX_BOARDS}")
@@ -96,12 +96,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.mtu and not 576 <= args.mtu <= 65536:
             raise UsageError("--mtu must be 576-65536, or 0 to leave the loopback's")
         run_bench_boards(plan, args.out, args.debs, args.mtu)
-    except PicohubError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        if exc.hint:
-            print(f"hint: {exc.hint}", file=sys.stderr)
-        return exc.exit_code
-    except TimeoutError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return ExitCode.FAILURE
-    return ExitCode.OK
+
+    return run_tool(action, debug=args.debug)

@@ -10,8 +10,6 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -25,7 +23,6 @@ from picohub_release.build import build_debs
 from tests.conftest import SOURCE
 from tests.system.container import Container, wait_for
 from tests.system.journeys import healthy_version
-from tests.system.rootfs import ensure_root
 from tools.bench.report import machine
 from tools.bench_boards.boards import Plan
 from tools.bench_boards.report import connections, summarize, table
@@ -40,20 +37,11 @@ from tools.bench_boards.settings import (
     SETTLE_S,
     WEB_PORT,
 )
+from tools.preflight import booted_bookworm
 
 log = logging.getLogger("bench-boards")
 ACCESS_LOG = "/var/log/nginx/access.log"
 ERROR_LOG = "/var/log/nginx/error.log"
-
-
-@contextmanager
-def booted(work: Path) -> Iterator[Container]:
-    container = Container(ensure_root("bookworm"), work / "container")
-    try:
-        container.start()
-        yield container
-    finally:
-        container.stop()
 
 
 def run_bench_boards(
@@ -63,7 +51,7 @@ def run_bench_boards(
         work = Path(temporary)
         packages = _packages(work, debs)
         log.info("booting bookworm")
-        with booted(work) as container:
+        with booted_bookworm(work) as container:
             if mtu:
                 _set_mtu(container, mtu)
             version = _install(container, packages)

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import tools.bench_fleet
-from picohub.errors import ExitCode, PicohubError, UsageError
+from picohub.errors import UsageError
 from tools.bench_fleet.run import run_bench_fleet
 from tools.bench_fleet.settings import CONTROLLERS, TOOLS
-from tools.preflight import need_root_and_tools
+from tools.preflight import need_root_and_tools, run_tool
 
 MAX_CONTROLLERS = 5000
 
@@ -46,15 +45,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO, format="%(message)s")
     # A thousand devices' requests log at INFO ("fetching ..."): the bench's own lines only.
     logging.getLogger("picohub").setLevel(logging.DEBUG if args.debug else logging.WARNING)
-    try:
+
+    def action() -> None:
         need_root_and_tools("bench-fleet", TOOLS)
         run_bench_fleet(sizes(args.controllers), args.out)
-    except PicohubError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        if exc.hint:
-            print(f"hint: {exc.hint}", file=sys.stderr)
-        return exc.exit_code
-    except TimeoutError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return ExitCode.FAILURE
-    return ExitCode.OK
+
+    return run_tool(action, debug=args.debug)

@@ -10,8 +10,7 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,6 @@ from tests.fakehawkbit import Condition, Feedback
 from tests.fakehawkbit.records import Action, Rollout
 from tests.picoboard.netns import ContainerNetwork
 from tests.system.container import Container
-from tests.system.rootfs import ensure_root
 from tools.bench.report import machine
 from tools.bench_fleet.figures import (
     GithubTimer,
@@ -55,18 +53,9 @@ from tools.bench_fleet.settings import (
     WINDOW_S,
     WORKERS,
 )
+from tools.preflight import booted_bookworm
 
 log = logging.getLogger("bench-fleet")
-
-
-@contextmanager
-def booted(work: Path) -> Iterator[Container]:
-    container = Container(ensure_root("bookworm"), work / "container")
-    try:
-        container.start()
-        yield container
-    finally:
-        container.stop()
 
 
 def run_bench_fleet(sizes: Sequence[int], out: Path) -> dict[str, Any]:
@@ -77,7 +66,7 @@ def run_bench_fleet(sizes: Sequence[int], out: Path) -> dict[str, Any]:
         log.info(
             "release 2's bundle: %s, %d bytes", releases.bundle.name, releases.bundle.stat().st_size
         )
-        with booted(work) as container:
+        with booted_bookworm(work) as container:
             hub = Hub(container, releases)
             rounds = []
             for size in sizes:

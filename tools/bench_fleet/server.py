@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import threading
 import time
-from http.server import ThreadingHTTPServer
 from typing import Any
 
 from tests.fakehawkbit import FakeHawkbit
@@ -74,14 +73,10 @@ class CountingHandler(Handler):
         )
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    # A thousand controllers: polls that meet are queued, not refused.
-    request_queue_size = 1024
-
-
 class CountingHawkbit(FakeHawkbit):
     """:class:`FakeHawkbit` whose every exchange lands in :attr:`exchanges`."""
+
+    handler = CountingHandler
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -95,14 +90,3 @@ class CountingHawkbit(FakeHawkbit):
     def snapshot(self) -> list[Exchange]:
         with self._exchanges_lock:
             return list(self.exchanges)
-
-    def start(self) -> CountingHawkbit:
-        server = _Server((self.host, self.port), CountingHandler)
-        server.fake = self  # type: ignore[attr-defined]
-        self.port = server.server_address[1]
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, args=(0.05,), name="fakehawkbit", daemon=True
-        )
-        self._thread.start()
-        return self
