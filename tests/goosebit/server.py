@@ -3,7 +3,11 @@
 Everything lives in one temporary folder: the settings file (``GOOSEBIT_SETTINGS``), the
 sqlite database, the artifacts, aerich's settings and the server's log. The database is
 made as goosebit's own image makes it (``aerich upgrade`` with goosebit's migrations); the
-server is ``uvicorn goosebit:app`` in this interpreter, bound to 127.0.0.1 only. Devices
+server is ``uvicorn goosebit:app`` in this interpreter, bound to 127.0.0.1 only. With
+``netns_leader`` (a booted container's leader process), that 127.0.0.1 is the
+container's: uvicorn runs under ``nsenter --net=/proc/LEADER/ns/net``, and the test's
+calls to it go from a thread that entered the same network (:mod:`tests.picoboard.netns`);
+the database is still made outside, in the test's folder. Devices
 authenticate as in hawkBit (``Authorization: TargetToken ...``): goosebit's ``strict``
 mode, in which only a device created through the API with its token may poll.
 
@@ -25,6 +29,7 @@ from typing import Any
 import requests
 
 from picohub.process import clean_environment, run
+from tests.picoboard.netns import ContainerNetwork
 
 TENANT = "DEFAULT"
 POLL_TIME = "00:00:30"
@@ -75,7 +80,7 @@ class GoosebitError(RuntimeError):
 class Goosebit:
     """One goosebit server in ``directory``; a context manager."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, netns_leader: int | None = None) -> None:
         package = goosebit_package()
         if package is None:
             raise GoosebitError("goosebit is not installed in this interpreter")
@@ -88,6 +93,14 @@ class Goosebit:
         self.process: subprocess.Popen[bytes] | None = None
         self.session = requests.Session()
         self.tenant = TENANT
+        self.netns_leader = netns_leader
+        self.network = None if netns_leader is None else ContainerNetwork(netns_leader, 1)
+
+    def _request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        """A request to the server, from its network namespace when it has its own."""
+        if self.network is None:
+            return self.session.request(method, url, **kwargs)
+        return self.network.call(lambda: self.session.request(method, url, **kwargs))
 
     @property
     def url(self) -> str:
@@ -117,7 +130,7 @@ class Goosebit:
             timeout=120,
         )
         for _ in range(3):  # another process may take the free port before uvicorn binds it
-            self.port = free_port()
+            self.port = free_port() if self.network is None else self.network.call(free_port)
             if self._launch():
                 break
         else:
@@ -127,6 +140,8 @@ class Goosebit:
 
     def _launch(self) -> bool:
         argv = [sys.executable, "-m", "uvicorn", "goosebit:app", "--host", "127.0.0.1"]
+        if self.netns_leader is not None:  # nsenter execs uvicorn: the same process
+            argv = ["nsenter", f"--net=/proc/{self.netns_leader}/ns/net", "--", *argv]
         argv += ["--port", str(self.port), "--no-access-log"]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
@@ -143,7 +158,7 @@ class Goosebit:
             if self.process.poll() is not None:
                 return False
             try:
-                if self.session.get(f"{self.url}/openapi.json", timeout=5).status_code == 200:
+                if self._request("GET", f"{self.url}/openapi.json", timeout=5).status_code == 200:
                     return True
             except requests.ConnectionError:
                 pass
@@ -162,16 +177,22 @@ class Goosebit:
             process.kill()
             process.wait()
 
+    def close(self) -> None:
+        """Stop the server and let go of what talks to it."""
+        self.stop()
+        self.session.close()
+        if self.network is not None:
+            self.network.close()
+
     def __enter__(self) -> Goosebit:
         try:
             return self.start()
         except BaseException:
-            self.stop()
+            self.close()
             raise
 
     def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-        self.session.close()
+        self.close()
 
     def log_tail(self, lines: int = 40) -> str:
         try:
@@ -185,8 +206,8 @@ class Goosebit:
     def login(self) -> None:
         """Make the admin (goosebit's first-run setup) and use its bearer token."""
         form = {"username": ADMIN, "password": ADMIN_PASSWORD}
-        self._check(self.session.post(f"{self.url}/setup", data=form, timeout=30))
-        answer = self._check(self.session.post(f"{self.url}/login", data=form, timeout=30))
+        self._check(self._request("POST", f"{self.url}/setup", data=form, timeout=30))
+        answer = self._check(self._request("POST", f"{self.url}/login", data=form, timeout=30))
         self.session.headers["Authorization"] = f"Bearer {answer['access_token']}"
 
     def _check(self, response: requests.Response) -> Any:
@@ -198,7 +219,7 @@ class Goosebit:
         return response.json()
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        return self._check(self.session.request(method, f"{self.url}{path}", timeout=30, **kwargs))
+        return self._check(self._request(method, f"{self.url}{path}", timeout=30, **kwargs))
 
     def add_device(self, controller_id: str, token: str) -> None:
         """A device that may poll with ``TargetToken token`` (strict mode)."""

@@ -203,3 +203,54 @@ def test_the_installed_release_is_not_offered_again_after_the_hub_reports_it(
     assert goosebit.device("hub-1")["sw_version"] == NEW
     assert hub.device.poll_once().steps == ()
     assert len(installs.calls) == 1
+
+
+class Restarted(Exception):
+    """The upgrade restarted the agent while the install it handed over ran on."""
+
+
+def test_an_install_handed_over_before_a_restart_is_reported_by_the_next_agent(
+    goosebit: Goosebit, tmp_path: Path
+) -> None:
+    """The upgrade restarts picohub-hawkbit.service; the new agent's first config data
+    carry the new sw_version, after which goosebit no longer offers the deployment: the
+    result is reported first, without waiting for an offer that does not come."""
+    handed: list[str] = []
+
+    def hand_over(deployment: Deployment, paths: Sequence[Path]) -> str:
+        handed.append(deployment.action_id)
+        hub.set_version(NEW)  # dpkg has the new release when the agent is stopped
+        raise Restarted
+
+    hub = Hub(goosebit, tmp_path, "hub-1", Installs())
+    hub.device.install = hand_over
+    hub.device.poll_once()
+    software = release(goosebit, tmp_path)
+    goosebit.assign("hub-1", software)
+    with pytest.raises(Restarted):
+        hub.device.poll_once()
+    assert handed == [str(software)]
+    assert goosebit.device("hub-1")["last_state"] == "Running"
+
+    results: list[str] = []
+
+    def result(action: str) -> str:
+        results.append(action)
+        return f"installed picohub {NEW}"
+
+    agent = Device(  # the next start: its memory is empty, the handoff's state file is not
+        hub.device.client,
+        cache_dir=tmp_path / "cache",
+        attributes=hub.device.attributes,
+        install=Installs(fail="installed twice"),
+        pending=lambda: handed[0] if not results else None,
+        result=result,
+    )
+    outcome = agent.poll_once()
+    assert outcome.closed is Finished.SUCCESS
+    assert outcome.steps == (Step.CONFIG_DATA,)  # the new version, after the report
+    assert results == [str(software)]
+    shown = goosebit.device("hub-1")
+    assert (shown["last_state"], shown["progress"], shown["sw_version"]) == ("Finished", 100, NEW)
+    assert f"installed picohub {NEW}" in goosebit.device_log("hub-1")
+    assert agent.poll_once().steps == ()

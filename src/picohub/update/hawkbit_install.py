@@ -151,6 +151,19 @@ class Handoff:
         if pending is not None and pending.action_id == action_id:
             self.state.clear()
 
+    def pending(self) -> str | None:
+        """The action whose install was handed over (by this or an earlier process)."""
+        pending = self.state.read()
+        return None if pending is None else pending.action_id
+
+    def result(self, action: str) -> str:
+        """Await the end of the install handed over for ``action``; what hawkBit is told
+        (:class:`InstallFailed` when it failed or rolled back)."""
+        pending = self.state.read()
+        if pending is None or pending.action_id != action:
+            raise InstallFailed(f"no update was handed over for hawkBit action {action}")
+        return self._result(pending)
+
     def __call__(self, deployment: Deployment, paths: Sequence[Path]) -> str:
         action = deployment.action_id
         pending = self.state.read()
@@ -158,9 +171,12 @@ class Handoff:
             log.info("hawkBit action %s: awaiting the update handed over before", action)
         else:
             pending = self._hand_over(action, paths)
+        return self._result(pending)
+
+    def _result(self, pending: Pending) -> str:
         self._wait(pending)
         succeeded, said = outcome(History(self.settings.update_history).read(), pending)
-        log.info("hawkBit action %s: %s", action, said)
+        log.info("hawkBit action %s: %s", pending.action_id, said)
         if not succeeded:
             raise InstallFailed(said, hint="picohub-update history tells more")
         return said

@@ -14,6 +14,11 @@ that is ``unavailable`` fetch the artifacts and report ``downloaded``, no instal
 action stays open and is installed on a later poll once the window opens. ``attempt``
 installs when the owner's policy allows unattended installs; ``forced`` installs.
 
+An install handed to the updater by a process before a restart (the upgrade restarts
+this service) is awaited and reported at the start of the next poll, whether or not the
+server still offers its deployment: goosebit stops offering it once the config data
+carry the new version (``sw_version``), and it would then never hear how it ended.
+
 Every failure ends in a reported state: an install that fails (or rolls back) closes the
 action with ``failure`` and the reason; an artifact whose bytes are wrong closes it at once;
 a download that breaks (or finds too little free space) is resumed on the next polls and
@@ -205,11 +210,16 @@ class Device:
         rng: random.Random | None = None,
         handed_over: Callable[[str], bool] = lambda _action: False,
         closed: Callable[[str], None] = lambda _action: None,
+        pending: Callable[[], str | None] = lambda: None,
+        result: Callable[[str], str] | None = None,
     ) -> None:
         """``handed_over(action)``: whether the install of ``action`` was already handed
         to the updater (by a process before a restart): its result is awaited, whatever
         the deployment's handling now says, and a cancel of it is rejected. ``closed
-        (action)``: called once the server has the final feedback of ``action``."""
+        (action)``: called once the server has the final feedback of ``action``.
+        ``pending()``: the action handed over before, if any; ``result(action)`` awaits
+        its end and says how it went (raises PicohubError when it failed), reported at
+        the start of each poll that brings no cancel (see the module docstring)."""
         self.client = client
         self.cache_dir = cache_dir
         self.attributes = attributes
@@ -218,15 +228,21 @@ class Device:
         self.max_artifact_bytes = max_artifact_bytes
         self.handed_over = handed_over
         self.closed = closed
+        self.pending = pending
+        self.result = result
         self.rng = rng or random.Random()  # noqa: S311 (jitter, not a secret)
         self.memory = Memory()
 
     def poll_once(self) -> Outcome:
         base = self.client.poll()
+        closed = None
+        pending = self.pending() if self.result is not None else None
+        if pending is not None and self.result is not None and base.links.cancel_action is None:
+            closed = self._report_handed_over(pending, self.result)
+            base = self.client.poll()  # what the server has, now that it knows
         attributes = dict(self.attributes())
         steps = steps_for(base, attributes_changed=attributes != self.memory.attributes)
         decision = None
-        closed = None
         for step in steps:
             if step is Step.CONFIG_DATA:
                 self.client.put_config_data(attributes)
@@ -355,6 +371,19 @@ class Device:
             )
             return None
         return paths
+
+    def _report_handed_over(self, action: str, result: Callable[[str], str]) -> Finished:
+        """Await the install a process before a restart handed over; close its action."""
+        log.info("hawkBit action %s: awaiting the update handed over before", action)
+        self.memory.installing = action
+        try:
+            detail = result(action)
+        except PicohubError as exc:
+            log.warning("hawkBit: action %s failed: %s", action, exc)
+            return self._close(action, Finished.FAILURE, _lines(exc))
+        finally:
+            self.memory.installing = None
+        return self._close(action, Finished.SUCCESS, [detail])
 
     def _install(self, deployment: Deployment, paths: list[Path], decision: Decision) -> Finished:
         action = deployment.action_id

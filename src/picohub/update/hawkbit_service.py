@@ -82,6 +82,8 @@ def make_device(config: UpdateConfig, settings: Settings, stop: threading.Event)
         max_artifact_bytes=bundle_limit(config),
         handed_over=handoff.handed_over,
         closed=handoff.closed,
+        pending=handoff.pending,
+        result=handoff.result,
     )
 
 
