@@ -63,6 +63,8 @@ def test_plain_http_is_taken_to_this_machine_only(tmp_path: Path) -> None:
         ("hawkbit_tenant = a/b", "hawkbit_tenant must be one non-empty name without '/'"),
         ("hawkbit_tenant =", "hawkbit_tenant must be one non-empty name without '/', not ''"),
         ("hawkbit_token_file = hawkbit.token", "must be an absolute path, not 'hawkbit.token'"),
+        ("hawkbit_controller_id = hub/1", "hawkbit_controller_id must be 1 to 64 letters"),
+        ("hawkbit_controller_id = -hub", "starting with a letter or digit, not '-hub'"),
     ],
 )
 def test_a_malformed_value_names_the_key_the_value_and_what_is_allowed(
@@ -92,3 +94,9 @@ def test_an_unknown_fleet_setting_is_an_error(tmp_path: Path) -> None:
         load_config(conf(tmp_path, "[fleet]\nhawkbit_controller = x\n"))
     assert "unknown setting 'hawkbit_controller' in [fleet]" in raised.value.message
     assert raised.value.hint is not None and "hawkbit_url" in raised.value.hint
+
+
+def test_the_controller_id_may_be_named(tmp_path: Path) -> None:
+    assert UpdateConfig().hawkbit_controller_id is None  # picohub- and the machine id
+    config = load_config(conf(tmp_path, "[fleet]\nhawkbit_controller_id = cellar-hub.2\n"))
+    assert config.hawkbit_controller_id == "cellar-hub.2"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import configparser
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -55,6 +56,8 @@ class UpdateConfig:
     hawkbit_url: str | None = None
     hawkbit_tenant: str = "DEFAULT"
     hawkbit_token_file: Path = HAWKBIT_TOKEN_FILE
+    # The hub's name in hawkBit; None: picohub- and the machine id's first 16 digits.
+    hawkbit_controller_id: str | None = None
 
     @property
     def managed_by_hawkbit(self) -> bool:
@@ -131,6 +134,19 @@ def _url_segment(key: str, raw: str) -> str:
     return raw
 
 
+# hawkBit's controller ids: letters, digits, '.', '_', '-' (they go into URL paths).
+CONTROLLER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def _controller_id(key: str, raw: str) -> str:
+    if not CONTROLLER_ID.fullmatch(raw):
+        raise ValueError(
+            f"{key} must be 1 to 64 letters, digits, '.', '_' or '-', starting with a "
+            f"letter or digit, not {raw!r}"
+        )
+    return raw
+
+
 def _file(key: str, raw: str) -> Path:
     if not raw.startswith("/"):
         raise ValueError(f"{key} must be an absolute path, not {raw!r}")
@@ -204,6 +220,7 @@ _SETTINGS: dict[str, dict[str, Callable[[str, str], object]]] = {
         "hawkbit_url": _server_url,
         "hawkbit_tenant": _url_segment,
         "hawkbit_token_file": _file,
+        "hawkbit_controller_id": _controller_id,
     },
 }
 

@@ -70,7 +70,8 @@ def allow_attempt(config: UpdateConfig, settings: Settings) -> bool:
 def make_device(config: UpdateConfig, settings: Settings, stop: threading.Event) -> Device:
     if config.hawkbit_url is None:
         raise UsageError(f"{settings.update_config}: [fleet] has no hawkbit_url")
-    server = Server(config.hawkbit_url, config.hawkbit_tenant, controller_id(settings))
+    name = config.hawkbit_controller_id or controller_id(settings)
+    server = Server(config.hawkbit_url, config.hawkbit_tenant, name)
     client = DdiClient(server, read_token(config.hawkbit_token_file))
     handoff = Handoff(settings, stop)
     return Device(
