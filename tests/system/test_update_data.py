@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from picohub.schema import SCHEMA_VERSION
 from picohub_release.build import Build, build_debs
 from tests.conftest import SOURCE, next_version
 from tests.system.conftest import hub_on
@@ -32,6 +33,9 @@ SQL = (
     " print(c.execute('{statement}').fetchall()); c.commit(); c.close()\""
 )
 SCHEMA = SQL.replace("{statement}", "PRAGMA user_version")
+# This release's schema, and the one the migrating release adds a migration to reach.
+OURS = SCHEMA_VERSION
+THEIRS = SCHEMA_VERSION + 1
 
 
 def _incompatible_and_unhealthy(tree: Path) -> None:
@@ -49,7 +53,7 @@ def _incompatible_and_unhealthy(tree: Path) -> None:
     postinst.write_text(
         postinst.read_text() + f'\nif [ "$1" = configure ] && [ -e {HANG} ]; then\n'
         "    for i in $(seq 600); do\n"
-        f'        [ "$({SCHEMA.format(path=DATABASE)})" = "[(4,)]" ] && break; sleep 0.1\n'
+        f'        [ "$({SCHEMA.format(path=DATABASE)})" = "[({THEIRS},)]" ] && break; sleep 0.1\n'
         "    done\n"
         f"    touch {HANGING}\n"
         f"    while [ -e {HANG} ]; do sleep 0.1; done\n"
@@ -114,7 +118,7 @@ def _newer_database_kept(container: Container) -> None:
     """The database release 2 wrote is kept, once, beside the restored one, with the
     device still in it (under the renamed column)."""
     [aside] = _kept_aside(container)
-    assert _schema(container, aside) == 4
+    assert _schema(container, aside) == THEIRS
     assert "pico-cellar" in _sql(container, "SELECT id, firmware FROM devices", aside)
     container.run(["rm", aside])
 
@@ -122,14 +126,14 @@ def _newer_database_kept(container: Container) -> None:
 def test_a_release_that_migrates_and_fails_ends_on_the_previous_one_with_the_data(
     container: Container, hub: Build, migrating_release: Build
 ) -> None:
-    assert _schema(container) == 3
+    assert _schema(container) == OURS
     result = container.run(
         ["picohub-update", "apply", migrating_release.version, "--wait"], check=False, timeout=600
     )
     assert result.returncode != 0
     assert healthy_version(container) == hub.version
     assert device_ids(container) == ["pico-cellar"]  # registered before the update
-    assert _schema(container) == 3  # the snapshot, restored
+    assert _schema(container) == OURS  # the snapshot, restored
     status = _status(container)
     assert status["phase"] == "rolled-back", status
     assert "the database was restored from before the update" in status["message"], status
@@ -153,7 +157,7 @@ def test_the_same_after_a_power_cut_in_release_2s_postinst(
         timeout=300,
         what="release 2's postinst to wait, the database migrated",
     )
-    assert _schema(container) == 4
+    assert _schema(container) == THEIRS
     container.power_cut()
     container.boot()
     status: dict[str, str] = wait_for(
@@ -164,7 +168,7 @@ def test_the_same_after_a_power_cut_in_release_2s_postinst(
     assert status["phase"] == "rolled-back", status
     assert healthy_version(container) == hub.version
     assert sorted(device_ids(container)) == ["pico-attic", "pico-cellar"]
-    assert _schema(container) == 3
+    assert _schema(container) == OURS
     assert "the database was restored from before the update" in status["message"], status
     journal = _journal(container)
     assert journal["result"] == "rolled-back", journal
@@ -184,7 +188,7 @@ def test_the_app_refuses_a_database_newer_than_it_knows(container: Container, hu
         what="the app to say why it does not start",
     )
     assert container.http("GET", "http://127.0.0.1:8080/healthz")[0] != 200
-    _sql(container, "PRAGMA user_version = 3")
+    _sql(container, f"PRAGMA user_version = {OURS}")
     container.run(["systemctl", "reset-failed", "picohub.service"], check=False)
     container.run(["systemctl", "restart", "picohub.service"])
     assert healthy_version(container) == hub.version

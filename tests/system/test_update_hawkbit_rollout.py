@@ -1,5 +1,5 @@
 """A hawkBit rollout in two groups with an error threshold: one real hub on a booted
-system in group 1 beside simulated ones, 20 in all. The release it is given never passes
+system in group 1, with 20 simulated ones (21 in all). The release it is given never passes
 its health check on the real hub: the hub rolls it back and reports a failure, the
 rollout pauses, and group 2 never gets a deploymentBase."""
 
@@ -24,8 +24,13 @@ from tests.system.conftest import _repository
 from tests.system.container import Container, wait_for
 from tests.system.journeys import apt_install, healthy_version, history, never_healthy
 
+# The rollout is the server's; the hub's part (a failed install reported) runs on both
+# distributions in test_update_hawkbit.py and test_update_rollback.py: bookworm alone
+# keeps make test within its time.
+ON_DISTRIBUTIONS = ("bookworm",)
+
 SERVICE = "picohub-hawkbit.service"
-SIMULATED = [f"sim-{index:02d}" for index in range(19)]  # with the real hub: 20
+SIMULATED = [f"sim-{index:02d}" for index in range(20)]  # and the real hub: 21 targets
 HEALTH_TIMEOUT_S = 20
 
 
@@ -136,7 +141,7 @@ def test_a_release_failing_on_the_real_hub_in_group_1_pauses_the_rollout(
         error_action="PAUSE",
     )
     first, second = (group.targets for group in rollout.groups)
-    assert hub in first and len(first) == 10 and len(second) == 10
+    assert hub in first and len(first) == 11 and len(second) == 10  # half, rounded up
     hawkbit.start_rollout(rollout.id)
 
     def round_of_polls() -> bool:
