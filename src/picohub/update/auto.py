@@ -38,7 +38,6 @@ from picohub.update.cache import CacheBusy, ReleaseCache, cache_lock
 from picohub.update.check import CheckResult
 from picohub.update.config import UpdateConfig, load_config
 from picohub.update.fetch import fetch
-from picohub.update.hawkbit_service import managed_by
 from picohub.update.history import Entry, History, duration
 from picohub.update.holds import Holds
 from picohub.update.http import DownloadError, RateLimited, ServerError, open_session
@@ -132,7 +131,7 @@ def run_automatic(settings: Settings, origin: Origin) -> int:
         raise
     if config.managed_by_hawkbit:
         # picohub-hawkbit.service installs what the server assigns; nothing else may.
-        recorder.note(Decision(Action.NOTHING, f"{managed_by(config)} (update.conf [fleet])"))
+        recorder.note(Decision(Action.NOTHING, f"{config.managed_by} (update.conf [fleet])"))
         return ExitCode.OK
     if config.automatic is Mode.OFF:
         recorder.note(Decision(Action.NOTHING, "automatic updates are off (automatic = off)"))

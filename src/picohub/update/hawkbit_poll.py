@@ -307,14 +307,11 @@ class Device:
             return self._close(action, Finished.FAILURE, ["the deployment has no artifact"])
         if action not in self.memory.started:
             size = sum(artifact.size for artifact in artifacts)
-            self.client.feedback(
+            self._tell(
                 action,
-                feedback_body(
-                    Execution.PROCEEDING,
-                    Finished.NONE,
-                    progress=(0, len(artifacts)),
-                    details=[f"downloading {len(artifacts)} artifact(s), {size} bytes"],
-                ),
+                Execution.PROCEEDING,
+                [f"downloading {len(artifacts)} artifact(s), {size} bytes"],
+                progress=(0, len(artifacts)),
             )
             self.memory.started.add(action)
         paths = self._download(deployment)
@@ -322,14 +319,11 @@ class Device:
             return paths
         if decision.plan is Plan.DOWNLOAD:
             if action not in self.memory.downloaded:
-                self.client.feedback(
+                self._tell(
                     action,
-                    feedback_body(
-                        Execution.DOWNLOADED,
-                        Finished.NONE,
-                        progress=(len(paths), len(paths)),
-                        details=[decision.reason],
-                    ),
+                    Execution.DOWNLOADED,
+                    [decision.reason],
+                    progress=(len(paths), len(paths)),
                 )
                 self.memory.downloaded.add(action)
             return None
@@ -361,13 +355,10 @@ class Device:
                     action, Finished.FAILURE, [f"download failed {tries} times", *_lines(exc)]
                 )
             log.info("hawkBit: download of action %s stopped; resuming later: %s", action, exc)
-            self.client.feedback(
+            self._tell(
                 action,
-                feedback_body(
-                    Execution.PROCEEDING,
-                    Finished.NONE,
-                    details=[f"download stopped (try {tries}); it resumes", *_lines(exc)],
-                ),
+                Execution.PROCEEDING,
+                [f"download stopped (try {tries}); it resumes", *_lines(exc)],
             )
             return None
         return paths
@@ -375,9 +366,20 @@ class Device:
     def _report_handed_over(self, action: str, result: Callable[[str], str]) -> Finished:
         """Await the install a process before a restart handed over; close its action."""
         log.info("hawkBit action %s: awaiting the update handed over before", action)
+        return self._installed(action, lambda: result(action))
+
+    def _install(self, deployment: Deployment, paths: list[Path], decision: Decision) -> Finished:
+        action = deployment.action_id
+        self._tell(
+            action, Execution.PROCEEDING, [decision.reason], progress=(len(paths), len(paths))
+        )
+        return self._installed(action, lambda: self.install(deployment, paths))
+
+    def _installed(self, action: str, install: Callable[[], str]) -> Finished:
+        """Close ``action`` with how ``install`` ended (a cancel meanwhile is rejected)."""
         self.memory.installing = action
         try:
-            detail = result(action)
+            detail = install()
         except PicohubError as exc:
             log.warning("hawkBit: action %s failed: %s", action, exc)
             return self._close(action, Finished.FAILURE, _lines(exc))
@@ -385,26 +387,17 @@ class Device:
             self.memory.installing = None
         return self._close(action, Finished.SUCCESS, [detail])
 
-    def _install(self, deployment: Deployment, paths: list[Path], decision: Decision) -> Finished:
-        action = deployment.action_id
+    def _tell(
+        self,
+        action: str,
+        execution: Execution,
+        details: list[str],
+        progress: tuple[int, int] | None = None,
+    ) -> None:
+        """Feedback on an action still open (nothing finished yet)."""
         self.client.feedback(
-            action,
-            feedback_body(
-                Execution.PROCEEDING,
-                Finished.NONE,
-                progress=(len(paths), len(paths)),
-                details=[decision.reason],
-            ),
+            action, feedback_body(execution, Finished.NONE, progress=progress, details=details)
         )
-        self.memory.installing = action
-        try:
-            detail = self.install(deployment, paths)
-        except PicohubError as exc:
-            log.warning("hawkBit: action %s failed: %s", action, exc)
-            return self._close(action, Finished.FAILURE, _lines(exc))
-        finally:
-            self.memory.installing = None
-        return self._close(action, Finished.SUCCESS, [detail])
 
 
 def _lines(exc: PicohubError) -> list[str]:

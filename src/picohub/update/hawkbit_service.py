@@ -51,11 +51,6 @@ def controller_id(settings: Settings) -> str:
     return CONTROLLER_PREFIX + machine_id[:MACHINE_ID_DIGITS]
 
 
-def managed_by(config: UpdateConfig) -> str:
-    """What the automatic runs and the CLI say of a hub hawkBit manages."""
-    return config.managed_by
-
-
 def allow_attempt(config: UpdateConfig, settings: Settings) -> bool:
     """Whether an ``attempt`` deployment (hawkBit's soft update) installs by itself now:
     the owner lets automatic runs install, no hold is in force, and the owner's
@@ -117,7 +112,7 @@ def run_service(settings: Settings, stop: threading.Event | None = None) -> int:
         signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
     with _alone(settings):
         device = make_device(config, settings, stop)
-        log.info("%s, as target %s", managed_by(config), device.client.server.controller_id)
+        log.info("%s, as target %s", config.managed_by, device.client.server.controller_id)
         try:
             device.run(stop)
         except Stopped:
