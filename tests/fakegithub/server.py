@@ -21,9 +21,10 @@ from tests.fakegithub.records import (
     ReleaseRecord,
     iso,
 )
+from tests.threaded_server import ThreadedServer
 
 
-class FakeGitHub:
+class FakeGitHub(ThreadedServer):
     """A fake GitHub serving one repository; see the module docstring."""
 
     def __init__(
@@ -66,39 +67,18 @@ class FakeGitHub:
         self._stall = 0.0
         self._endless: set[str] = set()
         self._stopping = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> FakeGitHub:
         server = ThreadingHTTPServer((self.host, self.port), Handler)
         server.daemon_threads = True
-        server.fake = self  # type: ignore[attr-defined]
-        self.port = server.server_address[1]
-        self._server = server
         self._stopping.clear()
-        self._thread = threading.Thread(
-            target=server.serve_forever, args=(0.05,), name="fakegithub", daemon=True
-        )
-        self._thread.start()
-        return self
+        return self.serve(server, "fakegithub")
 
     def stop(self) -> None:
         self._stopping.set()  # ends stalled and endless downloads
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-
-    def __enter__(self) -> FakeGitHub:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+        super().stop()
 
     @property
     def download_base(self) -> str:

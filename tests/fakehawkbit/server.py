@@ -22,6 +22,7 @@ from tests.fakehawkbit.records import (
     Target,
     now_ms,
 )
+from tests.threaded_server import ThreadedServer
 
 
 class _Server(ThreadingHTTPServer):
@@ -31,7 +32,7 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 1024
 
 
-class FakeHawkbit:
+class FakeHawkbit(ThreadedServer):
     """A hawkBit server for one tenant: DDI for devices, part of the Management API."""
 
     # What answers each request; a subclass may count or change the exchanges.
@@ -72,36 +73,11 @@ class FakeHawkbit:
         self.cuts_left = 0
         self.corrupt_downloads = False
         self._ids = iter(range(1, 10**9))
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> FakeHawkbit:
-        server = _Server((self.host, self.port), self.handler)
-        server.fake = self  # type: ignore[attr-defined]
-        self.port = server.server_address[1]
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, args=(0.05,), name="fakehawkbit", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-
-    def __enter__(self) -> FakeHawkbit:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+        return self.serve(_Server((self.host, self.port), self.handler), "fakehawkbit")
 
     @property
     def url(self) -> str:
