@@ -61,9 +61,12 @@ picohub.service active, the updater's cache empty:
   would not stop it under socket activation (the next request starts the old code while
   dpkg unpacks), so the socket is stopped as well; postinst starts both again. It runs in
   a transient unit too (peak RSS is polled the same way).
+- ``apt_live``: the same ``apt-get install`` with nothing stopped first: the package's
+  postinst hands over to the new version by itself, as under the updater. What picohub's
+  automatic run costs over apt alone, on the same package.
 
-naive and apt get the .deb on the container's disk beforehand: their total time has no
-check, download or verification in it, picohub's has all three.
+naive, apt and apt_live get the .deb on the container's disk beforehand: their total time
+has no check, download or verification in it, picohub's has all three.
 
 The measurements:
 

@@ -194,9 +194,16 @@ def machine(container: Container) -> dict[str, Any]:
 def _automatic_line(summary: dict[str, Any]) -> str:
     """The automatic install in the window against plain apt of the same .debs."""
     automatic, apt = summary["automatic"]["total_s"]["median"], summary["apt"]["total_s"]["median"]
-    ratio = "-" if not automatic or not apt else f"{automatic / apt:.2f}"
     fetched = summary["automatic"]["window_downloaded_bytes"]
-    return (
+    line = (
         f"automatic (release downloaded ahead, from the window's run to the new version):"
-        f" {ratio} x apt's total (goal <= 1.0); {_cell(fetched, 1, 0)} B fetched in the window"
+        f" {_ratio(automatic, apt)} x apt's total (goal <= 1.0)"
     )
+    if "apt_live" in summary:
+        live = summary["apt_live"]["total_s"]["median"]
+        line += f", {_ratio(automatic, live)} x apt_live's (apt with the app running)"
+    return line + f"; {_cell(fetched, 1, 0)} B fetched in the window"
+
+
+def _ratio(numerator: float | None, denominator: float | None) -> str:
+    return "-" if not numerator or not denominator else f"{numerator / denominator:.2f}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-VARIANTS = ("restart", "picohub", "automatic", "naive", "apt")
+VARIANTS = ("restart", "picohub", "automatic", "naive", "apt", "apt_live")
 WEB_PORT = 8780
 RELAY_PORT = 8001
 PROBE_PERIOD_S = 0.020

@@ -255,6 +255,17 @@ class Bench:
         )
         return self._in_unit("picohub-bench-apt.service", script, "apt-get", new_version=self.new)
 
+    def run_apt_live(self) -> dict[str, Any]:
+        """Plain apt on the running hub, nothing stopped first: the package's postinst
+        hands over to the new version by itself, as it does under the updater."""
+        script = (
+            "apt-get install --yes --no-install-recommends -o Dpkg::Options::=--force-confold "
+            f"{self.deb(self.releases.new, 'picohub')}\n"
+        )
+        return self._in_unit(
+            "picohub-bench-apt-live.service", script, "apt-get", new_version=self.new
+        )
+
     def _in_unit(
         self, unit: str, script: str, main: str, *, new_version: str | None
     ) -> dict[str, Any]:
