@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from tools.bench.report import spread
+from tools.bench.report import automatic_line, spread
 from tools.bench.samples import Sample, availability, first_new_answer
 
 
@@ -40,3 +42,18 @@ def test_the_first_answer_of_the_new_version_after_the_trigger() -> None:
 def test_a_spread_leaves_out_runs_without_the_figure() -> None:
     assert spread([3.0, None, 1.0, 2.0]) == {"median": 2.0, "min": 1.0, "max": 3.0, "n": 3}
     assert spread([None]) == {"median": None, "min": None, "max": None, "n": 0}
+
+
+def _summary(**totals: float | None) -> dict[str, Any]:
+    return {
+        variant: {"total_s": {"median": total}, "window_downloaded_bytes": spread([0])}
+        for variant, total in totals.items()
+    }
+
+
+def test_the_automatic_line_compares_with_apt_and_with_apt_on_the_running_hub() -> None:
+    line = automatic_line(_summary(automatic=1.5, apt=3.0, apt_live=2.0))
+    assert "0.50 x apt's total (goal <= 1.0), 0.75 x apt_live's" in line
+    alone = automatic_line(_summary(automatic=1.5, apt=3.0))
+    assert "0.50 x apt's total" in alone and "apt_live" not in alone
+    assert "- x apt's total" in automatic_line(_summary(automatic=None, apt=3.0))

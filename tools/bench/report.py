@@ -115,7 +115,7 @@ def table(summary: dict[str, Any], runs: dict[str, list[dict[str, Any]]]) -> str
     if "automatic" in runs:
         lines.append(_steps_line("automatic", runs["automatic"]))
     if "automatic" in runs and "apt" in runs:
-        lines.append(_automatic_line(summary))
+        lines.append(automatic_line(summary))
     return "\n".join(lines)
 
 
@@ -191,7 +191,7 @@ def machine(container: Container) -> dict[str, Any]:
     }
 
 
-def _automatic_line(summary: dict[str, Any]) -> str:
+def automatic_line(summary: dict[str, Any]) -> str:
     """The automatic install in the window against plain apt of the same .debs."""
     automatic, apt = summary["automatic"]["total_s"]["median"], summary["apt"]["total_s"]["median"]
     fetched = summary["automatic"]["window_downloaded_bytes"]
