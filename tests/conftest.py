@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import shutil
 import time
@@ -115,9 +116,25 @@ def current_version() -> str:
 
 
 def _build(factory: pytest.TempPathFactory, label: str, version: str | None) -> Build:
+    """A release of the tree, built once per run: the pytest lane's xdist workers (each
+    with its own base under the run's) share it through the run's folder; the first to
+    ask builds it while the others wait, then they read what it wrote."""
     need_tools("dpkg-buildpackage", "git")
-    base = factory.mktemp(label)
-    return build_debs(SOURCE, base / "dist", base / "work", version=version)
+    run_base = factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        run_base = run_base.parent
+    base = run_base / "shared-builds" / label
+    base.mkdir(parents=True, exist_ok=True)
+    record = base / "build.json"
+    with (base / "lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if record.is_file():
+            built = json.loads(record.read_text(encoding="utf-8"))
+            return Build(built["version"], tuple(base / "dist" / name for name in built["debs"]))
+        build = build_debs(SOURCE, base / "dist", base / "work", version=version)
+        names = [deb.name for deb in build.debs]
+        record.write_text(json.dumps({"version": build.version, "debs": names}), "utf-8")
+        return build
 
 
 @pytest.fixture(scope="session")
