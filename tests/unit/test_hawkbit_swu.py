@@ -160,3 +160,23 @@ def test_a_header_field_that_is_not_hex_is_refused(tmp_path: Path) -> None:
     good = member("sw-description", DESCRIPTION, 1)
     bad = good[:54] + b"ZZZZZZZZ" + good[62:]  # the size field
     _refused(_image(tmp_path, bad), tmp_path, "a header field is b'ZZZZZZZZ', not 8 hex digits")
+
+
+def _odc(name: str, data: bytes) -> bytes:
+    """A member in cpio's old portable ASCII format (magic 070707, octal fields)."""
+    raw = name.encode() + b"\0"
+    fields = (0, 1, 0o100644, 0, 0, 1, 0)
+    head = b"070707" + b"".join(b"%06o" % field for field in fields)
+    return head + b"%011o" % 0 + b"%06o" % len(raw) + b"%011o" % len(data) + raw + data
+
+
+@pytest.mark.parametrize("start", [b"", b"\xc7\x71", b"\x71\xc7"], ids=["odc", "bin-le", "bin-be"])
+def test_an_image_in_an_older_cpio_format_is_refused_with_what_to_do(
+    tmp_path: Path, start: bytes
+) -> None:
+    archive = _odc("sw-description", DESCRIPTION) + _odc(NAME, BUNDLE)
+    swu = tmp_path / "picohub-1.5.0.swu"
+    swu.write_bytes(start + bytes(24) if start else archive)
+    assert is_swu(swu)  # not taken for a plain bundle, whose refusal would mislead
+    _refused(swu, tmp_path, "a cpio archive of an older format")
+    _refused(swu, tmp_path, "cpio -H newc")

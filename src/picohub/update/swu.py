@@ -8,10 +8,11 @@ A picohub release for it is a ``.swu``: a cpio archive in the "new ASCII" format
 member to a folder, to be applied as any bundle is: its signature against the pinned
 release key decides, not anything in the ``.swu`` (``sw-description`` is not read).
 
-Refused, with the reason: another first member, a member name that is not a plain file
-name (``../x``, ``/etc/x``, ``a/b``), a member that is not a regular file, no tar member
-or more than one, a header or member cut short, a crc member whose checksum is wrong, and
-sizes beyond sane bounds (names, member count, ``sw-description``, the bundle).
+Refused, with the reason: cpio's older formats (portable ASCII, binary), another first
+member, a member name that is not a plain file name (``../x``, ``/etc/x``, ``a/b``), a
+member that is not a regular file, no tar member or more than one, a header or member
+cut short, a crc member whose checksum is wrong, and sizes beyond sane bounds (names,
+member count, ``sw-description``, the bundle).
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ log = logging.getLogger(__name__)
 NEWC = b"070701"
 CRC = b"070702"
 MAGICS = (NEWC, CRC)
+# cpio's older formats, which SWUpdate does not read: portable ASCII ("odc") and binary
+# (its 2-byte magic 070707 in either byte order).
+OLD_MAGICS = (b"070707", b"\xc7\x71", b"\x71\xc7")
 DESCRIPTION = "sw-description"
 TRAILER = "TRAILER!!!"
 HEADER_BYTES = 110  # the magic and 13 fields of 8 hex digits
@@ -67,9 +71,11 @@ class Member:
 
 
 def is_swu(path: Path) -> bool:
-    """Whether ``path`` starts as an SWUpdate image (a cpio "new ASCII" archive) does."""
+    """Whether ``path`` starts as a cpio archive, as an SWUpdate image does (one in an
+    older cpio format is then refused by :func:`extract_bundle` with what to do)."""
     with path.open("rb") as stream:
-        return stream.read(len(NEWC)) in MAGICS
+        start = stream.read(len(NEWC))
+    return start in MAGICS or start in OLD_MAGICS or start[:2] in OLD_MAGICS
 
 
 def _pad(length: int) -> int:
@@ -98,6 +104,12 @@ def members(stream: BinaryIO, total: int) -> Iterator[Member]:
     for index in range(MAX_MEMBERS + 1):
         stream.seek(offset)
         header = stream.read(HEADER_BYTES)
+        if offset == 0 and (header[:6] in OLD_MAGICS or header[:2] in OLD_MAGICS):
+            raise ValueError(
+                "it is a cpio archive of an older format (portable ASCII or binary), which "
+                "SWUpdate does not read: pack it in the new ASCII format (cpio -H newc or "
+                "-H crc)"
+            )
         if len(header) < HEADER_BYTES:
             raise ValueError(f"it ends at byte {offset + len(header)}, before its trailer")
         if header[:6] not in MAGICS:
