@@ -26,14 +26,20 @@ def installed_a(container: Container, release_a: Build) -> Build:
     return release_a
 
 
-def _unit_events(container: Container, cursor: str) -> list[tuple[str, str]]:
-    """systemd's "Started" and "Stopped" of the app's two units since the cursor, in order."""
+# The app's two units, and a unit debhelper's part of postinst restarts on an upgrade.
+APP_UNITS = ("picohub.service", "picohub-handover.service")
+RESTARTED_BY_DEBHELPER = "picohub-update-trigger.socket"
+
+
+def _unit_events(
+    container: Container, cursor: str, units: tuple[str, ...] = APP_UNITS
+) -> list[tuple[str, str]]:
+    """systemd's "Started" and "Stopped" of ``units`` since the cursor, in order."""
     kinds = {UNIT_STARTED: "started", UNIT_STOPPED: "stopped"}
     return [
         (entry["UNIT"], kinds[entry["MESSAGE_ID"]])
         for entry in container.journal(cursor, _PID="1")
-        if entry.get("UNIT") in ("picohub.service", "picohub-handover.service")
-        and entry.get("MESSAGE_ID") in kinds
+        if entry.get("UNIT") in units and entry.get("MESSAGE_ID") in kinds
     ]
 
 
@@ -69,6 +75,12 @@ def test_unpack_keeps_the_old_version_serving_and_configure_restarts_it_once(
         ("picohub-handover.service", "stopped"),
     ]
     assert container.unit_property("picohub-handover.service", "ActiveState") == "inactive"
+    # The handover comes first in postinst, before debhelper's part (which restarts the
+    # trigger's socket among its unit bookkeeping): the new version does not wait for it.
+    assert _unit_events(container, cursor, (*APP_UNITS, RESTARTED_BY_DEBHELPER))[-2:] == [
+        (RESTARTED_BY_DEBHELPER, "stopped"),
+        (RESTARTED_BY_DEBHELPER, "started"),
+    ]
     # The listening socket stayed open throughout: connections waited, none were refused.
     assert (
         container.unit_property("picohub.socket", "ActiveEnterTimestampMonotonic") == socket_since
