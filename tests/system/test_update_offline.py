@@ -14,11 +14,18 @@ import pytest
 
 from picohub.settings import RELEASE_PACKAGES
 from picohub.update.bundle import write_bundle
-from picohub_release.build import Build
+from picohub_release.build import Build, build_debs
 from picohub_release.repository import KEYRING
+from tests.conftest import SOURCE, next_version
 from tests.system.conftest import _repository, point_updater_at
 from tests.system.container import Container
-from tests.system.journeys import apt_install, device_ids, healthy_version, heartbeat
+from tests.system.journeys import (
+    apt_install,
+    device_ids,
+    healthy_version,
+    heartbeat,
+    never_healthy,
+)
 
 NOWHERE = "http://127.0.0.1:9"  # the discard port: nothing listens there
 
@@ -41,6 +48,22 @@ def bundle_b(release_b: Build, tmp_path_factory: pytest.TempPathFactory) -> Path
     packed on this machine by the code ``picohub-update bundle`` uses."""
     repository = _repository(release_b, tmp_path_factory)
     target = tmp_path_factory.mktemp("usb") / "b.tar"
+    write_bundle(repository.directory, repository.directory / KEYRING, target)
+    return target
+
+
+@pytest.fixture(scope="module")
+def broken(release_a: Build, tmp_path_factory: pytest.TempPathFactory) -> Build:
+    """A newer release whose app never answers /healthz."""
+    base = tmp_path_factory.mktemp("offline-broken")
+    version = next_version(release_a.version, 5)
+    return build_debs(SOURCE, base / "dist", base / "work", version=version, patch=never_healthy)
+
+
+@pytest.fixture(scope="module")
+def bundle_broken(broken: Build, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    repository = _repository(broken, tmp_path_factory)
+    target = tmp_path_factory.mktemp("usb-broken") / "broken.tar"
     write_bundle(repository.directory, repository.directory / KEYRING, target)
     return target
 
@@ -88,6 +111,52 @@ def test_a_bundle_with_a_tampered_package_is_refused(
     assert _cached(container) == cached_before and release_b.version not in cached_before
     leftovers = container.run(["ls", "-A", "/var/cache/picohub"], check=False).stdout.split()
     assert not [name for name in leftovers if name.startswith(".bundle-")], leftovers
+
+
+def test_a_first_bundle_that_fails_rolls_back_to_a_copy_repacked_on_the_hub(
+    container: Container, hub: Build, bundle_broken: Path, broken: Build
+) -> None:
+    """The hub was installed from the release's .debs: its cache has no copy of release
+    A to go back to, and the bundle brings only the new release. The updater repacks A
+    from the installed packages first, and the failed release is rolled back to it."""
+    assert hub.version not in _cached(container)
+    inside = container.put(bundle_broken, "/root")
+    point_updater_at(container, NOWHERE, "[update]\\nhealth_timeout = 15\\n")
+    cursor = container.journal_cursor()
+    try:
+        result = container.run(
+            ["picohub-update", "apply", "--bundle", inside, "--wait"], check=False, timeout=600
+        )
+    finally:
+        point_updater_at(container, NOWHERE)
+
+    log = container.journal_messages(cursor, SYSLOG_IDENTIFIER="picohub-update")
+    assert result.returncode == 1, "\n".join(log) + result.stderr
+    assert healthy_version(container) == hub.version
+    assert device_ids(container) == ["pico-shed"]
+    status = _status(container)
+    assert status["phase"] == "rolled-back", status
+    assert status["message"].startswith(f"rolled back to {hub.version} because"), status
+    assert _versions(container) == {name: hub.version for name in RELEASE_PACKAGES}
+    assert any(f"made a rollback copy of release {hub.version}" in line for line in log), log
+    copy = container.run(["ls", f"/var/cache/picohub/copies/{hub.version}"]).stdout.split()
+    assert sorted(copy) == sorted(
+        ["Packages", "Release", *(f"{name}_{hub.version}_all.deb" for name in RELEASE_PACKAGES)]
+    )
+    # The repacked packages were the installed ones: dpkg finds every file as it put it,
+    # but update.conf, a conffile the test changed: the copy left it out, so it stays as
+    # the owner left it (dpkg keeps its shipped checksum, marked obsolete, for the next
+    # upgrade to ask about rather than replace it).
+    repacked = f"/var/cache/picohub/copies/{hub.version}/picohub_{hub.version}_all.deb"
+    contents = container.run(["dpkg-deb", "--contents", repacked]).stdout
+    assert "./usr/bin/picohub-update" in contents and "update.conf" not in contents
+    verified = container.run(["dpkg", "--verify", *RELEASE_PACKAGES], check=False).stdout
+    assert verified.splitlines() == ["??5?????? c /etc/picohub/update.conf"], verified
+
+
+def _versions(container: Container) -> dict[str, str]:
+    shown = container.run(["dpkg-query", "-W", "-f=${Package} ${Version}\\n", *RELEASE_PACKAGES])
+    return dict(line.split() for line in shown.stdout.splitlines() if line)
 
 
 def test_a_bundle_updates_the_hub_without_network(

@@ -18,7 +18,7 @@ from dataclasses import replace
 import requests
 
 from picohub.errors import ExitCode, PicohubError, UsageError
-from picohub.installed import installed_version
+from picohub.installed import installed_version, installed_versions
 from picohub.settings import PACKAGE, Settings
 from picohub.update.cache import Fetched, ReleaseCache
 from picohub.update.check import check
@@ -31,6 +31,7 @@ from picohub.update.journal import Journal, Kind, Origin, Result, Step, Transact
 from picohub.update.packages import install, is_downgrade, repair_dpkg
 from picohub.update.plan import plan_install
 from picohub.update.releases import channel_tag
+from picohub.update.rollback_copy import make_copy
 from picohub.update.snapshot import remove_snapshot, take_snapshot
 from picohub.versions import tag_of
 
@@ -150,7 +151,7 @@ def install_and_confirm(
     installed = txn.from_release
     expected = fetched.version if PACKAGE in packages else (installed or fetched.version)
     downgrade = is_downgrade(installed, fetched.version)
-    can_roll_back = _cached(settings, installed, packages)
+    can_roll_back = _rollback_ready(settings, installed, packages)
     try:
         plan = plan_install(
             fetched,
@@ -203,15 +204,27 @@ def install_and_confirm(
     return ExitCode.OK
 
 
-def _cached(settings: Settings, version: str | None, packages: Sequence[str]) -> bool:
-    """Whether the release ``version`` is in the cache, verified, with each of
-    ``packages``: what a rollback installs. A warning when it is not."""
+def _rollback_ready(settings: Settings, version: str | None, packages: Sequence[str]) -> bool:
+    """Whether a rollback to release ``version`` can install each of ``packages``: the
+    release is in the cache, verified, or else a copy of it is repacked from the hub's
+    installed packages (a hub installed from the release's .debs has none cached, and a
+    bundle brings only the new release). A warning when neither."""
     if version is None:
         return False
+    cache = ReleaseCache(settings)
     try:
-        ReleaseCache(settings).load(version, packages)
+        cache.load(version, packages)
+        return True
     except PicohubError as exc:
-        log.warning("no rollback possible: release %s: %s", version, exc)
+        not_cached = exc
+    on_hub = [p for p, v in installed_versions(packages, settings.dpkg_admin_dir).items() if v]
+    try:
+        make_copy(settings, version, on_hub)
+        cache.load(version, packages)
+    except (PicohubError, OSError) as exc:
+        log.warning(
+            "no rollback possible: release %s: %s; and no copy of it: %s", version, not_cached, exc
+        )
         return False
     return True
 

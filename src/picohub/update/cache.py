@@ -2,6 +2,8 @@
 
     .lock                   one updater at a time (check, fetch, bundle, apply, rollback...)
     releases/VERSION/       a verified release: InRelease, its indexes, some of its .debs
+    copies/VERSION/         a rollback copy of an installed release, repacked on this hub
+                            (picohub.update.rollback_copy; pinned in root's state)
     index/latest/, index/vVERSION/   the last fetched InRelease and indexes, per tag
     api/                    the GitHub API's last answers and their ETags
     apt/                    apt's private sources list and lists folder (lists.source:
@@ -31,6 +33,7 @@ from picohub.errors import PicohubError, UsageError
 from picohub.files import flock_within
 from picohub.repository import RepositoryError, verify_repository
 from picohub.settings import Settings
+from picohub.update.rollback_copy import copy_dir, load_copy, remove_copies
 from picohub.versions import is_release_version, tag_of
 
 log = logging.getLogger(__name__)
@@ -52,6 +55,8 @@ class Fetched:
     directory: Path
     debs: tuple[Path, ...]
     downloaded_bytes: int
+    # A rollback copy made on this hub (picohub.update.rollback_copy), not a signed release.
+    copy: bool = False
 
     def package_versions(self) -> dict[str, str]:
         """Each cached package's version, from its file name (NAME_VERSION_ARCH.deb; our
@@ -109,13 +114,13 @@ class ReleaseCache:
     # -- releases ----------------------------------------------------------------------------
 
     def versions(self) -> list[str]:
-        """The cached releases' versions, oldest first."""
-        releases = self.root / "releases"
-        names = [
+        """The cached releases' versions (rollback copies too), oldest first."""
+        names = {
             d.name
-            for d in (releases.iterdir() if releases.is_dir() else ())
+            for folder in (self.root / "releases", self.root / "copies")
+            for d in (folder.iterdir() if folder.is_dir() else ())
             if d.is_dir() and is_release_version(d.name)
-        ]
+        }
         return sorted(names, key=Version)
 
     def has(self, version: str) -> bool:
@@ -131,6 +136,8 @@ class ReleaseCache:
         """The cached release ``version``, verified again (signature, its Version, every
         cached file's size and SHA-256), with each of ``packages``; PicohubError if not."""
         directory = self.release_dir(version)
+        if not directory.is_dir() and copy_dir(self.settings, version).is_dir():
+            return self._load_copy(version, packages)
         if not directory.is_dir():
             raise PicohubError(f"release {version} is not in the cache")
         verified = verify_repository(directory, self.settings.archive_keyring, partial=True)
@@ -143,10 +150,21 @@ class ReleaseCache:
             raise PicohubError(f"the cache has no {', '.join(lacking)} of release {version}")
         return Fetched(version, directory, verified.present, 0)
 
+    def _load_copy(self, version: str, packages: Iterable[str]) -> Fetched:
+        """The rollback copy of release ``version`` made on this hub, checked against its
+        pin, with each of ``packages``."""
+        directory, debs = load_copy(self.settings, version)
+        have = {deb.name.split("_", 1)[0] for deb in debs}
+        lacking = [p for p in packages if p not in have]
+        if lacking:
+            raise PicohubError(f"release {version}'s rollback copy has no {', '.join(lacking)}")
+        return Fetched(version, directory, debs, 0, copy=True)
+
     def prune(self, keep: Iterable[str]) -> None:
         """Drop cached releases other than ``keep``, and the indexes of the releases dropped
         (the latest release's index stays: its ETag makes the next check a 304)."""
         kept = set(keep)
+        remove_copies(self.settings, kept)
         releases = self.root / "releases"
         for directory in releases.iterdir() if releases.is_dir() else ():
             if directory.name not in kept:

@@ -54,7 +54,9 @@ def apt_sources(
     private = ReleaseCache(settings).apt_dir
     lists = private / "lists"
     (lists / "partial").mkdir(parents=True, exist_ok=True)
-    release = f"deb [signed-by={keyring}] file:{fetched.directory}/ ./\n"
+    # A rollback copy has no signature: picohub checked it against its pin (rollback_copy).
+    trust = "trusted=yes" if fetched.copy else f"signed-by={keyring}"
+    release = f"deb [{trust}] file:{fetched.directory}/ ./\n"
     sources = private / "sources.list"
     sources.write_text(release, encoding="utf-8")
     # picohub verified the release itself and judges its age by its own time floor
