@@ -120,6 +120,8 @@ def test_a_first_bundle_that_fails_rolls_back_to_a_copy_repacked_on_the_hub(
     A to go back to, and the bundle brings only the new release. The updater repacks A
     from the installed packages first, and the failed release is rolled back to it."""
     assert hub.version not in _cached(container)
+    copies = container.run(["ls", "-A", "/var/cache/picohub/copies"]).stdout.split()
+    assert copies == []  # made at install (tmpfiles.d), empty
     inside = container.put(bundle_broken, "/root")
     point_updater_at(container, NOWHERE, "[update]\\nhealth_timeout = 15\\n")
     cursor = container.journal_cursor()

@@ -11,6 +11,7 @@ from the cache (:mod:`picohub.update.packages`). An apply from an offline bundle
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -33,7 +34,7 @@ from picohub.update.plan import plan_install
 from picohub.update.releases import channel_tag
 from picohub.update.rollback_copy import make_copy
 from picohub.update.snapshot import remove_snapshot, take_snapshot
-from picohub.versions import tag_of
+from picohub.versions import is_release_version, tag_of
 
 log = logging.getLogger(__name__)
 
@@ -217,11 +218,18 @@ def _rollback_ready(settings: Settings, version: str | None, packages: Sequence[
         return True
     except PicohubError as exc:
         not_cached = exc
-    on_hub = [p for p, v in installed_versions(packages, settings.dpkg_admin_dir).items() if v]
-    try:
-        make_copy(settings, version, on_hub)
-        cache.load(version, packages)
-    except (PicohubError, OSError) as exc:
+    try:  # the copy is the best the hub can do: whatever stops it, the update goes on
+        if not is_release_version(version):
+            raise PicohubError(f"{version} is not a release's version")
+        installed = installed_versions(packages, settings.dpkg_admin_dir)
+        if not all(installed.values()):
+            raise PicohubError("the update installs packages the hub does not have yet")
+        make_copy(settings, version, packages)
+        # What is cached of the release is of no use to go back (partial, or no longer
+        # verified): the copy takes its place.
+        shutil.rmtree(cache.release_dir(version), ignore_errors=True)
+        cache.load(version, packages, copies=True)
+    except Exception as exc:  # noqa: BLE001 (reported; the update goes on without)
         log.warning(
             "no rollback possible: release %s: %s; and no copy of it: %s", version, not_cached, exc
         )
@@ -291,7 +299,7 @@ def rollback(
             hint="apply a specific version instead: picohub-update apply VERSION",
         )
     try:  # trusted no more than a download: verified before anything changes
-        ReleaseCache(settings).load(previous)
+        ReleaseCache(settings).load(previous, copies=True)
     except PicohubError as exc:
         raise PicohubError(f"rollback failed: {exc}; nothing was changed") from exc
     journal = Journal(settings)

@@ -114,7 +114,8 @@ class ReleaseCache:
     # -- releases ----------------------------------------------------------------------------
 
     def versions(self) -> list[str]:
-        """The cached releases' versions (rollback copies too), oldest first."""
+        """The cached releases' versions (rollback copies too: what a rollback may go back
+        to), oldest first."""
         names = {
             d.name
             for folder in (self.root / "releases", self.root / "copies")
@@ -132,11 +133,13 @@ class ReleaseCache:
         older = [v for v in self.versions() if Version(v) < Version(version)]
         return older[-1] if older else None
 
-    def load(self, version: str, packages: Iterable[str] = ()) -> Fetched:
+    def load(self, version: str, packages: Iterable[str] = (), *, copies: bool = False) -> Fetched:
         """The cached release ``version``, verified again (signature, its Version, every
-        cached file's size and SHA-256), with each of ``packages``; PicohubError if not."""
+        cached file's size and SHA-256), with each of ``packages``; PicohubError if not.
+        ``copies``: to go back to it, a rollback copy made on this hub serves when the
+        release itself is not cached (never to go forward: only for a rollback)."""
         directory = self.release_dir(version)
-        if not directory.is_dir() and copy_dir(self.settings, version).is_dir():
+        if copies and not directory.is_dir() and copy_dir(self.settings, version).is_dir():
             return self._load_copy(version, packages)
         if not directory.is_dir():
             raise PicohubError(f"release {version} is not in the cache")

@@ -192,7 +192,7 @@ class Converger:
     def _install(self, version: str, *, going_back: bool, services_offline: bool) -> None:
         """Install the cached release ``version`` again, the packages of it the hub has
         (``going_back``: a downgrade, whatever dpkg now names as installed)."""
-        fetched = ReleaseCache(self.settings).load(version)
+        fetched = ReleaseCache(self.settings).load(version, copies=True)
         names = packages_on_hub(self.settings, fetched)
         installed = installed_version(PACKAGE, self.settings.dpkg_admin_dir)
         log.info("installing %s %s again from the cache", ", ".join(names), version)

@@ -35,7 +35,7 @@ from pathlib import Path
 from debian.deb822 import Deb822, Packages, Release
 
 from picohub.errors import PicohubError
-from picohub.files import write_atomically
+from picohub.files import fsync_directory, write_atomically
 from picohub.installed import installed_versions, unfinished_packages
 from picohub.process import run
 from picohub.repository import (
@@ -85,12 +85,18 @@ def make_copy(settings: Settings, version: str, packages: Sequence[str]) -> Path
     target = copy_dir(settings, version)
     building = target.with_name(f".{version}.new")
     shutil.rmtree(building, ignore_errors=True)
-    building.mkdir(parents=True, mode=0o700)
+    building.mkdir(parents=True, mode=0o755)
     try:
         debs = [_repack(package, installed[package], building, settings) for package in packages]
         _index(building, version, debs)
+        # On disk before the pin: a power cut during the install that follows must find
+        # the copy whole, not a pin over empty files.
+        for path in building.iterdir():
+            _fsync(path)
+        fsync_directory(building)
         shutil.rmtree(target, ignore_errors=True)
         building.rename(target)
+        fsync_directory(target.parent)
     finally:
         shutil.rmtree(building, ignore_errors=True)
     pin = pin_file(settings, version)
@@ -124,6 +130,14 @@ def load_copy(settings: Settings, version: str) -> tuple[Path, tuple[Path, ...]]
     return directory, tuple(debs)
 
 
+def _fsync(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
 def remove_copies(settings: Settings, keep: set[str]) -> None:
     """Drop the copies (and pins) of releases other than ``keep``."""
     for folder in (settings.cache_dir / "copies", settings.update_state_dir / "copies"):
@@ -138,38 +152,58 @@ def _repack(package: str, version: str, out: Path, settings: Settings) -> Path:
     status = _status(package, settings)
     tree = out / f".tree-{package}"
     control_dir = tree / "DEBIAN"
-    control_dir.mkdir(parents=True, mode=0o755)
+    control_dir.mkdir(parents=True)
+    control_dir.chmod(0o755)  # dpkg-deb wants 0755 to 0775, whatever the umask
     control = Deb822({k: v for k, v in status.items() if k not in _STATE_FIELDS})
     (control_dir / "control").write_text(control.dump(), encoding="utf-8")
-    conffiles = {
-        fields[0]: fields[1]
-        for fields in (line.split() for line in status.get("Conffiles", "").splitlines())
-        if len(fields) >= 2 and "obsolete" not in fields[2:]
-    }
+    conffiles = _conffiles(status.get("Conffiles", ""))
     for name in _CONTROL_FILES:
         script = info / f"{package}.{name}"
         if script.is_file():
             shutil.copy2(script, control_dir / name)
     sums = _md5sums(info / f"{package}.md5sums")
+    listing = (info / f"{package}.list").read_text(encoding="utf-8").splitlines()
+    paths = [line for line in listing if line not in ("", "/.")]
+    holders = {str(Path(line).parent) for line in paths}  # folders with listed entries
     kept_conffiles = []
-    for listed in (info / f"{package}.list").read_text(encoding="utf-8").splitlines():
-        if listed in ("", "/."):
-            continue
-        if listed in conffiles and not _as_shipped(Path(listed), conffiles[listed]):
-            # Changed (or deleted) by the administrator: left out, so that going back
-            # keeps it as it is, and dpkg, which would take this content for the
-            # package's own, does not replace it without asking at the next upgrade.
-            log.info("the rollback copy leaves out %s, changed since it was installed", listed)
-            continue
-        _copy_entry(Path(listed), tree, sums.get(listed.lstrip("/")), package)
+    for listed in paths:
         if listed in conffiles:
+            md5, obsolete = conffiles[listed]
+            if obsolete or not _as_shipped(Path(listed), md5):
+                # Changed (or deleted) by the administrator, or no longer the package's:
+                # left out, so going back keeps it as it is, and dpkg, which would take
+                # this content for the package's own, does not replace it unasked later.
+                log.info("the rollback copy leaves out %s, changed since it was installed", listed)
+                continue
             kept_conffiles.append(listed)
+        folder = listed in holders
+        _copy_entry(Path(listed), tree, sums.get(listed.lstrip("/")), package, folder=folder)
     if kept_conffiles:
         (control_dir / "conffiles").write_text("\n".join(kept_conffiles) + "\n", "utf-8")
     deb = out / f"{package}_{version}_{status['Architecture']}.deb"
     run(["dpkg-deb", "-Zgzip", "--build", tree, deb], timeout=600)
     shutil.rmtree(tree)
     return deb
+
+
+# The words dpkg may put after a conffile's checksum in its status.
+_CONFFILE_FLAGS = ("obsolete", "remove-on-upgrade", "newconffile")
+
+
+def _conffiles(field: str) -> dict[str, tuple[str, bool]]:
+    """dpkg's Conffiles field: each path (spaces and all), its checksum, and whether it
+    is obsolete (no longer shipped by the package)."""
+    found = {}
+    for line in field.splitlines():
+        words = line.split()
+        flags = []
+        while words and words[-1] in _CONFFILE_FLAGS:
+            flags.append(words.pop())
+        rest = " ".join(words)
+        path, _, md5 = rest.rpartition(" ")
+        if path:
+            found[path] = (md5, "obsolete" in flags)
+    return found
 
 
 def _status(package: str, settings: Settings) -> Deb822:
@@ -188,18 +222,20 @@ def _md5sums(path: Path) -> dict[str, str]:
     return sums
 
 
-def _copy_entry(path: Path, tree: Path, md5: str | None, package: str) -> None:
+def _copy_entry(path: Path, tree: Path, md5: str | None, package: str, *, folder: bool) -> None:
     """``path`` into ``tree`` as it is on disk (owner, mode, link), checked against dpkg's
-    md5sum when it has one."""
+    md5sum when it has one. ``folder``: the package lists entries inside ``path``."""
     target = tree / str(path).lstrip("/")
     try:
         info = path.lstat()
     except FileNotFoundError:
         raise CopyError(f"{path} of {package} is missing") from None
+    if md5 is not None and not stat.S_ISREG(info.st_mode):
+        raise CopyError(f"{path} of {package} is no longer the file dpkg installed")
     target.parent.mkdir(parents=True, exist_ok=True)
-    if path.is_dir():
+    if stat.S_ISDIR(info.st_mode) or (folder and path.is_dir()):
         # A folder the package ships, even where the system made it a link since (/lib
-        # on a merged /usr): the package's own content is a folder there.
+        # on a merged /usr): the package's own entries are inside it.
         info = path.stat()
         target.mkdir(exist_ok=True)
     elif stat.S_ISLNK(info.st_mode):
