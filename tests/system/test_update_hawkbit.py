@@ -88,6 +88,22 @@ def test_the_hub_registers_with_its_versions(
     assert attributes["debian_release"] == codename
 
 
+def test_the_agent_cannot_plant_or_alter_a_rollback_copy(
+    container: Container, managed: str
+) -> None:
+    """The network-facing agent writes in the cache and the update state, but the copies
+    root installs on the strength of their pins alone are read-only to it."""
+    agent = container.unit_property(SERVICE, "MainPID")
+    assert agent != "0"
+    inside = ["nsenter", f"--target={agent}", "--mount", "--"]
+    for folder in ("/var/cache/picohub/copies", "/var/lib/picohub-update/copies"):
+        planted = container.run([*inside, "touch", f"{folder}/0.9.9"], check=False)
+        assert planted.returncode != 0 and "Read-only file system" in planted.stderr, planted
+    allowed = container.run([*inside, "touch", "/var/cache/picohub/agent-was-here"])
+    assert allowed.returncode == 0
+    container.run(["rm", "/var/cache/picohub/agent-was-here"])
+
+
 def test_a_bundle_signed_by_another_key_is_refused_and_reported_as_a_failure(
     container: Container,
     hawkbit: FakeHawkbit,
