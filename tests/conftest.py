@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -115,15 +116,22 @@ def current_version() -> str:
     return changelog_version(SOURCE)
 
 
-def _build(factory: pytest.TempPathFactory, label: str, version: str | None) -> Build:
-    """A release of the tree, built once per run: the pytest lane's xdist workers (each
-    with its own base under the run's) share it through the run's folder; the first to
-    ask builds it while the others wait, then they read what it wrote."""
+def build_release(
+    factory: pytest.TempPathFactory,
+    label: str,
+    version: str | None = None,
+    patch: Callable[[Path], None] | None = None,
+) -> Build:
+    """A release of the tree (``version`` stamped, ``patch`` applied), built once per run:
+    the pytest lane's xdist workers (each with its own base under the run's) share it
+    through the run's folder; the first to ask builds it while the others wait, then they
+    read what it wrote. ``label`` names it; the version and the patch are part of its key."""
     need_tools("dpkg-buildpackage", "git")
     run_base = factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
         run_base = run_base.parent
-    base = run_base / "shared-builds" / label
+    key = f"{label}-{version or 'tree'}" + (f"-{patch.__name__}" if patch else "")
+    base = run_base / "shared-builds" / key
     base.mkdir(parents=True, exist_ok=True)
     record = base / "build.json"
     with (base / "lock").open("a") as lock:
@@ -131,7 +139,7 @@ def _build(factory: pytest.TempPathFactory, label: str, version: str | None) -> 
         if record.is_file():
             built = json.loads(record.read_text(encoding="utf-8"))
             return Build(built["version"], tuple(base / "dist" / name for name in built["debs"]))
-        build = build_debs(SOURCE, base / "dist", base / "work", version=version)
+        build = build_debs(SOURCE, base / "dist", base / "work", version=version, patch=patch)
         names = [deb.name for deb in build.debs]
         record.write_text(json.dumps({"version": build.version, "debs": names}), "utf-8")
         return build
@@ -140,15 +148,15 @@ def _build(factory: pytest.TempPathFactory, label: str, version: str | None) -> 
 @pytest.fixture(scope="session")
 def release_a(tmp_path_factory: pytest.TempPathFactory) -> Build:
     """The packages of this source tree, as it stands."""
-    return _build(tmp_path_factory, "release-a", None)
+    return build_release(tmp_path_factory, "release-a")
 
 
 @pytest.fixture(scope="session")
 def release_b(tmp_path_factory: pytest.TempPathFactory, current_version: str) -> Build:
     """The same tree released again as a later version."""
-    return _build(tmp_path_factory, "release-b", next_version(current_version, 1))
+    return build_release(tmp_path_factory, "release-b", next_version(current_version, 1))
 
 
 @pytest.fixture(scope="session")
 def release_c(tmp_path_factory: pytest.TempPathFactory, current_version: str) -> Build:
-    return _build(tmp_path_factory, "release-c", next_version(current_version, 2))
+    return build_release(tmp_path_factory, "release-c", next_version(current_version, 2))

@@ -203,7 +203,13 @@ def verify_repository(
     holds only the packages that changed); those present are checked all the same.
     """
     fingerprint, text = verify_signed_text(directory / INRELEASE, keyring)
-    release = read_release(text, fingerprint)
+    return verify_indexed(directory, read_release(text, fingerprint), partial=partial)
+
+
+def verify_indexed(
+    directory: Path, release: SignedRelease, *, partial: bool = False
+) -> VerifiedRepository:
+    """Check what ``release`` (a trusted index) lists: Packages, then every package."""
     if PACKAGES not in release.files:
         raise RepositoryError("the signed index does not list Packages")
     for entry in release.files.values():

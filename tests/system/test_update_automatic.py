@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from picohub_release.build import Build, build_debs
-from tests.conftest import SOURCE, next_version
+from picohub_release.build import Build
+from tests.conftest import build_release, next_version
 from tests.system.conftest import _repository, point_updater_at, serve_releases
 from tests.system.container import AUTOMATIC_TIMER, Container, wait_for
 from tests.system.journeys import (
@@ -45,17 +45,14 @@ RULES = "[update]\\nhealth_timeout = 15\\n"
 @pytest.fixture(scope="module")
 def broken(release_a: Build, tmp_path_factory: pytest.TempPathFactory) -> Build:
     """A newer release whose app never answers /healthz."""
-    base = tmp_path_factory.mktemp("automatic-broken")
     version = next_version(release_a.version, 8)
-    return build_debs(SOURCE, base / "dist", base / "work", version=version, patch=never_healthy)
+    return build_release(tmp_path_factory, "automatic-broken", version, never_healthy)
 
 
 @pytest.fixture(scope="module")
 def halted(release_a: Build, tmp_path_factory: pytest.TempPathFactory) -> Build:
     """A newer release, to be published phased at 0%."""
-    base = tmp_path_factory.mktemp("automatic-halted")
-    version = next_version(release_a.version, 9)
-    return build_debs(SOURCE, base / "dist", base / "work", version=version)
+    return build_release(tmp_path_factory, "automatic-halted", next_version(release_a.version, 9))
 
 
 class Publisher:

@@ -15,9 +15,9 @@ from picohub.update.bundle import write_bundle
 from picohub.update.hawkbit import DdiClient, Server
 from picohub.update.hawkbit_model import Deployment
 from picohub.update.hawkbit_poll import Device
-from picohub_release.build import Build, build_debs
+from picohub_release.build import Build
 from picohub_release.repository import KEYRING
-from tests.conftest import SOURCE, next_version
+from tests.conftest import build_release, next_version
 from tests.fakehawkbit import Condition, FakeHawkbit
 from tests.picoboard.netns import ContainerNetwork
 from tests.system.conftest import _repository
@@ -52,9 +52,8 @@ def hawkbit(network: ContainerNetwork) -> Iterator[FakeHawkbit]:
 @pytest.fixture(scope="module")
 def unhealthy(release_a: Build, tmp_path_factory: pytest.TempPathFactory) -> Build:
     """A later release whose /healthz never says it is healthy."""
-    base = tmp_path_factory.mktemp("unhealthy")
     version = next_version(release_a.version, 7)
-    return build_debs(SOURCE, base / "dist", base / "work", version=version, patch=never_healthy)
+    return build_release(tmp_path_factory, "unhealthy", version, never_healthy)
 
 
 def _bundle(build: Build, factory: pytest.TempPathFactory) -> bytes:

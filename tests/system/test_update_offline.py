@@ -14,9 +14,9 @@ import pytest
 
 from picohub.settings import RELEASE_PACKAGES
 from picohub.update.bundle import write_bundle
-from picohub_release.build import Build, build_debs
+from picohub_release.build import Build
 from picohub_release.repository import KEYRING
-from tests.conftest import SOURCE, next_version
+from tests.conftest import build_release, next_version
 from tests.system.conftest import _repository, point_updater_at
 from tests.system.container import Container
 from tests.system.journeys import (
@@ -55,9 +55,8 @@ def bundle_b(release_b: Build, tmp_path_factory: pytest.TempPathFactory) -> Path
 @pytest.fixture(scope="module")
 def broken(release_a: Build, tmp_path_factory: pytest.TempPathFactory) -> Build:
     """A newer release whose app never answers /healthz."""
-    base = tmp_path_factory.mktemp("offline-broken")
     version = next_version(release_a.version, 5)
-    return build_debs(SOURCE, base / "dist", base / "work", version=version, patch=never_healthy)
+    return build_release(tmp_path_factory, "offline-broken", version, never_healthy)
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from picohub.settings import RELEASE_PACKAGES
-from picohub_release.build import Build, build_debs
-from tests.conftest import SOURCE, next_version
+from picohub_release.build import Build
+from tests.conftest import build_release, next_version
 from tests.system.conftest import hub_on
 from tests.system.container import Container, wait_for
 from tests.system.journeys import device_ids, healthy_version
@@ -48,9 +48,8 @@ def _preinst_waits(tree: Path) -> None:
 
 @pytest.fixture(scope="module")
 def interrupted_release(release_a: Build, tmp_path_factory: pytest.TempPathFactory) -> Build:
-    base = tmp_path_factory.mktemp("preinst-waits")
     version = next_version(release_a.version, 8)
-    return build_debs(SOURCE, base / "dist", base / "work", version=version, patch=_preinst_waits)
+    return build_release(tmp_path_factory, "preinst-waits", version, _preinst_waits)
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from picohub.update.bundle import write_bundle
-from picohub_release.build import Build, build_debs
-from tests.conftest import SOURCE, next_version
+from picohub_release.build import Build
+from tests.conftest import build_release, next_version
 from tests.system.conftest import _repository, point_updater_at, serve_releases
 from tests.system.container import Container, wait_for
 from tests.system.journeys import (
@@ -30,9 +30,8 @@ TRIGGER = "/run/picohub-update/trigger.sock"
 
 @pytest.fixture(scope="module")
 def broken_release(release_b: Build, tmp_path_factory: pytest.TempPathFactory) -> Build:
-    base = tmp_path_factory.mktemp("broken-web")
     version = next_version(release_b.version, 9)
-    return build_debs(SOURCE, base / "dist", base / "work", version=version, patch=_postinst_fails)
+    return build_release(tmp_path_factory, "broken-web", version, _postinst_fails)
 
 
 @pytest.fixture(scope="module")

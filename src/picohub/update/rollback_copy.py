@@ -38,15 +38,7 @@ from picohub.errors import PicohubError
 from picohub.files import fsync_directory, write_atomically
 from picohub.installed import installed_versions, unfinished_packages
 from picohub.process import run
-from picohub.repository import (
-    PACKAGES,
-    RepositoryError,
-    check_file,
-    read_packages,
-    read_release,
-    safe_filename,
-    sha256_of,
-)
+from picohub.repository import PACKAGES, RepositoryError, read_release, sha256_of, verify_indexed
 from picohub.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -117,17 +109,9 @@ def load_copy(settings: Settings, version: str) -> tuple[Path, tuple[Path, ...]]
     if not release_path.is_file() or sha256_of(release_path) != pinned:
         raise CopyError(f"the rollback copy of release {version} is not the one made here")
     release = read_release(release_path.read_text(encoding="utf-8"), fingerprint="")
-    if release.fields.get("Version") != version or PACKAGES not in release.files:
+    if release.fields.get("Version") != version:
         raise RepositoryError(f"the rollback copy's Release is not of release {version}")
-    for entry in release.files.values():
-        check_file(directory / safe_filename(entry.name), entry.size, entry.sha256)
-    packages = read_packages((directory / PACKAGES).read_text(encoding="utf-8"))
-    debs = []
-    for package in packages:
-        path = directory / safe_filename(package.filename)
-        check_file(path, package.size, package.sha256)
-        debs.append(path)
-    return directory, tuple(debs)
+    return directory, verify_indexed(directory, release).present
 
 
 def _fsync(path: Path) -> None:
