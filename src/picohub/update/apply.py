@@ -19,7 +19,7 @@ from dataclasses import replace
 import requests
 
 from picohub.errors import ExitCode, PicohubError, UsageError
-from picohub.installed import installed_version, installed_versions
+from picohub.installed import installed_version
 from picohub.settings import PACKAGE, Settings
 from picohub.update.cache import Fetched, ReleaseCache
 from picohub.update.check import check
@@ -221,10 +221,7 @@ def _rollback_ready(settings: Settings, version: str | None, packages: Sequence[
     try:  # the copy is the best the hub can do: whatever stops it, the update goes on
         if not is_release_version(version):
             raise PicohubError(f"{version} is not a release's version")
-        installed = installed_versions(packages, settings.dpkg_admin_dir)
-        if not all(installed.values()):
-            raise PicohubError("the update installs packages the hub does not have yet")
-        make_copy(settings, version, packages)
+        make_copy(settings, version, packages)  # each of them installed whole, or none
         # What is cached of the release is of no use to go back (partial, or no longer
         # verified): the copy takes its place.
         shutil.rmtree(cache.release_dir(version), ignore_errors=True)

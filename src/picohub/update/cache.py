@@ -157,11 +157,11 @@ class ReleaseCache:
         """The rollback copy of release ``version`` made on this hub, checked against its
         pin, with each of ``packages``."""
         directory, debs = load_copy(self.settings, version)
-        have = {deb.name.split("_", 1)[0] for deb in debs}
-        lacking = [p for p in packages if p not in have]
+        copy = Fetched(version, directory, debs, 0, copy=True)
+        lacking = [p for p in packages if p not in copy.package_versions()]
         if lacking:
             raise PicohubError(f"release {version}'s rollback copy has no {', '.join(lacking)}")
-        return Fetched(version, directory, debs, 0, copy=True)
+        return copy
 
     def prune(self, keep: Iterable[str]) -> None:
         """Drop cached releases other than ``keep``, and the indexes of the releases dropped

@@ -79,8 +79,8 @@ def make_copy(settings: Settings, version: str, packages: Sequence[str]) -> Path
     shutil.rmtree(building, ignore_errors=True)
     building.mkdir(parents=True, mode=0o755)
     try:
-        debs = [_repack(package, installed[package], building, settings) for package in packages]
-        _index(building, version, debs)
+        repacked = [_repack(name, installed[name], building, settings) for name in packages]
+        _index(building, version, repacked)
         # On disk before the pin: a power cut during the install that follows must find
         # the copy whole, not a pin over empty files.
         for path in building.iterdir():
@@ -130,8 +130,9 @@ def remove_copies(settings: Settings, keep: set[str]) -> None:
                 shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 
-def _repack(package: str, version: str, out: Path, settings: Settings) -> Path:
-    """One installed package as a .deb in ``out``: dpkg-repack's way, for our packages."""
+def _repack(package: str, version: str, out: Path, settings: Settings) -> tuple[Path, Deb822]:
+    """One installed package as a .deb in ``out``, and its control data: dpkg-repack's
+    way, for our packages."""
     info = settings.dpkg_admin_dir / "info"
     status = _status(package, settings)
     tree = out / f".tree-{package}"
@@ -167,7 +168,7 @@ def _repack(package: str, version: str, out: Path, settings: Settings) -> Path:
     deb = out / f"{package}_{version}_{status['Architecture']}.deb"
     run(["dpkg-deb", "-Zgzip", "--build", tree, deb], timeout=600)
     shutil.rmtree(tree)
-    return deb
+    return deb, control
 
 
 # The words dpkg may put after a conffile's checksum in its status.
@@ -243,18 +244,16 @@ def _as_shipped(conffile: Path, md5: str) -> bool:
 
 
 def _md5_of(path: Path) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
     with path.open("rb") as handle:
-        while chunk := handle.read(1 << 16):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, lambda: hashlib.md5(usedforsecurity=False)).hexdigest()
 
 
-def _index(folder: Path, version: str, debs: Sequence[Path]) -> None:
-    """Packages and an unsigned Release over ``debs``, as a flat repository."""
+def _index(folder: Path, version: str, repacked: Sequence[tuple[Path, Deb822]]) -> None:
+    """Packages and an unsigned Release over the ``repacked`` .debs (with the control data
+    each was packed with), as a flat repository."""
     paragraphs = []
-    for deb in debs:
-        paragraph = Packages(run(["dpkg-deb", "--field", deb], timeout=60).stdout)
+    for deb, control in repacked:
+        paragraph = Packages(control)
         paragraph["Filename"] = deb.name
         paragraph["Size"] = str(deb.stat().st_size)
         paragraph["SHA256"] = sha256_of(deb)
